@@ -1,0 +1,15 @@
+//! One file per command, named after it. Each parses its arguments, calls
+//! the operation in `vusb_core::ops`, and prints.
+
+pub mod config_apply;
+pub mod config_dump;
+pub mod config_show;
+pub mod sim;
+pub mod usb_assignable_list;
+pub mod usb_list;
+pub mod usb_recover;
+pub mod usb_release;
+pub mod usbctrl_attach;
+pub mod usbctrl_detach;
+pub mod usbdev_attach;
+pub mod usbdev_detach;

@@ -1,0 +1,73 @@
+//! Every host location vusb touches, with its default, in one place.
+//!
+//! Nothing else in vusb spells a host path: code receives a [`HostPaths`]
+//! and joins onto it, so tests and the simulated host point everything at a
+//! temporary directory. The xenstore socket is chosen by the xenstore
+//! client itself, the way libxenstore does (`XENSTORED_PATH`, then
+//! `XENSTORED_RUNDIR/socket`, then the default socket, then
+//! `/dev/xen/xenbus`).
+
+use std::path::PathBuf;
+
+/// Host locations, each overridable by a CLI option and an environment
+/// variable (named in the field docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPaths {
+    /// Root of sysfs (`--sysfs-root`, `VUSB_SYSFS_ROOT`; default `/sys`).
+    pub sysfs_root: PathBuf,
+    /// Root of procfs, for mounts and swaps (`VUSB_PROC_ROOT`; default `/proc`).
+    pub proc_root: PathBuf,
+    /// vusb's own state (`--state-dir`, `VUSB_STATE_DIR`; default `/var/lib/vusb`).
+    pub state_dir: PathBuf,
+    /// Where QEMU's QMP sockets `qmp-libxl-<domid>` live (`--qmp-dir`,
+    /// `VUSB_QMP_DIR`; default `/var/run/xen`).
+    pub qmp_dir: PathBuf,
+    /// libxl's userdata directory with the domains' stored JSON
+    /// (`VUSB_XEN_LIB_DIR`; default `/var/lib/xen`).
+    pub xen_lib_dir: PathBuf,
+}
+
+impl Default for HostPaths {
+    fn default() -> Self {
+        HostPaths {
+            sysfs_root: PathBuf::from("/sys"),
+            proc_root: PathBuf::from("/proc"),
+            state_dir: PathBuf::from("/var/lib/vusb"),
+            qmp_dir: PathBuf::from("/var/run/xen"),
+            xen_lib_dir: PathBuf::from("/var/lib/xen"),
+        }
+    }
+}
+
+impl HostPaths {
+    /// The defaults, overridden by the `VUSB_*` environment variables.
+    pub fn from_env() -> HostPaths {
+        let mut paths = HostPaths::default();
+        let vars: [(&str, &mut PathBuf); 5] = [
+            ("VUSB_SYSFS_ROOT", &mut paths.sysfs_root),
+            ("VUSB_PROC_ROOT", &mut paths.proc_root),
+            ("VUSB_STATE_DIR", &mut paths.state_dir),
+            ("VUSB_QMP_DIR", &mut paths.qmp_dir),
+            ("VUSB_XEN_LIB_DIR", &mut paths.xen_lib_dir),
+        ];
+        for (name, slot) in vars {
+            if let Some(v) = std::env::var_os(name).filter(|v| !v.is_empty()) {
+                *slot = PathBuf::from(v);
+            }
+        }
+        paths
+    }
+
+    /// All locations under one root directory, as the simulated host and
+    /// the tests lay them out (`ROOT/sys`, `ROOT/proc`, `ROOT/var/lib/vusb`,
+    /// `ROOT/var/run/xen`, `ROOT/var/lib/xen`).
+    pub fn under(root: &std::path::Path) -> HostPaths {
+        HostPaths {
+            sysfs_root: root.join("sys"),
+            proc_root: root.join("proc"),
+            state_dir: root.join("var/lib/vusb"),
+            qmp_dir: root.join("var/run/xen"),
+            xen_lib_dir: root.join("var/lib/xen"),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! One module per vusb command, named after it (`usbdev-attach` is
+//! [`usbdev_attach`]). Each exposes the operation as a function over the
+//! [`crate::HostPaths`] and a xenstore connection; the CLI only parses
+//! arguments and prints.
+
+pub mod config_apply;
+pub mod config_dump;
+pub mod usb_assignable_list;
+pub mod usb_list;
+pub mod usb_recover;
+pub mod usb_release;
+pub mod usbctrl_attach;
+pub mod usbctrl_detach;
+pub mod usbdev_attach;
+pub mod usbdev_detach;

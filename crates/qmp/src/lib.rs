@@ -1,0 +1,1 @@
+//! Crate skeleton; filled by its owner.

@@ -1,0 +1,1 @@
+//! TODO(owner: xenstore helper): see lib.rs module map.
