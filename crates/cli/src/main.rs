@@ -82,6 +82,21 @@ fn main() -> ExitCode {
         eprintln!("vusb: command not implemented: {name}");
         return ExitCode::from(2);
     };
+    const VM_COMMANDS: &[&str] =
+        &["usbctrl-attach", "usbctrl-detach", "usbdev-attach", "usbdev-detach", "usb-list"];
+    if let Some(qmp) = ctx.qmp.as_deref() {
+        if !VM_COMMANDS.contains(&command) {
+            eprintln!("vusb: {command} does not work with --qmp");
+            return ExitCode::from(2);
+        }
+        return match commands::qemu_vm::run(&ctx, qmp, command, cmd_args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("vusb {command}: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match command {
         "usbctrl-attach" => commands::usbctrl_attach::run(&ctx, cmd_args),
         "usbctrl-detach" => commands::usbctrl_detach::run(&ctx, cmd_args),

@@ -4,6 +4,7 @@
 pub mod config_apply;
 pub mod config_dump;
 pub mod config_show;
+pub mod qemu_vm;
 pub mod sim;
 pub mod usb_assignable_list;
 pub mod usb_list;
