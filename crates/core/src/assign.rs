@@ -1,1 +1,319 @@
-//! Placeholder: filled by its owner (see ARCHITECTURE.md).
+//! vusb's host-wide assignment record: which host USB device is given to
+//! which guest, controller and port.
+//!
+//! libxl answers "is this device already attached somewhere?" by walking
+//! every domain's controllers and port tables (reference §5.4: O(all ports
+//! on the host) requests, bug U1 when any entry is stale, race R1). vusb
+//! instead keeps one node per assigned device:
+//!
+//! ```text
+//! /vusb                          (n0)  vusb's private prefix, dom0 only
+//! /vusb/assigned                 (n0)
+//! /vusb/assigned/<enc(busid)> = "v1 domid=1 ctrl=0 port=1 type=pv hostbus=3 hostaddr=5"
+//! ```
+//!
+//! `enc` is libxl's key encoding (`.` → `_`, `:` → `@`, as for
+//! `/libxl/usbback`). The value is a versioned, space-separated text record;
+//! a devicemodel device also carries `qom=<QEMU id>` so it can be removed
+//! from QEMU after it vanished from the host (fix U2). Readers ignore keys
+//! they do not know, so later versions can add fields.
+//!
+//! The record is claimed in the **same transaction** as the port node
+//! (callers pass their [`TxId`]): a concurrent claim of the same device or
+//! the same port makes one of the commits fail with `EAGAIN`, and the retry
+//! then sees the winner's record. `/vusb` is created owned by dom0 with no
+//! access for anybody else (`n0`), so no guest can read or forge records.
+
+use vusb_xenstore::{DomId, Errno, Perm, PermKind, TxId, Xenstore, XenstoreExt};
+
+use crate::layout::UsbCtrlType;
+use crate::{Error, Result};
+
+/// vusb's private xenstore prefix; everything vusb-specific lives below it.
+pub const VUSB_ROOT: &str = "/vusb";
+/// Directory of the assignment records.
+pub const ASSIGNED_DIR: &str = "/vusb/assigned";
+/// Version tag of the record format written by this module.
+pub const RECORD_VERSION: &str = "v1";
+
+/// libxl's xenstore key encoding of a busid or interface name
+/// (`3-1.2:1.0` → `3-1_2@1_0`).
+pub fn encode_key(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '.' => '_',
+            ':' => '@',
+            other => other,
+        })
+        .collect()
+}
+
+/// The inverse of [`encode_key`].
+pub fn decode_key(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '_' => '.',
+            '@' => ':',
+            other => other,
+        })
+        .collect()
+}
+
+/// The record node of a busid.
+pub fn record_path(busid: &str) -> String {
+    format!("{ASSIGNED_DIR}/{}", encode_key(busid))
+}
+
+/// One assigned host device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The host device's sysfs name, e.g. `3-1.2`.
+    pub busid: String,
+    /// The guest it is given to.
+    pub domid: DomId,
+    /// The controller's devid in that guest.
+    pub ctrl: u32,
+    /// The 1-based port on that controller.
+    pub port: u32,
+    /// The controller's type.
+    pub ctrl_type: UsbCtrlType,
+    /// sysfs `busnum` at attach time.
+    pub hostbus: u16,
+    /// sysfs `devnum` at attach time.
+    pub hostaddr: u16,
+    /// For devicemodel devices: the QEMU device id (`xenusb-<bus>-<addr>`).
+    pub qom_id: Option<String>,
+}
+
+impl Assignment {
+    /// The record text stored in xenstore.
+    pub fn to_record(&self) -> String {
+        let mut s = format!(
+            "{RECORD_VERSION} domid={} ctrl={} port={} type={} hostbus={} hostaddr={}",
+            self.domid, self.ctrl, self.port, self.ctrl_type, self.hostbus, self.hostaddr
+        );
+        if let Some(q) = &self.qom_id {
+            s.push_str(" qom=");
+            s.push_str(q);
+        }
+        s
+    }
+
+    /// Parse a record stored for `busid`; `path` names the node in errors.
+    pub fn from_record(busid: &str, path: &str, text: &str) -> Result<Assignment> {
+        let bad = |reason| Error::BadAssignment {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut words = text.split_ascii_whitespace();
+        if words.next() != Some(RECORD_VERSION) {
+            return Err(bad("unknown record version"));
+        }
+        let (mut domid, mut ctrl, mut port, mut ty, mut bus, mut addr, mut qom) =
+            (None, None, None, None, None, None, None);
+        for w in words {
+            let Some((k, v)) = w.split_once('=') else {
+                return Err(bad("field without `='"));
+            };
+            match k {
+                "domid" => domid = v.parse::<DomId>().ok(),
+                "ctrl" => ctrl = v.parse::<u32>().ok(),
+                "port" => port = v.parse::<u32>().ok(),
+                "type" => ty = v.parse::<UsbCtrlType>().ok(),
+                "hostbus" => bus = v.parse::<u16>().ok(),
+                "hostaddr" => addr = v.parse::<u16>().ok(),
+                "qom" => qom = Some(v.to_owned()),
+                _ => log::debug!("{path}: ignoring unknown field {k}"),
+            }
+        }
+        Ok(Assignment {
+            busid: busid.to_owned(),
+            domid: domid.ok_or_else(|| bad("missing or bad domid"))?,
+            ctrl: ctrl.ok_or_else(|| bad("missing or bad ctrl"))?,
+            port: port.filter(|p| *p >= 1).ok_or_else(|| bad("missing or bad port"))?,
+            ctrl_type: ty.ok_or_else(|| bad("missing or bad type"))?,
+            hostbus: bus.ok_or_else(|| bad("missing or bad hostbus"))?,
+            hostaddr: addr.ok_or_else(|| bad("missing or bad hostaddr"))?,
+            qom_id: qom,
+        })
+    }
+}
+
+fn check_busid(busid: &str) -> Result<()> {
+    let ok = !busid.is_empty()
+        && busid.len() <= 64
+        && busid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadAssignment {
+            path: format!("{ASSIGNED_DIR}/{busid:?}"),
+            reason: "not a USB busid",
+        })
+    }
+}
+
+fn xs_err(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
+    move |source| Error::XenstorePath {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Make sure `/vusb` exists and is dom0-only (`n0`). One request when it
+/// already is; call once per operation before [`claim`].
+pub fn ensure_prefix<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<()> {
+    let want = [Perm::new(PermKind::None, 0)];
+    match xs.get_perms(tx, VUSB_ROOT) {
+        Ok(p) if p == want => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.errno() == Some(Errno::ENOENT) => {
+            xs.mkdir(tx, VUSB_ROOT).map_err(xs_err(VUSB_ROOT))?;
+        }
+        Err(e) => return Err(xs_err(VUSB_ROOT)(e)),
+    }
+    log::debug!("setting {VUSB_ROOT} to dom0-only");
+    xs.set_perms(tx, VUSB_ROOT, &want).map_err(xs_err(VUSB_ROOT))
+}
+
+/// The record of `busid`, if the device is assigned.
+pub fn lookup<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<Option<Assignment>> {
+    check_busid(busid)?;
+    let path = record_path(busid);
+    match xs.read_opt(tx, &path).map_err(xs_err(&path))? {
+        None => Ok(None),
+        Some(text) => Assignment::from_record(busid, &path, &text).map(Some),
+    }
+}
+
+/// Every record. Malformed records are skipped with a warning (a listing
+/// must not fail because of one bad entry).
+pub fn list<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<Vec<Assignment>> {
+    let names = xs
+        .directory_opt(tx, ASSIGNED_DIR)
+        .map_err(xs_err(ASSIGNED_DIR))?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let busid = decode_key(&name);
+        let path = format!("{ASSIGNED_DIR}/{name}");
+        let Some(text) = xs.read_opt(tx, &path).map_err(xs_err(&path))? else {
+            continue; // removed meanwhile (outside a transaction)
+        };
+        match Assignment::from_record(&busid, &path, &text) {
+            Ok(a) => out.push(a),
+            Err(e) => log::warn!("skipping assignment record: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// The records of one domain (O(assigned devices on the host)).
+pub fn list_domain<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    domid: DomId,
+) -> Result<Vec<Assignment>> {
+    Ok(list(xs, tx)?
+        .into_iter()
+        .filter(|a| a.domid == domid)
+        .collect())
+}
+
+/// Record `a`; fails with [`Error::AlreadyAssigned`] if a record for the
+/// device exists. Two requests (read, write). Inside the caller's
+/// transaction this is race-free: a concurrent claim conflicts at commit.
+pub fn claim<X: Xenstore + ?Sized>(xs: &X, tx: TxId, a: &Assignment) -> Result<()> {
+    if let Some(existing) = lookup(xs, tx, &a.busid)? {
+        return Err(Error::AlreadyAssigned {
+            busid: a.busid.clone(),
+            domid: existing.domid,
+        });
+    }
+    let path = record_path(&a.busid);
+    log::debug!("claiming {} for domain {}", a.busid, a.domid);
+    xs.write_str(tx, &path, &a.to_record())
+        .map_err(xs_err(&path))
+}
+
+/// Replace (or create) the record of `a.busid` unconditionally, e.g. to add
+/// the QOM id once QEMU accepted the device.
+pub fn update<X: Xenstore + ?Sized>(xs: &X, tx: TxId, a: &Assignment) -> Result<()> {
+    check_busid(&a.busid)?;
+    let path = record_path(&a.busid);
+    xs.write_str(tx, &path, &a.to_record())
+        .map_err(xs_err(&path))
+}
+
+/// Remove the record of `busid`; not an error when there is none.
+pub fn release<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<()> {
+    check_busid(busid)?;
+    let path = record_path(busid);
+    log::debug!("releasing {busid}");
+    xs.rm_opt(tx, &path).map_err(xs_err(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn sample() -> Assignment {
+        Assignment {
+            busid: "3-1.2".into(),
+            domid: 7,
+            ctrl: 1,
+            port: 4,
+            ctrl_type: UsbCtrlType::Pv,
+            hostbus: 3,
+            hostaddr: 12,
+            qom_id: None,
+        }
+    }
+
+    #[test]
+    fn key_encoding_is_libxls() {
+        assert_eq!(encode_key("3-1.2:1.0"), "3-1_2@1_0");
+        assert_eq!(decode_key("3-1_2@1_0"), "3-1.2:1.0");
+        assert_eq!(record_path("1-1"), "/vusb/assigned/1-1");
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let a = sample();
+        let text = a.to_record();
+        assert_eq!(text, "v1 domid=7 ctrl=1 port=4 type=pv hostbus=3 hostaddr=12");
+        assert_eq!(Assignment::from_record("3-1.2", "p", &text).unwrap(), a);
+        let mut d = sample();
+        d.ctrl_type = UsbCtrlType::DeviceModel;
+        d.qom_id = Some("xenusb-3-12".into());
+        let back = Assignment::from_record("3-1.2", "p", &d.to_record()).unwrap();
+        assert_eq!(back, d);
+    }
+
+    #[test]
+    fn bad_records_are_rejected() {
+        for text in [
+            "",
+            "v2 domid=1",
+            "v1 domid=1 ctrl=0 port=0 type=pv hostbus=1 hostaddr=2",
+            "v1 domid=x ctrl=0 port=1 type=pv hostbus=1 hostaddr=2",
+            "v1 domid=1 ctrl=0 port=1 type=auto hostbus=1 hostaddr=2",
+            "v1 domid=1 ctrl=0 port=1 type=pv hostbus=1",
+            "v1 garbage",
+        ] {
+            assert!(Assignment::from_record("1-1", "p", text).is_err(), "{text:?}");
+        }
+        let extra = "v1 domid=1 ctrl=0 port=1 type=qusb hostbus=1 hostaddr=2 future=x";
+        assert!(Assignment::from_record("1-1", "p", extra).is_ok());
+    }
+
+    #[test]
+    fn busids_are_checked() {
+        assert!(check_busid("3-1.2").is_ok());
+        assert!(check_busid("").is_err());
+        assert!(check_busid("../x").is_err());
+        assert!(check_busid("a/b").is_err());
+    }
+}

@@ -1,4 +1,12 @@
-//! The core library's error type. Placeholder: its owner grows it.
+//! The core library's error type: one enum, each variant named after the
+//! action that failed and carrying the identifiers involved (domain,
+//! controller devid, port, busid, path). Causes are `#[source]`s and are not
+//! repeated in the message, so the CLI prints the chain once.
+//!
+//! Messages of variants that correspond to a libxl diagnostic use libxl's
+//! wording (reference §1.7), so users of `xl` recognise them.
+
+use vusb_xenstore::{DomId, Errno};
 
 /// Errors of vusb's operations.
 #[derive(Debug, thiserror::Error)]
@@ -7,6 +15,243 @@ pub enum Error {
     /// A xenstore request failed.
     #[error("xenstore")]
     Xenstore(#[from] vusb_xenstore::Error),
+
+    /// A xenstore request on a named path failed.
+    #[error("xenstore request on `{path}' failed")]
+    XenstorePath {
+        /// The path the request was about.
+        path: String,
+        /// The xenstore error.
+        #[source]
+        source: vusb_xenstore::Error,
+    },
+
+    /// The domain named on the command line does not exist.
+    #[error("{arg} is an invalid domain identifier")]
+    UnknownDomain {
+        /// What the user typed.
+        arg: String,
+    },
+
+    /// A node that libxl always writes is missing (libxl's "xenstore read
+    /// failed" for mandatory reads).
+    #[error("xenstore read failed: `{path}'")]
+    MissingNode {
+        /// The missing node.
+        path: String,
+    },
+
+    /// A node holds a value vusb cannot interpret.
+    #[error("bad value {value:?} in xenstore node `{path}'")]
+    BadNode {
+        /// The node.
+        path: String,
+        /// Its value.
+        value: String,
+    },
+
+    /// A controller argument or default is invalid (libxl's setdefault
+    /// messages, e.g. "USB version for paravirtualized devices must be 1 or 2").
+    #[error("{0}")]
+    InvalidController(String),
+
+    /// The controller devid is already used.
+    #[error("device already exists in xenstore")]
+    ControllerExists {
+        /// The domain.
+        domid: DomId,
+        /// The devid.
+        devid: u32,
+    },
+
+    /// No controller with this devid.
+    #[error("Unknown device {devid}.")]
+    UnknownController {
+        /// The domain.
+        domid: DomId,
+        /// The devid as the user typed it.
+        devid: String,
+    },
+
+    /// qusb controller on a domain whose device model does not advertise it.
+    #[error("backend type not supported by device model")]
+    QusbNotSupported {
+        /// The domain.
+        domid: DomId,
+    },
+
+    /// A device model is needed but none runs for the domain.
+    #[error("device model required but not running")]
+    DeviceModelNotRunning {
+        /// The domain.
+        domid: DomId,
+    },
+
+    /// The backend did not reach the wanted state in time.
+    #[error("backend `{path}' did not reach state {wanted} within {secs} s (last state {last})")]
+    BackendTimeout {
+        /// The backend directory.
+        path: String,
+        /// The state waited for.
+        wanted: u32,
+        /// The last state seen (`-1` when absent).
+        last: i64,
+        /// The timeout.
+        secs: u64,
+    },
+
+    /// The host device cannot be passed through (hub, root hub, absent).
+    #[error("USB device is not assignable.")]
+    NotAssignable {
+        /// The device's busid, when known.
+        busid: Option<String>,
+    },
+
+    /// The host device is already assigned (vusb's record, or a port node).
+    #[error("USB device already attached to a domain")]
+    AlreadyAssigned {
+        /// The device.
+        busid: String,
+        /// Where it is.
+        domid: DomId,
+    },
+
+    /// `port=` without `controller=`.
+    #[error("USB controller must be specified if you specify port")]
+    PortWithoutController,
+
+    /// The port named by the user is occupied.
+    #[error("The controller port isn't available")]
+    PortInUse {
+        /// Controller devid.
+        devid: u32,
+        /// Port.
+        port: u32,
+    },
+
+    /// The port named by the user is outside `1..=num-ports` (libxl bug C1).
+    #[error("port {port} is out of range: controller {devid} has ports 1 to {ports}")]
+    PortOutOfRange {
+        /// Controller devid.
+        devid: u32,
+        /// The port asked for.
+        port: i64,
+        /// The controller's number of ports.
+        ports: u32,
+    },
+
+    /// The controller named by the user has no free port.
+    #[error("No available port under specified controller")]
+    NoFreePort {
+        /// Controller devid.
+        devid: u32,
+    },
+
+    /// A controller's backend is not dom0.
+    #[error("Don't support adding USB device from non-Dom0 backend")]
+    NonDom0Backend {
+        /// Controller devid.
+        devid: u32,
+    },
+
+    /// No device at this controller/port (or by this host identity).
+    #[error("Unknown device at controller {ctrl} port {port}.")]
+    UnknownDevice {
+        /// The controller as typed.
+        ctrl: String,
+        /// The port as typed.
+        port: String,
+    },
+
+    /// No device of the domain matches the host identity given.
+    #[error("no device {busid} attached to domain {domid}")]
+    DeviceNotAttached {
+        /// The device.
+        busid: String,
+        /// The domain.
+        domid: DomId,
+    },
+
+    /// The controller type is not handled by this operation.
+    #[error("Unsupported usb controller type")]
+    UnsupportedControllerType {
+        /// Controller devid.
+        devid: u32,
+    },
+
+    /// The vusb assignment record under `/vusb/assigned` is malformed.
+    #[error("bad assignment record `{path}': {reason}")]
+    BadAssignment {
+        /// The record's node.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// The host layer failed (lookup, sysfs).
+    #[error("host device lookup failed")]
+    Host(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+
+    /// Driver rebinding (pv) failed.
+    #[error("rebinding the interfaces of {busid} failed")]
+    Rebind {
+        /// The device.
+        busid: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    /// The device model (QMP) side failed.
+    #[error("device model request for domain {domid} failed")]
+    DeviceModel {
+        /// The domain.
+        domid: DomId,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    /// Reading or writing libxl's stored domain configuration failed.
+    #[error("updating libxl's stored configuration `{path}' failed")]
+    LibxlJson {
+        /// The JSON file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// libxl's stored configuration is not valid JSON of the expected shape.
+    #[error("libxl's stored configuration `{path}' is malformed: {reason}")]
+    LibxlJsonMalformed {
+        /// The JSON file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Several removals failed; the first cause is kept.
+    #[error("removing {what} of domain {domid} failed")]
+    Remove {
+        /// What was being removed.
+        what: String,
+        /// The domain.
+        domid: DomId,
+        /// The first failure.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The xenstore errno behind this error, if any.
+    pub fn xs_errno(&self) -> Option<Errno> {
+        match self {
+            Error::Xenstore(e) | Error::XenstorePath { source: e, .. } => e.errno(),
+            _ => None,
+        }
+    }
 }
 
 /// Result alias of this crate.
