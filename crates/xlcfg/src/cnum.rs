@@ -1,0 +1,153 @@
+//! C number conversions exactly as xl applies them to spec values.
+//!
+//! xl converts `version=`, `ports=`, `controller=` and `port=` with `atoi`
+//! and `hostbus=`/`hostaddr=` with `strtoul(v, NULL, 0)` truncated to
+//! `uint8_t` (reference §2.2, §2.3). Both stop silently at the first
+//! character that is not part of the number, so garbage becomes 0. These
+//! functions reproduce glibc's results on LP64 (64-bit `long`) so that vusb
+//! reads every spec the way `xl` does, including the surprising cases
+//! (`008` is 0, `010` is 8, `256` wraps to 0).
+
+/// Characters C's `isspace` accepts in the "C" locale.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Skips leading C whitespace and an optional sign; returns the rest and
+/// whether the sign was `-`.
+fn split_sign(s: &str) -> (&[u8], bool) {
+    let bytes = s.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| !is_c_space(b))
+        .unwrap_or(bytes.len());
+    let rest = &bytes[start..];
+    match rest.first() {
+        Some(b'-') => (&rest[1..], true),
+        Some(b'+') => (&rest[1..], false),
+        _ => (rest, false),
+    }
+}
+
+/// Accumulates digits of `radix` from the start of `digits`; returns the
+/// magnitude (saturated at `u64::MAX`), whether it overflowed, and how many
+/// digits were consumed.
+fn accumulate(digits: &[u8], radix: u32) -> (u64, bool, usize) {
+    let mut value: u64 = 0;
+    let mut overflow = false;
+    let mut used = 0;
+    for &b in digits {
+        let Some(d) = char::from(b).to_digit(radix) else {
+            break;
+        };
+        used += 1;
+        match value
+            .checked_mul(u64::from(radix))
+            .and_then(|v| v.checked_add(u64::from(d)))
+        {
+            Some(v) => value = v,
+            None => {
+                overflow = true;
+                value = u64::MAX;
+            }
+        }
+    }
+    (value, overflow, used)
+}
+
+/// C `strtoul(s, NULL, 0)` on LP64: leading whitespace, optional sign,
+/// `0x`/`0X` hex prefix, leading `0` octal, otherwise decimal; stops at the
+/// first invalid digit; overflow gives `ULONG_MAX`; a `-` negates modulo 2^64.
+pub fn strtoul0(s: &str) -> u64 {
+    let (rest, negative) = split_sign(s);
+    let (radix, digits) = match rest {
+        [b'0', b'x' | b'X', next, ..] if char::from(*next).is_ascii_hexdigit() => (16, &rest[2..]),
+        [b'0', ..] => (8, rest),
+        _ => (10, rest),
+    };
+    let (value, overflow, _) = accumulate(digits, radix);
+    if overflow {
+        u64::MAX
+    } else if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    }
+}
+
+/// `(uint8_t) strtoul(s, NULL, 0)`: what xl stores for `hostbus=`/`hostaddr=`.
+pub fn strtoul0_u8(s: &str) -> u8 {
+    // Truncation to the low byte is exactly C's conversion to uint8_t.
+    (strtoul0(s) & 0xff) as u8
+}
+
+/// glibc `atoi(s)`, i.e. `(int) strtol(s, NULL, 10)` on LP64: leading
+/// whitespace, optional sign, decimal digits; `strtol` saturates at
+/// `LONG_MIN`/`LONG_MAX` and the conversion to `int` keeps the low 32 bits.
+pub fn atoi(s: &str) -> i32 {
+    let (rest, negative) = split_sign(s);
+    let (magnitude, overflow, _) = accumulate(rest, 10);
+    let long: i64 = match (negative, overflow) {
+        (false, false) => i64::try_from(magnitude).unwrap_or(i64::MAX),
+        (true, false) if magnitude <= i64::MAX as u64 + 1 => {
+            // -(2^63) fits; wrapping_neg of the u64 then reinterpret.
+            (magnitude.wrapping_neg()) as i64
+        }
+        (true, _) => i64::MIN,
+        (false, true) => i64::MAX,
+    };
+    // Conversion to int keeps the low 32 bits, as C does on every Xen host.
+    long as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strtoul_base0_forms() {
+        assert_eq!(strtoul0_u8("3"), 3);
+        assert_eq!(strtoul0_u8("0x0a"), 10);
+        assert_eq!(strtoul0_u8("0X1F"), 31);
+        assert_eq!(strtoul0_u8("010"), 8);
+        assert_eq!(strtoul0_u8("008"), 0);
+        assert_eq!(strtoul0_u8("0"), 0);
+        assert_eq!(strtoul0_u8(""), 0);
+        assert_eq!(strtoul0_u8("abc"), 0);
+        assert_eq!(strtoul0_u8("12abc"), 12);
+        assert_eq!(strtoul0_u8("1,hostaddr=2"), 1);
+        assert_eq!(strtoul0_u8("  \t7"), 7);
+        assert_eq!(strtoul0_u8("+9"), 9);
+        // "0x" with no hex digit parses the 0 only.
+        assert_eq!(strtoul0_u8("0x"), 0);
+        assert_eq!(strtoul0_u8("0xg"), 0);
+    }
+
+    #[test]
+    fn strtoul_wraps_and_saturates_like_c() {
+        assert_eq!(strtoul0_u8("256"), 0);
+        assert_eq!(strtoul0_u8("257"), 1);
+        assert_eq!(strtoul0_u8("-1"), 255);
+        assert_eq!(strtoul0("-1"), u64::MAX);
+        assert_eq!(strtoul0("99999999999999999999999"), u64::MAX);
+        assert_eq!(strtoul0_u8("99999999999999999999999"), 255);
+        assert_eq!(strtoul0("0xffffffffffffffff"), u64::MAX);
+    }
+
+    #[test]
+    fn atoi_like_glibc() {
+        assert_eq!(atoi("2"), 2);
+        assert_eq!(atoi("abc"), 0);
+        assert_eq!(atoi(""), 0);
+        assert_eq!(atoi(" 12x"), 12);
+        assert_eq!(atoi("-3"), -3);
+        assert_eq!(atoi("010"), 10);
+        assert_eq!(atoi("0x10"), 0);
+        assert_eq!(atoi("2147483647"), i32::MAX);
+        assert_eq!(atoi("2147483648"), i32::MIN);
+        assert_eq!(atoi("4294967297"), 1);
+        assert_eq!(atoi("99999999999999999999"), -1);
+        assert_eq!(atoi("-99999999999999999999"), 0);
+        assert_eq!(atoi("-9223372036854775808"), 0);
+    }
+}

@@ -1,0 +1,103 @@
+//! The crate's error type.
+//!
+//! Messages of spec errors use xl's own wording (reference §1.7) so users of
+//! `xl` recognise them, except for a bad usbdev `type=`, where xl prints the
+//! wrong variable (BUG D2) and vusb prints the value the user wrote.
+
+/// Errors of parsing xl configuration text and USB spec strings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A usbctrl spec field is not one of the known `KEY=` forms.
+    #[error("Unknown string `{token}' in usbctrl spec")]
+    UnknownCtrlKey {
+        /// The whole field as written.
+        token: String,
+    },
+
+    /// A usbctrl `type=` value is not a controller type.
+    #[error("Invalid usb controller type '{value}'")]
+    InvalidCtrlType {
+        /// The value after `type=`.
+        value: String,
+    },
+
+    /// A usbdev spec field is not one of the known `KEY=` forms.
+    #[error("Unknown string `{token}' in usbdev spec")]
+    UnknownDevKey {
+        /// The whole field as written.
+        token: String,
+    },
+
+    /// A usbdev `type=` value is not a device type.
+    #[error("Invalid usb device type: {value}")]
+    InvalidDevType {
+        /// The value after `type=`.
+        value: String,
+    },
+
+    /// A value of one of vusb's extension keys is malformed (xl has no such
+    /// keys, so there is no xl wording to keep).
+    #[error("Invalid value `{value}' for `{key}' in {spec} spec: {expected}")]
+    InvalidExtensionValue {
+        /// `usbctrl` or `usbdev`.
+        spec: &'static str,
+        /// The key.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+        /// What the value should look like.
+        expected: &'static str,
+    },
+
+    /// The configuration text is not valid xl.cfg syntax.
+    #[error("{line}:{col}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: u32,
+        /// 1-based column (in characters).
+        col: u32,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A setting of the configuration has a value xl would reject.
+    #[error("{line}:{col}: {message}")]
+    Setting {
+        /// 1-based line of the setting.
+        line: u32,
+        /// 1-based column of the offending value.
+        col: u32,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A spec string inside the configuration file is invalid.
+    #[error("{line}:{col}: parameter `{key}'")]
+    SpecInFile {
+        /// The setting (`usbctrl` or `usbdev`).
+        key: String,
+        /// 1-based line of the list item.
+        line: u32,
+        /// 1-based column of the list item.
+        col: u32,
+        /// The spec error.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The position (line, column) in the configuration text, if any.
+    pub fn position(&self) -> Option<(u32, u32)> {
+        match self {
+            Error::Syntax { line, col, .. }
+            | Error::Setting { line, col, .. }
+            | Error::SpecInFile { line, col, .. } => Some((*line, *col)),
+            _ => None,
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,441 @@
+//! The USB spec grammar shared by config files (`usbctrl=`, `usbdev=`) and
+//! the command-line arguments of `usbctrl-attach` / `usbdev-attach`.
+//!
+//! Matches xl (`tools/xl/xl_parse.c`, `parse_usbctrl_config`,
+//! `parse_usbdev_config`; reference §1.1, §2.1–2.3):
+//!
+//! * a field is `KEY=VALUE`, the key matched as an exact, case-sensitive
+//!   `KEY=` prefix; anything else (including an empty field) is
+//!   ``Unknown string `<field>' in usbctrl spec`` / `usbdev spec`;
+//! * `type=` values are compared case-insensitively;
+//! * `version=`, `ports=`, `controller=`, `port=` use C `atoi` (garbage is 0,
+//!   which libxl then treats as "default"/"auto");
+//! * `hostbus=`, `hostaddr=` use `strtoul(v, NULL, 0)` truncated to 8 bits
+//!   (`0x0a` = 10, `010` = 8, `008` = 0, `256` = 0);
+//! * repeated keys: the last one wins;
+//! * in a config list item, fields are split on `,` like `strtok` (empty
+//!   fields skipped) and leading spaces (not tabs) stripped, trailing kept;
+//!   on the command line each argument is one field, never split, so
+//!   `hostbus=1,hostaddr=2` sets hostbus 1 and leaves hostaddr unset.
+//!
+//! Deliberate differences:
+//!
+//! * a bad usbdev `type=` names the value (xl prints `optarg`, BUG D2);
+//! * usbdev `type=` may also be `tablet`, `mouse` or `keyboard` (emulated
+//!   devices of the guest's QEMU), and a spec without `type=` is a host
+//!   device for every consumer, the saved JSON included (fix of BUG J2);
+//! * extension keys, which xl rejects as unknown: usbctrl `model=` (QEMU
+//!   device model of a `devicemodel` controller, e.g. `qemu-xhci`); usbdev
+//!   `busid=` (sysfs name such as `3-1.2`), `vendor=` / `product=` (USB ids,
+//!   hexadecimal as lsusb prints them, optional `0x`), `serial=` (the
+//!   device's iSerial string) and `portpath=` (the hub port chain on
+//!   `hostbus=`, e.g. `1.4`, as QEMU's `hostport=`). They select the host
+//!   device by something more stable than the bus address (reference U3).
+//!
+//! A spec is "what the user wrote": nothing is defaulted or resolved here.
+
+use std::fmt;
+
+use crate::cnum::{atoi, strtoul0_u8};
+use crate::error::{Error, Result};
+
+/// A controller type as written (`type=`); `Auto` when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CtrlKind {
+    /// `auto`: resolved at attach time (HVM → devicemodel, else pv/qusb).
+    #[default]
+    Auto,
+    /// `pv`: kernel usbback backend.
+    Pv,
+    /// `qusb`: PV USB with QEMU as the backend.
+    Qusb,
+    /// `devicemodel`: controller emulated by the guest's QEMU.
+    DeviceModel,
+}
+
+impl CtrlKind {
+    /// libxl's lower-case name (`auto`, `pv`, `qusb`, `devicemodel`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CtrlKind::Auto => "auto",
+            CtrlKind::Pv => "pv",
+            CtrlKind::Qusb => "qusb",
+            CtrlKind::DeviceModel => "devicemodel",
+        }
+    }
+
+    /// Parses a type name case-insensitively, as libxl's `from_string`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            CtrlKind::Auto,
+            CtrlKind::Pv,
+            CtrlKind::Qusb,
+            CtrlKind::DeviceModel,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for CtrlKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A usbdev type as written (`type=`); `HostDev` when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DevKind {
+    /// `hostdev`: a host USB device passed through (libxl's only type).
+    #[default]
+    HostDev,
+    /// vusb extension: QEMU's emulated `usb-tablet`.
+    Tablet,
+    /// vusb extension: QEMU's emulated `usb-mouse`.
+    Mouse,
+    /// vusb extension: QEMU's emulated `usb-kbd`.
+    Keyboard,
+}
+
+impl DevKind {
+    /// The name used in specs (`hostdev`, `tablet`, `mouse`, `keyboard`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DevKind::HostDev => "hostdev",
+            DevKind::Tablet => "tablet",
+            DevKind::Mouse => "mouse",
+            DevKind::Keyboard => "keyboard",
+        }
+    }
+
+    /// Parses a type name case-insensitively.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            DevKind::HostDev,
+            DevKind::Tablet,
+            DevKind::Mouse,
+            DevKind::Keyboard,
+        ]
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for DevKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `usbctrl` spec as the user wrote it. `None` = key absent; libxl treats
+/// an absent key and a written 0 alike ("default").
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UsbCtrlSpec {
+    /// `type=`.
+    pub kind: CtrlKind,
+    /// `version=` (after `atoi`).
+    pub version: Option<i32>,
+    /// `ports=` (after `atoi`).
+    pub ports: Option<i32>,
+    /// `model=` (vusb extension).
+    pub model: Option<String>,
+}
+
+impl UsbCtrlSpec {
+    /// The version as libxl holds it (0 = default).
+    pub fn version_or_zero(&self) -> i32 {
+        self.version.unwrap_or(0)
+    }
+
+    /// The port count as libxl holds it (0 = default).
+    pub fn ports_or_zero(&self) -> i32 {
+        self.ports.unwrap_or(0)
+    }
+
+    /// Applies one `KEY=VALUE` field.
+    pub fn apply_field(&mut self, field: &str) -> Result<()> {
+        if let Some(v) = field.strip_prefix("type=") {
+            self.kind = CtrlKind::from_name(v).ok_or_else(|| Error::InvalidCtrlType {
+                value: v.to_owned(),
+            })?;
+        } else if let Some(v) = field.strip_prefix("version=") {
+            self.version = Some(atoi(v));
+        } else if let Some(v) = field.strip_prefix("ports=") {
+            self.ports = Some(atoi(v));
+        } else if let Some(v) = field.strip_prefix("model=") {
+            self.model = Some(non_empty("usbctrl", "model", v, "a QEMU device name")?);
+        } else {
+            return Err(Error::UnknownCtrlKey {
+                token: field.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for UsbCtrlSpec {
+    /// Writes the spec back in config-item form (`type=pv,version=2`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut fields = Vec::new();
+        if self.kind != CtrlKind::Auto {
+            fields.push(format!("type={}", self.kind));
+        }
+        if let Some(v) = self.version {
+            fields.push(format!("version={v}"));
+        }
+        if let Some(p) = self.ports {
+            fields.push(format!("ports={p}"));
+        }
+        if let Some(m) = &self.model {
+            fields.push(format!("model={m}"));
+        }
+        f.write_str(&fields.join(","))
+    }
+}
+
+/// A `usbdev` spec as the user wrote it. `None` = key absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UsbDevSpec {
+    /// `type=`.
+    pub kind: DevKind,
+    /// `hostbus=` (strtoul base 0, truncated to 8 bits).
+    pub hostbus: Option<u8>,
+    /// `hostaddr=` (strtoul base 0, truncated to 8 bits).
+    pub hostaddr: Option<u8>,
+    /// `controller=` (atoi); absent = auto (libxl −1).
+    pub controller: Option<i32>,
+    /// `port=` (atoi); absent = auto (libxl 0).
+    pub port: Option<i32>,
+    /// `busid=` (extension): sysfs device name, e.g. `3-1.2`.
+    pub busid: Option<String>,
+    /// `vendor=` (extension): idVendor.
+    pub vendor: Option<u16>,
+    /// `product=` (extension): idProduct.
+    pub product: Option<u16>,
+    /// `serial=` (extension): the iSerial string.
+    pub serial: Option<String>,
+    /// `portpath=` (extension): hub port chain below the root hub of
+    /// `hostbus`, e.g. `1.4`.
+    pub portpath: Option<String>,
+}
+
+impl UsbDevSpec {
+    /// The controller as libxl holds it (−1 = auto).
+    pub fn ctrl_or_auto(&self) -> i32 {
+        self.controller.unwrap_or(-1)
+    }
+
+    /// The port as libxl holds it (0 = auto).
+    pub fn port_or_auto(&self) -> i32 {
+        self.port.unwrap_or(0)
+    }
+
+    /// True when one of vusb's extension selectors is present.
+    pub fn uses_extensions(&self) -> bool {
+        self.busid.is_some()
+            || self.vendor.is_some()
+            || self.product.is_some()
+            || self.serial.is_some()
+            || self.portpath.is_some()
+            || self.kind != DevKind::HostDev
+    }
+
+    /// Applies one `KEY=VALUE` field.
+    pub fn apply_field(&mut self, field: &str) -> Result<()> {
+        if let Some(v) = field.strip_prefix("type=") {
+            self.kind = DevKind::from_name(v).ok_or_else(|| Error::InvalidDevType {
+                value: v.to_owned(),
+            })?;
+        } else if let Some(v) = field.strip_prefix("hostbus=") {
+            self.hostbus = Some(strtoul0_u8(v));
+        } else if let Some(v) = field.strip_prefix("hostaddr=") {
+            self.hostaddr = Some(strtoul0_u8(v));
+        } else if let Some(v) = field.strip_prefix("controller=") {
+            self.controller = Some(atoi(v));
+        } else if let Some(v) = field.strip_prefix("port=") {
+            self.port = Some(atoi(v));
+        } else if let Some(v) = field.strip_prefix("busid=") {
+            self.busid = Some(parse_busid(v)?);
+        } else if let Some(v) = field.strip_prefix("vendor=") {
+            self.vendor = Some(parse_usb_id("vendor", v)?);
+        } else if let Some(v) = field.strip_prefix("product=") {
+            self.product = Some(parse_usb_id("product", v)?);
+        } else if let Some(v) = field.strip_prefix("serial=") {
+            self.serial = Some(non_empty("usbdev", "serial", v, "a non-empty string")?);
+        } else if let Some(v) = field.strip_prefix("portpath=") {
+            self.portpath = Some(parse_portpath(v)?);
+        } else {
+            return Err(Error::UnknownDevKey {
+                token: field.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for UsbDevSpec {
+    /// Writes the spec back in config-item form; `type=` is always written
+    /// so that xl too reads it as a host device (BUG J2).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut fields = vec![format!("type={}", self.kind)];
+        if let Some(v) = self.hostbus {
+            fields.push(format!("hostbus={v}"));
+        }
+        if let Some(v) = self.hostaddr {
+            fields.push(format!("hostaddr={v}"));
+        }
+        if let Some(v) = self.controller {
+            fields.push(format!("controller={v}"));
+        }
+        if let Some(v) = self.port {
+            fields.push(format!("port={v}"));
+        }
+        if let Some(v) = &self.busid {
+            fields.push(format!("busid={v}"));
+        }
+        if let Some(v) = self.vendor {
+            fields.push(format!("vendor={v:04x}"));
+        }
+        if let Some(v) = self.product {
+            fields.push(format!("product={v:04x}"));
+        }
+        if let Some(v) = &self.serial {
+            fields.push(format!("serial={v}"));
+        }
+        if let Some(v) = &self.portpath {
+            fields.push(format!("portpath={v}"));
+        }
+        f.write_str(&fields.join(","))
+    }
+}
+
+/// Splits a config list item into fields as xl does with `strtok(s, ",")`
+/// followed by skipping leading spaces: empty fields are dropped, leading
+/// `' '` (only) stripped, trailing whitespace kept.
+fn config_fields(item: &str) -> impl Iterator<Item = &str> {
+    item.split(',')
+        .filter(|f| !f.is_empty())
+        .map(|f| f.trim_start_matches(' '))
+}
+
+/// Parses one `usbctrl=` config list item (e.g. `"type=pv,version=2"`).
+/// An empty item yields an all-default spec, as in xl.
+pub fn parse_usbctrl_item(item: &str) -> Result<UsbCtrlSpec> {
+    let mut spec = UsbCtrlSpec::default();
+    for field in config_fields(item) {
+        spec.apply_field(field)?;
+    }
+    Ok(spec)
+}
+
+/// Parses one `usbdev=` config list item (e.g. `"hostbus=1,hostaddr=3"`).
+pub fn parse_usbdev_item(item: &str) -> Result<UsbDevSpec> {
+    let mut spec = UsbDevSpec::default();
+    for field in config_fields(item) {
+        spec.apply_field(field)?;
+    }
+    Ok(spec)
+}
+
+/// Parses `usbctrl-attach` arguments: each argument is one field, never
+/// split on commas and not stripped (xl's `main_usbctrl_attach`).
+pub fn parse_usbctrl_args<S: AsRef<str>>(args: &[S]) -> Result<UsbCtrlSpec> {
+    let mut spec = UsbCtrlSpec::default();
+    for arg in args {
+        spec.apply_field(arg.as_ref())?;
+    }
+    Ok(spec)
+}
+
+/// Parses `usbdev-attach` arguments: each argument is one field, never
+/// split on commas (`hostbus=1,hostaddr=2` sets hostbus 1 only, as xl).
+pub fn parse_usbdev_args<S: AsRef<str>>(args: &[S]) -> Result<UsbDevSpec> {
+    let mut spec = UsbDevSpec::default();
+    for arg in args {
+        spec.apply_field(arg.as_ref())?;
+    }
+    Ok(spec)
+}
+
+fn non_empty(
+    spec: &'static str,
+    key: &'static str,
+    v: &str,
+    expected: &'static str,
+) -> Result<String> {
+    if v.is_empty() {
+        return Err(Error::InvalidExtensionValue {
+            spec,
+            key,
+            value: v.to_owned(),
+            expected,
+        });
+    }
+    Ok(v.to_owned())
+}
+
+/// A USB id: 1–4 hex digits, optional `0x`/`0X` prefix (`046d`, `0x46d`).
+fn parse_usb_id(key: &'static str, v: &str) -> Result<u16> {
+    let digits = v
+        .strip_prefix("0x")
+        .or_else(|| v.strip_prefix("0X"))
+        .unwrap_or(v);
+    let ok = (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then(|| u16::from_str_radix(digits, 16).ok())
+        .flatten()
+        .ok_or_else(|| Error::InvalidExtensionValue {
+            spec: "usbdev",
+            key,
+            value: v.to_owned(),
+            expected: "1 to 4 hexadecimal digits, e.g. 046d",
+        })
+}
+
+/// Dot-separated decimal port numbers 1..=255 (`1`, `1.4`, `2.1.3`).
+fn is_port_chain(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok_and(|n| (1..=255).contains(&n))
+        })
+}
+
+/// A sysfs device name `<bus>-<port chain>`, e.g. `3-1.2`.
+fn parse_busid(v: &str) -> Result<String> {
+    let ok = v.split_once('-').is_some_and(|(bus, chain)| {
+        !bus.is_empty()
+            && bus.len() <= 3
+            && bus.bytes().all(|b| b.is_ascii_digit())
+            && bus.parse::<u16>().is_ok_and(|n| (1..=255).contains(&n))
+            && is_port_chain(chain)
+    });
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(Error::InvalidExtensionValue {
+            spec: "usbdev",
+            key: "busid",
+            value: v.to_owned(),
+            expected: "a sysfs device name such as 3-1.2",
+        })
+    }
+}
+
+fn parse_portpath(v: &str) -> Result<String> {
+    if is_port_chain(v) {
+        Ok(v.to_owned())
+    } else {
+        Err(Error::InvalidExtensionValue {
+            spec: "usbdev",
+            key: "portpath",
+            value: v.to_owned(),
+            expected: "hub ports separated by dots, e.g. 1.4",
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod tests;
