@@ -1,1 +1,160 @@
-//! Placeholder: filled by its owner.
+//! A real QEMU for tests: one `qemu-system-x86_64 -machine pc,accel=tcg
+//! -nodefaults -display none -S` per test, QMP on a Unix socket in its own
+//! temporary directory, killed when dropped.
+//!
+//! Policy ([`require_or_skip`]): when QEMU cannot start, a test fails under
+//! `CI=true` and is skipped with a printed reason elsewhere.
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How to start the VM.
+#[derive(Debug, Clone)]
+pub struct QemuOptions {
+    /// Start paused (`-S`, QEMU's "prelaunch"); default true.
+    pub paused: bool,
+    /// Guest memory in MiB (`-m`); default 64.
+    pub memory_mib: u32,
+    /// Extra arguments appended to the command line.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for QemuOptions {
+    fn default() -> Self {
+        QemuOptions { paused: true, memory_mib: 64, extra_args: Vec::new() }
+    }
+}
+
+/// A running QEMU, killed on drop.
+#[derive(Debug)]
+pub struct QemuVm {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    qmp: PathBuf,
+}
+
+/// The QEMU binary: `$VUSB_QEMU` or `qemu-system-x86_64` on `PATH`.
+pub fn qemu_binary() -> PathBuf {
+    std::env::var_os("VUSB_QEMU")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64"))
+}
+
+impl QemuVm {
+    /// Start a paused `pc` VM with the default options.
+    pub fn launch() -> Result<QemuVm, String> {
+        QemuVm::launch_with(&QemuOptions::default())
+    }
+
+    /// Start a VM and wait (up to 20 s) until its QMP socket exists.
+    pub fn launch_with(opts: &QemuOptions) -> Result<QemuVm, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("vusb-qemu-")
+            .tempdir()
+            .map_err(|e| format!("creating a temporary directory: {e}"))?;
+        let qmp = dir.path().join("vm.qmp");
+        let stderr = fs::File::create(dir.path().join("stderr"))
+            .map_err(|e| format!("creating the stderr file: {e}"))?;
+        let mut cmd = Command::new(qemu_binary());
+        cmd.args(["-machine", "pc,accel=tcg", "-nodefaults", "-display", "none"])
+            .arg("-m")
+            .arg(opts.memory_mib.to_string())
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()));
+        if opts.paused {
+            cmd.arg("-S");
+        }
+        cmd.args(&opts.extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", qemu_binary().display()))?;
+        let mut vm = QemuVm { child: Some(child), dir, qmp };
+        vm.wait_for_socket(Duration::from_secs(20))?;
+        Ok(vm)
+    }
+
+    fn wait_for_socket(&mut self, limit: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if fs::metadata(&self.qmp).map(|m| m.file_type().is_socket()).unwrap_or(false) {
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(format!("QEMU exited with {status} before its QMP socket appeared: {}", self.stderr()));
+            }
+            if start.elapsed() > limit {
+                return Err(format!("QEMU's QMP socket did not appear within {limit:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The QMP socket.
+    pub fn qmp_path(&self) -> &Path {
+        &self.qmp
+    }
+
+    /// The VM's private temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// QEMU's process id (0 once killed).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// What QEMU printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// Still running?
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILL QEMU now and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for QemuVm {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Under `CI=true` the component must be there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true").unwrap_or(false)
+}
+
+/// Start a VM for `test`, or: panic under `CI=true`, else print why the
+/// test is skipped and return `None`.
+pub fn require_or_skip(test: &str) -> Option<QemuVm> {
+    require_or_skip_with(test, &QemuOptions::default())
+}
+
+/// [`require_or_skip`] with options.
+pub fn require_or_skip_with(test: &str, opts: &QemuOptions) -> Option<QemuVm> {
+    match QemuVm::launch_with(opts) {
+        Ok(vm) => Some(vm),
+        Err(e) if in_ci() => panic!("{test}: QEMU is required under CI=true but could not start: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED {test}: QEMU could not start: {e}");
+            None
+        }
+    }
+}
