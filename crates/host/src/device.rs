@@ -1,0 +1,201 @@
+//! The typed model of host USB devices that discovery produces.
+//!
+//! A [`BusId`] is the kernel's name of a device (`3-1.2`: bus 3, port 1 of
+//! the root hub, then port 2 of that hub; `usb3` for the root hub of bus 3).
+//! libxl stores it in the port node of a pv/qusb controller.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// A USB device's kernel name: `B-P[.P...]`, or `usbB` for a root hub.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BusId(String);
+
+impl BusId {
+    /// Check and wrap a busid. Interfaces (`3-1:1.0`) are refused.
+    pub fn parse(s: &str) -> Result<BusId> {
+        let invalid = |reason| Error::InvalidSelector {
+            what: "busid",
+            input: s.to_owned(),
+            reason,
+        };
+        if let Some(bus) = s.strip_prefix("usb") {
+            return match bus.parse::<u32>() {
+                Ok(n) if n > 0 && !bus.starts_with('0') => Ok(BusId(s.to_owned())),
+                _ => Err(invalid("a root hub is named usbN with N > 0")),
+            };
+        }
+        let (bus, ports) = s
+            .split_once('-')
+            .ok_or_else(|| invalid("expected BUS-PORT[.PORT...]"))?;
+        let numeric =
+            |t: &str| !t.is_empty() && t.len() <= 3 && t.bytes().all(|c| c.is_ascii_digit());
+        if !numeric(bus) || bus.starts_with('0') {
+            return Err(invalid("the bus number must be a positive decimal number"));
+        }
+        if !ports.split('.').all(numeric) {
+            return Err(invalid("ports must be decimal numbers separated by dots"));
+        }
+        Ok(BusId(s.to_owned()))
+    }
+
+    /// The text form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this names a root hub (`usbN`).
+    pub fn is_root_hub(&self) -> bool {
+        self.0.starts_with("usb")
+    }
+
+    /// The bus number the name says.
+    pub fn bus(&self) -> u32 {
+        let digits = self.0.strip_prefix("usb").unwrap_or(&self.0);
+        let digits = digits.split('-').next().unwrap_or_default();
+        digits.parse().unwrap_or(0)
+    }
+
+    /// The port chain below the root hub (`"1.2"`); empty for a root hub.
+    pub fn ports(&self) -> &str {
+        self.0.split_once('-').map(|(_, p)| p).unwrap_or("")
+    }
+
+    /// The hub this device is plugged into, by name (`3-1.2` → `3-1`,
+    /// `3-1` → `usb3`); `None` for a root hub.
+    pub fn parent(&self) -> Option<BusId> {
+        if self.is_root_hub() {
+            return None;
+        }
+        match self.0.rsplit_once('.') {
+            Some((up, _)) => Some(BusId(up.to_owned())),
+            None => Some(BusId(format!("usb{}", self.bus()))),
+        }
+    }
+}
+
+impl fmt::Display for BusId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One interface of the device's active configuration (`3-1.2:1.0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Kernel name, `<busid>:<config>.<number>`.
+    pub name: String,
+    /// `bInterfaceClass`.
+    pub class: u8,
+    /// `bInterfaceSubClass`.
+    pub subclass: u8,
+    /// `bInterfaceProtocol`.
+    pub protocol: u8,
+    /// The bound driver's name (the `driver` link's last component).
+    pub driver: Option<String>,
+}
+
+/// The physical connector a device is plugged into: the device's `port`
+/// link and that port's `peer` (the USB2/USB3 companion connector).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortLink {
+    /// The port device's name (`usb3-port1`, `3-1-port4`).
+    pub port: String,
+    /// The companion port's name, when the kernel linked one.
+    pub peer: Option<String>,
+    /// The device plugged into the companion port, if any (a USB3 hub shows
+    /// up on both buses).
+    pub peer_device: Option<BusId>,
+}
+
+/// A USB device (not an interface), as sysfs describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsbDevice {
+    /// Kernel name.
+    pub busid: BusId,
+    /// Bus number (`busnum`; the busid wins when they disagree).
+    pub busnum: u32,
+    /// Device address on the bus (`devnum`).
+    pub devnum: u32,
+    /// `idVendor`.
+    pub vendor_id: u16,
+    /// `idProduct`.
+    pub product_id: u16,
+    /// `manufacturer` string, when the device has one.
+    pub manufacturer: Option<String>,
+    /// `product` string.
+    pub product: Option<String>,
+    /// `serial` string.
+    pub serial: Option<String>,
+    /// Link speed in kbit/s (`speed`: 1.5 Mbit/s is 1500).
+    pub speed_kbps: Option<u32>,
+    /// `version` (bcdUSB) as sysfs writes it, trimmed: `"2.00"`.
+    pub usb_version: Option<String>,
+    /// `bDeviceClass`.
+    pub device_class: u8,
+    /// `bDeviceSubClass`.
+    pub device_subclass: u8,
+    /// `bDeviceProtocol`.
+    pub device_protocol: u8,
+    /// Physical port path: `<host controller>-<ports>` (`0000:00:14.0-1.2`),
+    /// stable across re-plugs into the same connector and across reboots.
+    pub port_path: String,
+    /// The host controller's sysfs name (`0000:00:14.0`), when known.
+    pub controller: Option<String>,
+    /// The device's directory under the sysfs root, as components
+    /// (`devices/pci0000:00/0000:00:14.0/usb3/3-1`).
+    pub devpath: Vec<String>,
+    /// Hubs from this device's parent up to the root hub.
+    pub parents: Vec<BusId>,
+    /// The connector, when sysfs has a `port` link.
+    pub port: Option<PortLink>,
+    /// Interfaces of the active configuration, by name.
+    pub interfaces: Vec<Interface>,
+}
+
+/// USB class code of hubs.
+pub const CLASS_HUB: u8 = 0x09;
+
+impl UsbDevice {
+    /// Whether the device is a hub: device class 09 or any interface of
+    /// class 09 (libxl checks only the former).
+    pub fn is_hub(&self) -> bool {
+        self.device_class == CLASS_HUB || self.interfaces.iter().any(|i| i.class == CLASS_HUB)
+    }
+
+    /// `vvvv:pppp`, lowercase.
+    pub fn vid_pid(&self) -> String {
+        format!("{:04x}:{:04x}", self.vendor_id, self.product_id)
+    }
+
+    /// Speed in Mbit/s as sysfs writes it (`"1.5"`, `"480"`).
+    pub fn speed_mbps(&self) -> Option<f64> {
+        self.speed_kbps.map(|k| f64::from(k) / 1000.0)
+    }
+
+    /// Whether `other` is this device or below it.
+    pub fn contains(&self, other: &UsbDevice) -> bool {
+        other.busid == self.busid || other.parents.contains(&self.busid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busids() {
+        let b = BusId::parse("3-1.2").unwrap();
+        assert_eq!(b.bus(), 3);
+        assert_eq!(b.ports(), "1.2");
+        assert_eq!(b.parent().unwrap().as_str(), "3-1");
+        assert_eq!(b.parent().unwrap().parent().unwrap().as_str(), "usb3");
+        assert!(BusId::parse("usb12").unwrap().is_root_hub());
+        for bad in [
+            "3-1:1.0", "3", "-1", "3-", "3-1..2", "usb0", "x-1", "03-1", "3-a",
+        ] {
+            assert!(BusId::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Finding the device a user means: by `hostbus`/`hostaddr` (xl's only
+//! way), by busid, by `vendor:product[:serial]`, or by physical port path.
+//!
+//! Which identities survive what (see `docs/host-usb.md`): bus/addr changes
+//! at every re-plug (the address is allocated anew); the busid survives a
+//! re-plug into the same connector but not a move, and its bus number may
+//! change across reboots; vendor:product:serial follows the device anywhere
+//! (when the device has a unique serial); the port path (`<controller>-
+//! <ports>`) names the connector, stable across re-plugs and reboots.
+
+use std::fmt;
+
+use crate::device::{BusId, UsbDevice};
+use crate::error::{Error, Result};
+use crate::parse::{hex_u32, xl_uint8};
+
+/// How the user named a host device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// `hostbus=`/`hostaddr=`, already reduced to 8 bits as xl does.
+    BusAddr {
+        /// Bus number.
+        bus: u8,
+        /// Device address.
+        addr: u8,
+    },
+    /// A busid (`3-1.2`).
+    BusId(BusId),
+    /// `vendor:product[:serial]`.
+    VidPid {
+        /// idVendor.
+        vendor: u16,
+        /// idProduct.
+        product: u16,
+        /// The serial string, when given.
+        serial: Option<String>,
+    },
+    /// A physical port path (`0000:00:14.0-1.2`); a busid-form path
+    /// (`3-1.2`) is accepted too.
+    PortPath(String),
+}
+
+impl Selector {
+    /// `hostbus`/`hostaddr` as xl parses them (`strtoul` base 0, then
+    /// truncated to 8 bits).
+    pub fn bus_addr(hostbus: &str, hostaddr: &str) -> Selector {
+        Selector::BusAddr {
+            bus: xl_uint8(hostbus),
+            addr: xl_uint8(hostaddr),
+        }
+    }
+
+    /// `vvvv:pppp[:serial]` with hex ids (optional `0x`); the serial is
+    /// everything after the second colon.
+    pub fn parse_vid_pid(text: &str) -> Result<Selector> {
+        let invalid = |reason| Error::InvalidSelector {
+            what: "vendor:product",
+            input: text.to_owned(),
+            reason,
+        };
+        let mut parts = text.splitn(3, ':');
+        let vendor = parts
+            .next()
+            .and_then(|v| hex_u32(v, 4))
+            .ok_or_else(|| invalid("the vendor id must be 1 to 4 hex digits"))?;
+        let product = parts
+            .next()
+            .and_then(|v| hex_u32(v, 4))
+            .ok_or_else(|| invalid("the product id must be 1 to 4 hex digits"))?;
+        let serial = parts.next().map(str::to_owned);
+        if serial.as_deref() == Some("") {
+            return Err(invalid("the serial after the second colon is empty"));
+        }
+        Ok(Selector::VidPid {
+            vendor: vendor as u16,
+            product: product as u16,
+            serial,
+        })
+    }
+
+    fn matches(&self, dev: &UsbDevice) -> bool {
+        match self {
+            Selector::BusAddr { bus, addr } => {
+                (dev.busnum & 0xff) as u8 == *bus && (dev.devnum & 0xff) as u8 == *addr
+            }
+            Selector::BusId(b) => dev.busid == *b,
+            Selector::VidPid {
+                vendor,
+                product,
+                serial,
+            } => {
+                dev.vendor_id == *vendor
+                    && dev.product_id == *product
+                    && serial
+                        .as_ref()
+                        .is_none_or(|s| dev.serial.as_deref() == Some(s.as_str()))
+            }
+            Selector::PortPath(p) => dev.port_path == *p || dev.busid.as_str() == p,
+        }
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selector::BusAddr { bus, addr } => write!(f, "hostbus {bus} hostaddr {addr}"),
+            Selector::BusId(b) => write!(f, "busid {b}"),
+            Selector::VidPid {
+                vendor,
+                product,
+                serial: None,
+            } => write!(f, "vendor:product {vendor:04x}:{product:04x}"),
+            Selector::VidPid {
+                vendor,
+                product,
+                serial: Some(s),
+            } => {
+                write!(f, "vendor:product:serial {vendor:04x}:{product:04x}:{s}")
+            }
+            Selector::PortPath(p) => write!(f, "port path {p}"),
+        }
+    }
+}
+
+/// The one device `selector` names among `devices`. Bus or address 0 never
+/// match (xl: "not found"). Several matches are an error listing them.
+pub fn find<'a>(devices: &'a [UsbDevice], selector: &Selector) -> Result<&'a UsbDevice> {
+    if let Selector::BusAddr { bus: 0, .. } | Selector::BusAddr { addr: 0, .. } = selector {
+        return Err(Error::DeviceNotFound {
+            what: selector.to_string(),
+        });
+    }
+    let found: Vec<&UsbDevice> = devices.iter().filter(|d| selector.matches(d)).collect();
+    match found.as_slice() {
+        [] => Err(Error::DeviceNotFound {
+            what: selector.to_string(),
+        }),
+        [one] => Ok(one),
+        many => Err(Error::AmbiguousDevice {
+            what: selector.to_string(),
+            matches: many.iter().map(|d| d.busid.to_string()).collect(),
+        }),
+    }
+}
