@@ -62,3 +62,83 @@ impl FromStr for UsbCtrlType {
         }
     }
 }
+
+/// A controller as it exists (or is about to exist) in a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Controller {
+    /// The guest.
+    pub domid: vusb_xenstore::DomId,
+    /// Its devid in the guest.
+    pub devid: u32,
+    /// Its resolved type.
+    pub ctype: UsbCtrlType,
+    /// USB version (1, 2, or 3 for devicemodel).
+    pub version: u32,
+    /// Number of ports (ports are 1-based).
+    pub ports: u32,
+}
+
+/// The guest's `/libxl/<domid>/device/vusb` directory.
+pub fn libxl_vusb_dir(domid: vusb_xenstore::DomId) -> String {
+    format!("/libxl/{domid}/device/vusb")
+}
+
+impl Controller {
+    /// `/libxl/<G>/device/vusb/<N>`: libxl's private, trusted copy.
+    pub fn libxl_dir(&self) -> String {
+        format!("{}/{}", libxl_vusb_dir(self.domid), self.devid)
+    }
+
+    /// `/local/domain/<G>/device/vusb/<N>` (pv and qusb only).
+    pub fn frontend_dir(&self) -> Option<String> {
+        self.ctype
+            .backend_kind()
+            .map(|_| format!("/local/domain/{}/device/vusb/{}", self.domid, self.devid))
+    }
+
+    /// `/local/domain/0/backend/<vusb|qusb>/<G>/<N>` (pv and qusb only; the
+    /// backend is always dom0, as xl creates it).
+    pub fn backend_dir(&self) -> Option<String> {
+        self.ctype.backend_kind().map(|kind| {
+            format!(
+                "/local/domain/0/backend/{kind}/{}/{}",
+                self.domid, self.devid
+            )
+        })
+    }
+
+    /// The authoritative port node of reference §4.4: the dom0 backend's
+    /// `port/<P>` for pv/qusb, the libxl dir's for devicemodel.
+    pub fn port_path(&self, port: u32) -> String {
+        match self.backend_dir() {
+            Some(be) => format!("{be}/port/{port}"),
+            None => format!("{}/port/{port}", self.libxl_dir()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_libxls() {
+        let mut c = Controller {
+            domid: 1,
+            devid: 0,
+            ctype: UsbCtrlType::Pv,
+            version: 2,
+            ports: 8,
+        };
+        assert_eq!(c.libxl_dir(), "/libxl/1/device/vusb/0");
+        assert_eq!(c.frontend_dir().as_deref(), Some("/local/domain/1/device/vusb/0"));
+        assert_eq!(c.backend_dir().as_deref(), Some("/local/domain/0/backend/vusb/1/0"));
+        assert_eq!(c.port_path(3), "/local/domain/0/backend/vusb/1/0/port/3");
+        c.ctype = UsbCtrlType::Qusb;
+        assert_eq!(c.port_path(1), "/local/domain/0/backend/qusb/1/0/port/1");
+        c.ctype = UsbCtrlType::DeviceModel;
+        assert_eq!(c.frontend_dir(), None);
+        assert_eq!(c.port_path(2), "/libxl/1/device/vusb/0/port/2");
+        assert_eq!("DeviceModel".parse::<UsbCtrlType>(), Ok(UsbCtrlType::DeviceModel));
+    }
+}
