@@ -178,6 +178,47 @@ pub enum Error {
         /// What was wrong.
         what: String,
     },
+    /// A watch token was rejected before sending (it contains a NUL).
+    #[error("invalid xenstore watch token {token:?}: contains a NUL byte")]
+    InvalidToken {
+        /// The offending token.
+        token: String,
+    },
+    /// A received request is malformed (server side; xenstored answers
+    /// `EINVAL`), or a request was refused before sending.
+    #[error("malformed xenstore {op} request: {what}")]
+    BadRequest {
+        /// The request type.
+        op: &'static str,
+        /// What is wrong.
+        what: String,
+    },
+    /// A message header announced a payload over the limit; the stream
+    /// cannot be resynchronised after it.
+    #[error("xenstore message announces {len} payload bytes, over the limit of {max}")]
+    MessageTooLarge {
+        /// The announced length.
+        len: u32,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection failed earlier (timeout, protocol error, closed) and
+    /// is no longer used: open a new one.
+    #[error("xenstore {op}: connection unusable after an earlier failure ({earlier})")]
+    Poisoned {
+        /// The request type refused.
+        op: &'static str,
+        /// The earlier failure, as text.
+        earlier: String,
+    },
+    /// A large directory kept changing while it was read in parts.
+    #[error("xenstore directory {path} kept changing while read in parts ({attempts} attempts)")]
+    DirectoryChanging {
+        /// The directory.
+        path: String,
+        /// How many times reading restarted.
+        attempts: u32,
+    },
     /// A transaction kept failing with `EAGAIN`.
     #[error("xenstore transaction still conflicting after {attempts} attempts")]
     TransactionConflict {
@@ -192,7 +233,9 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Error::Daemon { errno, .. } | Error::BadPermission { errno, .. } => Some(*errno),
-            Error::InvalidPath { .. } => Some(Errno::EINVAL),
+            Error::InvalidPath { .. } | Error::InvalidToken { .. } | Error::BadRequest { .. } => {
+                Some(Errno::EINVAL)
+            }
             Error::PayloadTooLarge { .. } => Some(Errno::E2BIG),
             Error::TransactionConflict { .. } => Some(Errno::EAGAIN),
             _ => None,
