@@ -1,1 +1,97 @@
-//! Placeholder: filled by its owner (see ARCHITECTURE.md).
+//! Plain QEMU/KVM VMs reached only through a QMP socket (`vusb --qmp PATH
+//! <command> <label> ...`): the devicemodel machinery without Xen.
+//!
+//! The label names the VM for the user and the logs only. All bookkeeping
+//! lives in QEMU itself ([`inventory`]): controllers are the devices with
+//! ids `xenusb-<devid>`, and each device's controller and port are read
+//! back with `qom-get parent_bus` / `port`. So there is no state file to
+//! go stale, and two vusb processes see the same truth. The operations
+//! ([`ops`]) apply libxl's port rules with its bugs fixed, and the listing
+//! ([`list`]) prints xl's `usb-list` format.
+
+pub mod inventory;
+pub mod list;
+pub mod ops;
+pub mod spec;
+
+pub use inventory::{VmController, VmDevice};
+pub use ops::{Placement, usb_list, usbctrl_attach, usbctrl_detach, usbdev_attach, usbdev_detach};
+
+use std::time::Duration;
+
+use crate::devicemodel::{DmError, ModelError};
+
+/// How long a USB device's `DEVICE_DELETED` is awaited (it normally comes
+/// about 60 ms after `device_del`).
+pub const DEVICE_UNPLUG_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a controller's unplug is awaited (needs the guest's ACPI eject;
+/// about 50 ms with a cooperating guest, never without one).
+pub const CONTROLLER_UNPLUG_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Errors of the plain-VM commands. Messages are xl's where xl has one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VmError {
+    /// A QMP request to the VM failed.
+    #[error(transparent)]
+    DeviceModel(#[from] DmError),
+    /// The controller arguments are invalid (checked before QEMU is touched).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The arguments ask for something a plain VM cannot do.
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    /// Reading the VM's USB devices failed.
+    #[error("reading the VM's USB controllers and devices from QEMU")]
+    Query(#[source] vusb_qmp::Error),
+    /// `port=` without `controller=`.
+    #[error("USB controller must be specified if you specify port")]
+    PortWithoutController,
+    /// No controller with this devid.
+    #[error("Unknown device {devid}.")]
+    UnknownController {
+        /// The devid.
+        devid: u32,
+    },
+    /// The port does not exist on the controller (libxl bug C1 accepts it).
+    #[error("port {port} is out of range: controller {ctrl} has ports 1 to {ports}")]
+    PortOutOfRange {
+        /// Controller devid.
+        ctrl: u32,
+        /// The port asked for.
+        port: u32,
+        /// The controller's ports.
+        ports: u32,
+    },
+    /// The port is occupied.
+    #[error("The controller port isn't available")]
+    PortInUse {
+        /// Controller devid.
+        ctrl: u32,
+        /// Port.
+        port: u32,
+    },
+    /// The controller has no free port.
+    #[error("No available port under specified controller")]
+    NoFreePort {
+        /// Controller devid.
+        ctrl: u32,
+    },
+    /// Nothing at that controller and port.
+    #[error("Unknown device at controller {ctrl} port {port}.")]
+    UnknownDevice {
+        /// Controller devid.
+        ctrl: u32,
+        /// Port.
+        port: u32,
+    },
+    /// QEMU accepted the removal but the guest did not complete it.
+    #[error("QEMU accepted the removal of {id}, but the guest did not release it within {secs} s; it stays until the guest ejects it or the VM is reset")]
+    NotReleased {
+        /// QOM id.
+        id: String,
+        /// The timeout, in seconds.
+        secs: f64,
+    },
+}

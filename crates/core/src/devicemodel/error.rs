@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum DmError {
     /// The QMP socket could not be reached, or its peer is not QEMU.
-    #[error("connecting to QEMU's QMP socket {path}")]
+    #[error("reaching QEMU over QMP")]
     Connect {
         /// The socket.
         path: PathBuf,

@@ -1,0 +1,123 @@
+//! The five xl commands for a plain VM, over one [`DmConn`].
+//!
+//! Port bookkeeping follows libxl's rules (reference §2.3) with its bugs
+//! fixed: `port=` needs `controller=`; an explicit port must exist (bug C1)
+//! and be free; without `controller=` the first free port of the lowest
+//! controller is taken, and when there is none a default controller
+//! (version 2, `usb-ehci`, 6 ports) is really created in QEMU first (bug
+//! A1). A removal that QEMU accepts but the guest never completes is an
+//! error saying so, not a silent success (bug Q1).
+
+use std::time::Duration;
+
+use vusb_qmp::Stream;
+
+use super::VmError;
+use super::inventory::{self, VmController};
+use crate::devicemodel::{ControllerModel, DmConn, DmDevice, Removal, controller_id, resolve_controller};
+
+/// Where a device was plugged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Controller devid.
+    pub ctrl: u32,
+    /// Port (1-based).
+    pub port: u32,
+    /// QOM id of the device.
+    pub id: String,
+    /// True when the controller was created for this device.
+    pub created_controller: bool,
+}
+
+fn controllers<S: Stream>(conn: &mut DmConn<S>) -> Result<Vec<VmController>, VmError> {
+    inventory::read(conn.qmp()).map_err(VmError::Query)
+}
+
+fn next_devid(ctrls: &[VmController]) -> u32 {
+    ctrls.iter().map(|c| c.devid + 1).max().unwrap_or(0)
+}
+
+/// `usbctrl-attach`: add a controller with the next free devid.
+pub fn usbctrl_attach<S: Stream>(conn: &mut DmConn<S>, model: &ControllerModel) -> Result<u32, VmError> {
+    let devid = next_devid(&controllers(conn)?);
+    conn.add_controller(devid, model)?;
+    Ok(devid)
+}
+
+/// `usbctrl-detach`: remove every device of the controller, then the
+/// controller, waiting up to `timeout` for the guest to release it.
+pub fn usbctrl_detach<S: Stream>(conn: &mut DmConn<S>, devid: u32, timeout: Duration) -> Result<(), VmError> {
+    let ctrls = controllers(conn)?;
+    let ctrl = ctrls.iter().find(|c| c.devid == devid).ok_or(VmError::UnknownController { devid })?;
+    for dev in ctrl.slots.iter().flatten() {
+        match conn.remove_device(&dev.id, timeout)? {
+            Removal::Removed | Removal::NotPresent => {}
+            Removal::GuestDidNotRelease => return Err(not_released(&dev.id, timeout)),
+        }
+    }
+    match conn.remove_controller(devid, timeout)? {
+        Removal::Removed | Removal::NotPresent => Ok(()),
+        Removal::GuestDidNotRelease => Err(not_released(&controller_id(devid), timeout)),
+    }
+}
+
+/// `usbdev-attach`: place the device and `device_add` it.
+pub fn usbdev_attach<S: Stream>(
+    conn: &mut DmConn<S>,
+    ctrl: Option<u32>,
+    port: Option<u32>,
+    device: &DmDevice,
+) -> Result<Placement, VmError> {
+    let ctrls = controllers(conn)?;
+    let (ctrl, port, created) = match (ctrl, port) {
+        (None, Some(_)) => return Err(VmError::PortWithoutController),
+        (Some(devid), port) => {
+            let c = ctrls.iter().find(|c| c.devid == devid).ok_or(VmError::UnknownController { devid })?;
+            let port = match port {
+                Some(p) if p < 1 || p > c.ports => {
+                    return Err(VmError::PortOutOfRange { ctrl: devid, port: p, ports: c.ports });
+                }
+                Some(p) if c.at(p).is_some() => return Err(VmError::PortInUse { ctrl: devid, port: p }),
+                Some(p) => p,
+                None => c.first_free().ok_or(VmError::NoFreePort { ctrl: devid })?,
+            };
+            (devid, port, false)
+        }
+        (None, None) => match ctrls.iter().find_map(|c| c.first_free().map(|p| (c.devid, p))) {
+            Some((c, p)) => (c, p, false),
+            None => {
+                let model = resolve_controller(0, 0, None)?;
+                let devid = next_devid(&ctrls);
+                conn.add_controller(devid, &model)?;
+                (devid, 1, true)
+            }
+        },
+    };
+    let id = conn.add_device(ctrl, port, device)?;
+    Ok(Placement { ctrl, port, id, created_controller: created })
+}
+
+/// `usbdev-detach <ctrl> <port>`: remove the device there and wait for
+/// QEMU's `DEVICE_DELETED`.
+pub fn usbdev_detach<S: Stream>(conn: &mut DmConn<S>, ctrl: u32, port: u32, timeout: Duration) -> Result<String, VmError> {
+    let ctrls = controllers(conn)?;
+    let dev = ctrls
+        .iter()
+        .find(|c| c.devid == ctrl)
+        .and_then(|c| c.at(port))
+        .ok_or(VmError::UnknownDevice { ctrl, port })?;
+    let id = dev.id.clone();
+    match conn.remove_device(&id, timeout)? {
+        Removal::Removed | Removal::NotPresent => Ok(id),
+        Removal::GuestDidNotRelease => Err(not_released(&id, timeout)),
+    }
+}
+
+/// `usb-list`: the controllers and devices in xl's format.
+pub fn usb_list<S: Stream>(conn: &mut DmConn<S>) -> Result<String, VmError> {
+    Ok(super::list::render(&controllers(conn)?))
+}
+
+fn not_released(id: &str, timeout: Duration) -> VmError {
+    VmError::NotReleased { id: id.to_string(), secs: timeout.as_secs_f64() }
+}
