@@ -1,12 +1,92 @@
-//! The xl-style commands for a plain QEMU/KVM VM (`vusb --qmp PATH ...`).
-//! Not implemented yet: its owner replaces this file.
+//! The xl-style commands for a plain QEMU/KVM VM (`vusb --qmp PATH ...`):
+//! argument parsing (the spec grammar of `vusb_xlcfg`, shared with config
+//! files and the Xen commands) and printing; the work is in
+//! `vusb_core::qemu_vm`. The first argument is a free label naming the VM.
+//!
+//! Input that alone decides (bad version/ports/model, bad keys) is refused
+//! before the socket is opened. `VUSB_UNPLUG_TIMEOUT_MS` overrides how long
+//! removals wait for QEMU (devices 2 s, controllers 5 s).
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use vusb_core::devicemodel::{DmConn, QMP_TIMEOUT};
+use vusb_core::qemu_vm::{self, CONTROLLER_UNPLUG_TIMEOUT, DEVICE_UNPLUG_TIMEOUT};
 
 use crate::context::Context;
+use crate::output;
 
 /// Run `command` (an xl-style command name) against the VM behind `qmp`.
-pub fn run(_ctx: &Context, _qmp: &Path, _command: &str, _args: &[String]) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow::Result<ExitCode> {
+    let min = match command {
+        "usbctrl-detach" => 2,
+        "usbdev-attach" => 2,
+        "usbdev-detach" => 3,
+        _ => 1,
+    };
+    if args.len() < min {
+        eprintln!(
+            "'vusb {command}' requires at least {min} argument{}: a label naming the VM first.",
+            if min > 1 { "s" } else { "" }
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let (label, rest) = (&args[0], &args[1..]);
+    log::debug!("{command} on plain VM {label:?} via {}", qmp.display());
+    match command {
+        "usbctrl-attach" => {
+            let spec = vusb_xlcfg::parse_usbctrl_args(rest)?;
+            let model = qemu_vm::spec::controller(&spec)?;
+            let devid = qemu_vm::usbctrl_attach(&mut connect(qmp)?, &model)?;
+            log::info!("{label}: controller {devid} ({}, {} ports)", model.driver, model.ports);
+        }
+        "usbctrl-detach" => {
+            let devid = number(&rest[0]).with_context(|| format!("Unknown device {}.", rest[0]))?;
+            let timeout = unplug_timeout(CONTROLLER_UNPLUG_TIMEOUT);
+            qemu_vm::usbctrl_detach(&mut connect(qmp)?, devid, timeout)?;
+        }
+        "usbdev-attach" => {
+            let spec = vusb_xlcfg::parse_usbdev_args(rest)?;
+            let (ctrl, port, device) = qemu_vm::spec::device(&spec)?;
+            let placed = qemu_vm::usbdev_attach(&mut connect(qmp)?, ctrl, port, &device)?;
+            log::info!("{label}: {} on controller {} port {}", placed.id, placed.ctrl, placed.port);
+        }
+        "usbdev-detach" => {
+            if rest.len() > 2 {
+                bail!("Invalid arguments.");
+            }
+            let bad = || format!("Unknown device at controller {} port {}.", rest[0], rest[1]);
+            let ctrl = number(&rest[0]).with_context(bad)?;
+            let port = number(&rest[1]).with_context(bad)?;
+            let timeout = unplug_timeout(DEVICE_UNPLUG_TIMEOUT);
+            qemu_vm::usbdev_detach(&mut connect(qmp)?, ctrl, port, timeout)?;
+        }
+        "usb-list" => {
+            if !rest.is_empty() {
+                eprintln!("Invalid arguments.");
+                return Ok(ExitCode::from(255));
+            }
+            output::out(&qemu_vm::usb_list(&mut connect(qmp)?)?);
+        }
+        other => bail!("{other} does not work with --qmp"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connect(qmp: &Path) -> anyhow::Result<DmConn> {
+    Ok(DmConn::connect(qmp, QMP_TIMEOUT)?)
+}
+
+fn number(s: &str) -> anyhow::Result<u32> {
+    s.parse::<u32>().with_context(|| format!("{s:?} is not a number"))
+}
+
+fn unplug_timeout(default: Duration) -> Duration {
+    std::env::var("VUSB_UNPLUG_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(default)
 }
