@@ -100,6 +100,49 @@ pub fn atoi(s: &str) -> i32 {
     long as i32
 }
 
+/// Why [`strtol0_full`] refused a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrtolError {
+    /// `strtol` set `ERANGE`.
+    Range,
+    /// No digits, or characters left after the number.
+    Invalid,
+}
+
+/// libxlu's number check: `strtol(s, &ep, 0)` must consume the whole text
+/// (leading blanks and a sign allowed) and not overflow `long`.
+pub fn strtol0_full(s: &str) -> Result<i64, StrtolError> {
+    let (rest, negative) = split_sign(s);
+    let (radix, digits, prefix) = match rest {
+        [b'0', b'x' | b'X', next, ..] if char::from(*next).is_ascii_hexdigit() => {
+            (16, &rest[2..], 2)
+        }
+        [b'0', ..] => (8, rest, 0),
+        _ => (10, rest, 0),
+    };
+    let (magnitude, overflow, used) = accumulate(digits, radix);
+    if used == 0 {
+        return Err(StrtolError::Invalid);
+    }
+    let consumed = s.len() - rest.len() + prefix + used;
+    if consumed != s.len() {
+        return Err(StrtolError::Invalid);
+    }
+    let limit = if negative {
+        i64::MAX as u64 + 1
+    } else {
+        i64::MAX as u64
+    };
+    if overflow || magnitude > limit {
+        return Err(StrtolError::Range);
+    }
+    Ok(if negative {
+        magnitude.wrapping_neg() as i64
+    } else {
+        magnitude as i64
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +175,23 @@ mod tests {
         assert_eq!(strtoul0("99999999999999999999999"), u64::MAX);
         assert_eq!(strtoul0_u8("99999999999999999999999"), 255);
         assert_eq!(strtoul0("0xffffffffffffffff"), u64::MAX);
+    }
+
+    #[test]
+    fn strtol_full_like_libxlu() {
+        assert_eq!(strtol0_full("12"), Ok(12));
+        assert_eq!(strtol0_full("0x10"), Ok(16));
+        assert_eq!(strtol0_full("010"), Ok(8));
+        assert_eq!(strtol0_full(" -3"), Ok(-3));
+        assert_eq!(strtol0_full("0"), Ok(0));
+        assert_eq!(strtol0_full("08"), Err(StrtolError::Invalid));
+        assert_eq!(strtol0_full("0x"), Err(StrtolError::Invalid));
+        assert_eq!(strtol0_full(""), Err(StrtolError::Invalid));
+        assert_eq!(strtol0_full("12 "), Err(StrtolError::Invalid));
+        assert_eq!(strtol0_full("1e3"), Err(StrtolError::Invalid));
+        assert_eq!(strtol0_full("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(strtol0_full("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(strtol0_full("9223372036854775808"), Err(StrtolError::Range));
     }
 
     #[test]

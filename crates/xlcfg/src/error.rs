@@ -85,6 +85,15 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+
+    /// The JSON of a stored configuration does not have libxl's shape.
+    #[error("invalid configuration JSON at {path}: expected {expected}")]
+    InvalidJson {
+        /// Where, as a JSON pointer-like path (`usbdevs[2].ctrl`).
+        path: String,
+        /// What should have been there.
+        expected: &'static str,
+    },
 }
 
 impl Error {
