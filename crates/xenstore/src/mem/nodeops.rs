@@ -1,0 +1,276 @@
+//! The node operations (read, write, mkdir, rm, directory, permissions) on
+//! the tree, live or inside a transaction, with the C xenstored 4.17
+//! permission and error rules (measured, see `docs/xenstore-memstore.md`):
+//!
+//! - for a missing node the daemon walks up to the nearest existing
+//!   ancestor: if the connection has the wanted right there the answer is
+//!   `ENOENT` (and a write creates the missing nodes), else `EACCES`;
+//! - a created node inherits its parent's permissions; when an
+//!   unprivileged domain creates it, the owner entry names that domain;
+//! - `RM` of a missing node whose parent exists succeeds; `RM /` is
+//!   `EINVAL`; `MKDIR` of an existing node succeeds without an event;
+//! - an unprivileged domain may not change a node's owner (`EPERM`);
+//! - `DIRECTORY` whose list exceeds the payload limit is `E2BIG`.
+
+use std::collections::HashMap;
+
+use super::path;
+use super::tree::{Node, Tree, Txn, access, subtree};
+use super::watch::Fire;
+use crate::wire::PAYLOAD_MAX;
+use crate::{DomId, Errno, Perm};
+
+/// Limits applied to unprivileged domains (the daemon's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Largest node record (`-S`, default 2048): `ENOSPC` beyond.
+    pub node_size: usize,
+    /// Watches per connection beyond which `WATCH` is `E2BIG` (`-W`, 128).
+    pub watches: usize,
+    /// Open transactions beyond which a start is `ENOSPC` (`-t`, 10).
+    pub transactions: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            node_size: 2048,
+            watches: 128,
+            transactions: 10,
+        }
+    }
+}
+
+/// Which right an operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Read.
+    Read,
+    /// Write.
+    Write,
+}
+
+/// The operations done here.
+pub struct NodeCtx<'a> {
+    /// The tree.
+    pub tree: &'a mut Tree,
+    /// The transaction, if any.
+    pub tx: Option<&'a mut Txn>,
+    /// The requesting domain.
+    pub domid: DomId,
+    /// Quotas for unprivileged domains.
+    pub quotas: Quotas,
+}
+
+fn allowed(domid: DomId, perms: &[Perm], want: Want) -> bool {
+    let a = access(domid, perms);
+    match want {
+        Want::Read => a.read,
+        Want::Write => a.write,
+    }
+}
+
+impl NodeCtx<'_> {
+    fn get(&self, p: &str) -> Option<&Node> {
+        self.tree.get(self.tx.as_deref(), p)
+    }
+
+    fn touch(&mut self, p: &str) {
+        self.tree.touch(self.tx.as_deref_mut(), p);
+    }
+
+    /// The node, permission-checked; for a missing one `ENOENT` or
+    /// `EACCES` from the nearest existing ancestor.
+    pub fn lookup(&mut self, p: &str, want: Want) -> Result<Node, Errno> {
+        self.touch(p);
+        if let Some(n) = self.get(p) {
+            return if allowed(self.domid, &n.perms, want) {
+                Ok(n.clone())
+            } else {
+                Err(Errno::EACCES)
+            };
+        }
+        let mut cur = p;
+        while let Some(up) = path::parent(cur) {
+            self.touch(up);
+            if let Some(n) = self.get(up) {
+                return Err(if allowed(self.domid, &n.perms, want) {
+                    Errno::ENOENT
+                } else {
+                    Errno::EACCES
+                });
+            }
+            cur = up;
+        }
+        Err(Errno::ENOENT)
+    }
+
+    fn check_size(&self, n: &Node) -> Result<(), Errno> {
+        if self.domid != 0 && n.record_size() > self.quotas.node_size {
+            return Err(Errno::ENOSPC);
+        }
+        Ok(())
+    }
+
+    fn fire(&mut self, fire: Fire) -> Option<Fire> {
+        match self.tx.as_deref_mut() {
+            Some(t) => {
+                t.queue_fire(&fire.path, fire.exact, fire.removed);
+                None
+            }
+            None => Some(fire),
+        }
+    }
+
+    /// `WRITE` (`value`) or `MKDIR` (`None`).
+    pub fn write(&mut self, p: &str, value: Option<&[u8]>) -> Result<Option<Fire>, Errno> {
+        match self.lookup(p, Want::Write) {
+            Ok(mut n) => {
+                let Some(v) = value else {
+                    return Ok(None);
+                };
+                n.value = v.to_vec();
+                self.check_size(&n)?;
+                self.tree.put(self.tx.as_deref_mut(), p, n);
+            }
+            Err(Errno::ENOENT) => self.create(p, value.unwrap_or_default())?,
+            Err(e) => return Err(e),
+        }
+        Ok(self.fire(Fire::exact(p)))
+    }
+
+    /// Creates `p` and its missing ancestors; all checks before any change.
+    fn create(&mut self, p: &str, value: &[u8]) -> Result<(), Errno> {
+        let mut missing = vec![p.to_owned()];
+        let mut top = p;
+        let parent_path = loop {
+            let Some(up) = path::parent(top) else {
+                return Err(Errno::ENOENT);
+            };
+            if self.get(up).is_some() {
+                break up.to_owned();
+            }
+            missing.push(up.to_owned());
+            top = up;
+        };
+        let Some(mut parent) = self.get(&parent_path).cloned() else {
+            return Err(Errno::ENOENT);
+        };
+        let mut perms = parent.perms.clone();
+        if self.domid != 0 {
+            if let Some(owner) = perms.first_mut() {
+                owner.domid = self.domid;
+            }
+        }
+        let mut writes = Vec::new();
+        let mut dir_path = parent_path;
+        for (i, child_path) in missing.iter().rev().enumerate() {
+            parent.children.push(path::basename(child_path).to_owned());
+            self.check_size(&parent)?;
+            writes.push((dir_path, parent));
+            let is_target = i + 1 == missing.len();
+            parent = Node {
+                value: if is_target {
+                    value.to_vec()
+                } else {
+                    Vec::new()
+                },
+                perms: perms.clone(),
+                children: Vec::new(),
+                generation: 0,
+            };
+            dir_path = child_path.clone();
+        }
+        self.check_size(&parent)?;
+        writes.push((dir_path, parent));
+        for (wp, n) in writes {
+            self.tree.put(self.tx.as_deref_mut(), &wp, n);
+        }
+        Ok(())
+    }
+
+    /// `RM`.
+    pub fn rm(&mut self, p: &str) -> Result<Option<Fire>, Errno> {
+        if p == "/" {
+            return Err(Errno::EINVAL);
+        }
+        match self.lookup(p, Want::Write) {
+            Ok(_) => {}
+            Err(Errno::ENOENT) => {
+                let parent_exists = path::parent(p).is_some_and(|up| self.get(up).is_some());
+                return if parent_exists {
+                    Ok(None)
+                } else {
+                    Err(Errno::ENOENT)
+                };
+            }
+            Err(e) => return Err(e),
+        }
+        let up = path::parent(p).unwrap_or("/").to_owned();
+        let Some(mut parent) = self.get(&up).cloned() else {
+            return Err(Errno::ENOENT);
+        };
+        let nodes = subtree(self.tree, self.tx.as_deref(), p);
+        let mut removed = HashMap::new();
+        for n in &nodes {
+            if let Some(node) = self.get(n) {
+                removed.insert(n.clone(), node.perms.clone());
+            }
+        }
+        for n in nodes.iter().rev() {
+            self.tree.delete(self.tx.as_deref_mut(), n);
+        }
+        let name = path::basename(p);
+        parent.children.retain(|c| c != name);
+        self.tree.put(self.tx.as_deref_mut(), &up, parent);
+        Ok(self.fire(Fire {
+            path: p.to_owned(),
+            exact: false,
+            removed,
+        }))
+    }
+
+    /// `SET_PERMS` on a node.
+    pub fn set_perms(&mut self, p: &str, perms: &[Perm]) -> Result<Option<Fire>, Errno> {
+        let mut n = self.lookup(p, Want::Write)?;
+        if self.domid != 0 && n.perms.first().map(|o| o.domid) != perms.first().map(|o| o.domid) {
+            return Err(Errno::EPERM);
+        }
+        n.perms = perms.to_vec();
+        self.check_size(&n)?;
+        self.tree.put(self.tx.as_deref_mut(), p, n);
+        Ok(self.fire(Fire::exact(p)))
+    }
+
+    /// `DIRECTORY`.
+    pub fn directory(&mut self, p: &str) -> Result<Vec<String>, Errno> {
+        let n = self.lookup(p, Want::Read)?;
+        if n.child_blob().len() > PAYLOAD_MAX {
+            return Err(Errno::E2BIG);
+        }
+        Ok(n.children)
+    }
+
+    /// `DIRECTORY_PART`: the reply payload (generation, then the names
+    /// from byte `offset` that fit, an extra NUL after the last part).
+    pub fn directory_part(&mut self, p: &str, offset: usize) -> Result<Vec<u8>, Errno> {
+        let n = self.lookup(p, Want::Read)?;
+        let mut out = n.generation.to_string().into_bytes();
+        out.push(0);
+        let blob = n.child_blob();
+        let rest = blob.get(offset..).unwrap_or_default();
+        let room = PAYLOAD_MAX.saturating_sub(out.len() + 1);
+        let mut used = 0;
+        for piece in rest.split_inclusive(|&b| b == 0) {
+            if used + piece.len() > room {
+                break;
+            }
+            used += piece.len();
+        }
+        out.extend_from_slice(&rest[..used]);
+        if used == rest.len() {
+            out.push(0);
+        }
+        Ok(out)
+    }
+}
