@@ -2,6 +2,15 @@
 //! [`usbdev_attach`]). Each exposes the operation as a function over the
 //! [`crate::HostPaths`] and a xenstore connection; the CLI only parses
 //! arguments and prints.
+//!
+//! Shared pieces: [`common`] (environment, type resolution, defaults),
+//! [`hostdev`] (host device selection), [`usbback`] (pv driver handover),
+//! [`dm`] (the QMP side of devicemodel controllers).
+
+pub mod common;
+pub mod dm;
+pub mod hostdev;
+pub mod usbback;
 
 pub mod config_apply;
 pub mod config_dump;
@@ -13,3 +22,5 @@ pub mod usbctrl_attach;
 pub mod usbctrl_detach;
 pub mod usbdev_attach;
 pub mod usbdev_detach;
+
+pub use common::{OpEnv, Timeouts};

@@ -1,1 +1,291 @@
-//! Placeholder: filled by its owner (see ARCHITECTURE.md).
+//! `usbdev-attach`: give a host USB device to a guest (libxl's
+//! `libxl__device_usbdev_add`, reference §7.2).
+//!
+//! Matches libxl: an explicit controller must exist; the device must be
+//! assignable ("USB device is not assignable."); a device already assigned
+//! is refused ("USB device already attached to a domain"); `port` needs
+//! `controller`; the first free port in controller order, or a new
+//! controller with default settings; the busid in the port node; pv hands
+//! the interfaces to usbback after publishing the busid and rolls back on
+//! failure; the libxl JSON gets the device with resolved values.
+//!
+//! Deliberately differs (each a libxl bug, reference §10.2):
+//! - **constant cost, no races (U1, R1)**: "assigned anywhere?" is one read
+//!   of vusb's assignment record ([`crate::assign`]), never a scan of every
+//!   domain; the record is claimed and the port re-checked and written in
+//!   one transaction, so concurrent attaches never share a port or device;
+//! - **C1**: an explicit port outside `1..=ports` is refused;
+//! - **A1**: a controller created because none had a free port goes through
+//!   the full `usbctrl-attach` path (backend waited for, QEMU controller
+//!   created), and is removed again if the attach then fails;
+//! - selection by `busid=`, `vendor=`/`product=`/`serial=`, `portpath=`.
+
+use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
+use vusb_xlcfg::{UsbCtrlSpec, UsbDevSpec};
+
+use super::common::{OpEnv, at};
+use super::usbctrl_attach::usbctrl_attach;
+use super::usbctrl_detach::remove_controller;
+use super::{dm, hostdev, usbback};
+use crate::assign::{self, Assignment};
+use crate::domain::Domain;
+use crate::layout::read::{list_devids, read_controller};
+use crate::layout::{Controller, UsbCtrlType};
+use crate::{Error, Result, libxl_json};
+
+const ATTEMPTS: u32 = vusb_xenstore::txn::DEFAULT_ATTEMPTS;
+
+/// Where the device went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// Controller devid.
+    pub ctrl: u32,
+    /// Port.
+    pub port: u32,
+    /// The host device.
+    pub busid: String,
+    /// The controller devid if one had to be created for this device.
+    pub created_ctrl: Option<u32>,
+}
+
+enum Choice {
+    Port(Controller, u32),
+    NeedController,
+}
+
+/// Attach the host device `spec` names to `dom`.
+pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    spec: &UsbDevSpec,
+) -> Result<Attached> {
+    let xs = env.xs;
+    let mut explicit = match spec.controller {
+        None | Some(-1) => None,
+        Some(c) => {
+            let missing = || Error::MissingNode {
+                path: format!("/libxl/{}/device/vusb/{c}", dom.domid),
+            };
+            let devid = u32::try_from(c).map_err(|_| missing())?;
+            Some(read_controller(xs, TxId::NONE, dom.domid, devid)?.ok_or_else(missing)?)
+        }
+    };
+    let dev = hostdev::select_assignable(env.paths, spec)?;
+    let busid = dev.busid.to_string();
+    let port_wanted = spec.port.filter(|p| *p != 0);
+    if port_wanted.is_some() && explicit.is_none() {
+        return Err(Error::PortWithoutController);
+    }
+    assign::ensure_prefix(xs, TxId::NONE)?;
+    let mut created: Option<Controller> = None;
+    let mut record = Assignment {
+        busid: busid.clone(),
+        domid: dom.domid,
+        ctrl: 0,
+        port: 0,
+        ctrl_type: UsbCtrlType::Pv,
+        hostbus: u16::try_from(dev.busnum).unwrap_or(u16::MAX),
+        hostaddr: u16::try_from(dev.devnum).unwrap_or(u16::MAX),
+        qom_id: None,
+    };
+    let mut placed: Option<Controller> = None;
+    for attempt in 1..=ATTEMPTS {
+        let tx = xs.transaction_start()?;
+        let choice = match claim_in(xs, tx, dom, explicit.as_ref(), port_wanted, &mut record) {
+            Ok(c) => c,
+            Err(e) => {
+                abort(xs, tx);
+                return Err(undo_created(env, dom, created.as_ref(), e));
+            }
+        };
+        match choice {
+            Choice::NeedController => {
+                abort(xs, tx);
+                if created.is_some() {
+                    // A controller we just made has no free port: only a
+                    // concurrent attach can have taken it; try again.
+                    continue;
+                }
+                let c = usbctrl_attach(env, dom, &UsbCtrlSpec::default())?;
+                log::debug!("domain {}: created controller {} for {busid}", dom.domid, c.devid);
+                explicit = Some(c.clone());
+                created = Some(c);
+                continue;
+            }
+            Choice::Port(c, _) => match xs.transaction_end(tx, true) {
+                Ok(()) => {
+                    placed = Some(c);
+                    break;
+                }
+                Err(e) if e.is_again() => {
+                    log::debug!("attach transaction conflict, attempt {attempt}");
+                    continue;
+                }
+                Err(e) => return Err(undo_created(env, dom, created.as_ref(), e.into())),
+            },
+        }
+    }
+    let Some(ctrl) = placed else {
+        let e = Error::Xenstore(vusb_xenstore::Error::TransactionConflict { attempts: ATTEMPTS });
+        return Err(undo_created(env, dom, created.as_ref(), e));
+    };
+    log::debug!(
+        "domain {}: {busid} published at controller {} port {}",
+        dom.domid,
+        ctrl.devid,
+        record.port
+    );
+    if let Err(e) = hand_over(env, dom, &ctrl, &mut record) {
+        unpublish(xs, &ctrl, &record);
+        return Err(undo_created(env, dom, created.as_ref(), e));
+    }
+    if let Err(e) = libxl_json::record_dev(
+        xs,
+        env.paths,
+        dom.domid,
+        ctrl.devid,
+        record.port,
+        record.hostbus,
+        record.hostaddr,
+    ) {
+        log::warn!("libxl's stored configuration not updated: {e}");
+    }
+    Ok(Attached {
+        ctrl: ctrl.devid,
+        port: record.port,
+        busid,
+        created_ctrl: created.map(|c| c.devid),
+    })
+}
+
+fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
+    if let Err(e) = xs.transaction_end(tx, false) {
+        log::debug!("aborting transaction: {e}");
+    }
+}
+
+/// Inside `tx`: refuse an assigned device, choose the port, write the port
+/// node and the assignment record.
+fn claim_in<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    dom: &Domain,
+    explicit: Option<&Controller>,
+    port_wanted: Option<i32>,
+    record: &mut Assignment,
+) -> Result<Choice> {
+    if let Some(other) = assign::lookup(xs, tx, &record.busid)? {
+        return Err(Error::AlreadyAssigned {
+            busid: record.busid.clone(),
+            domid: other.domid,
+        });
+    }
+    let choice = choose(xs, tx, dom, explicit, port_wanted)?;
+    if let Choice::Port(c, port) = &choice {
+        let path = c.port_path(*port);
+        xs.write_str(tx, &path, &record.busid).map_err(at(&path))?;
+        record.ctrl = c.devid;
+        record.port = *port;
+        record.ctrl_type = c.ctype;
+        assign::update(xs, tx, record)?;
+    }
+    Ok(choice)
+}
+
+fn port_free<X: Xenstore + ?Sized>(xs: &X, tx: TxId, c: &Controller, port: u32) -> Result<bool> {
+    let path = c.port_path(port);
+    Ok(xs.read_opt(tx, &path).map_err(at(&path))?.as_deref() == Some(""))
+}
+
+fn choose<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    dom: &Domain,
+    explicit: Option<&Controller>,
+    port_wanted: Option<i32>,
+) -> Result<Choice> {
+    if let Some(c) = explicit {
+        if let Some(p) = port_wanted {
+            let port = u32::try_from(p)
+                .ok()
+                .filter(|p| (1..=c.ports).contains(p))
+                .ok_or(Error::PortOutOfRange {
+                    devid: c.devid,
+                    port: i64::from(p),
+                    ports: c.ports,
+                })?;
+            if !port_free(xs, tx, c, port)? {
+                return Err(Error::PortInUse {
+                    devid: c.devid,
+                    port,
+                });
+            }
+            return Ok(Choice::Port(c.clone(), port));
+        }
+        for port in 1..=c.ports {
+            if port_free(xs, tx, c, port)? {
+                return Ok(Choice::Port(c.clone(), port));
+            }
+        }
+        return Err(Error::NoFreePort { devid: c.devid });
+    }
+    for devid in list_devids(xs, tx, dom.domid)? {
+        let Some(c) = read_controller(xs, tx, dom.domid, devid)? else {
+            continue;
+        };
+        for port in 1..=c.ports {
+            if port_free(xs, tx, &c, port)? {
+                return Ok(Choice::Port(c, port));
+            }
+        }
+    }
+    Ok(Choice::NeedController)
+}
+
+/// The type-specific part after the busid is published.
+fn hand_over<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    ctrl: &Controller,
+    record: &mut Assignment,
+) -> Result<()> {
+    match ctrl.ctype {
+        UsbCtrlType::Pv => usbback::give(env.xs, env.paths, &record.busid),
+        // libxl reports success once the port node is written (Q1).
+        UsbCtrlType::Qusb => Ok(()),
+        UsbCtrlType::DeviceModel => {
+            let qom = dm::add_device(env, dom, ctrl, record.port, record.hostbus, record.hostaddr)?;
+            record.qom_id = Some(qom);
+            vusb_xenstore::transaction(env.xs, ATTEMPTS, |tx| assign::update(env.xs, tx, record))
+        }
+    }
+}
+
+/// Roll back a published device: port emptied, record released.
+fn unpublish<X: Xenstore + ?Sized>(xs: &X, ctrl: &Controller, record: &Assignment) {
+    let res = vusb_xenstore::transaction(xs, ATTEMPTS, |tx| {
+        let path = ctrl.port_path(record.port);
+        if xs.read_opt(tx, &path).map_err(at(&path))?.as_deref() == Some(record.busid.as_str()) {
+            xs.write_str(tx, &path, "").map_err(at(&path))?;
+        }
+        assign::release(xs, tx, &record.busid)
+    });
+    if let Err(e) = res {
+        log::warn!("could not roll back {} after a failed attach: {e}", record.busid);
+    }
+}
+
+/// Remove a controller this attach created, then return `e`.
+fn undo_created<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    created: Option<&Controller>,
+    e: Error,
+) -> Error {
+    if let Some(c) = created {
+        if let Err(r) = remove_controller(env, dom, c) {
+            log::warn!("could not remove controller {} created for this attach: {r}", c.devid);
+        }
+    }
+    e
+}

@@ -1,1 +1,210 @@
-//! Placeholder: filled by its owner (see ARCHITECTURE.md).
+//! `usbdev-detach`: take a host device away from a guest (libxl's
+//! `libxl__device_usbdev_remove`, reference §7.3).
+//!
+//! Addressed as xl does (`<controller> <port>`) or, a vusb extension, by
+//! host identity (`busid=3-1.2`, or any selector of usbdev-attach while the
+//! device is still present).
+//!
+//! Deliberately differs from libxl:
+//! - the port's busid is used as is; it is never converted back through
+//!   sysfs, so a device that was unplugged while assigned can still be
+//!   detached (U1/U2): its driver memory and assignment record are dropped;
+//! - the port is cleared and vusb's assignment record released in one
+//!   transaction, and only if the port still holds that device;
+//! - the libxl JSON entry is removed (libxl leaves it, J3).
+//! Kept: pv interfaces leave usbback before the port is cleared, and an
+//! unbind failure stops the operation with the device still listed, so it
+//! can be retried.
+
+use vusb_xenstore::{TxId, Xenstore, XenstoreExt, transaction};
+use vusb_xlcfg::UsbDevSpec;
+
+use super::common::{OpEnv, at};
+use super::{dm, hostdev, usbback};
+use crate::assign::{self, Assignment};
+use crate::domain::Domain;
+use crate::layout::read::{read_controller, read_port};
+use crate::layout::{Controller, UsbCtrlType};
+use crate::{Error, Result, libxl_json};
+
+const ATTEMPTS: u32 = vusb_xenstore::txn::DEFAULT_ATTEMPTS;
+
+/// Which device to detach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetachTarget {
+    /// xl's form: controller devid and port (after `atoi`).
+    Port {
+        /// Controller devid.
+        ctrl: i32,
+        /// Port.
+        port: i32,
+    },
+    /// By host identity (`busid=`, or another selector).
+    Host(UsbDevSpec),
+}
+
+/// What was detached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detached {
+    /// Controller devid.
+    pub ctrl: u32,
+    /// Port.
+    pub port: u32,
+    /// The host device.
+    pub busid: String,
+}
+
+/// Detach the device `target` names from `dom`.
+pub fn usbdev_detach<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    target: &DetachTarget,
+) -> Result<Detached> {
+    let (ctrl, port, busid) = locate(env, dom, target)?;
+    detach_at(env, dom, &ctrl, port, &busid)?;
+    Ok(Detached {
+        ctrl: ctrl.devid,
+        port,
+        busid,
+    })
+}
+
+fn locate<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    target: &DetachTarget,
+) -> Result<(Controller, u32, String)> {
+    let xs = env.xs;
+    match target {
+        DetachTarget::Port { ctrl, port } => {
+            let unknown = || Error::UnknownDevice {
+                ctrl: ctrl.to_string(),
+                port: port.to_string(),
+            };
+            let (Ok(c), Ok(p)) = (u32::try_from(*ctrl), u32::try_from(*port)) else {
+                return Err(unknown());
+            };
+            if p < 1 {
+                return Err(unknown());
+            }
+            let c = read_controller(xs, TxId::NONE, dom.domid, c)?.ok_or_else(unknown)?;
+            if p > c.ports {
+                return Err(unknown());
+            }
+            let busid = read_port(xs, TxId::NONE, &c, p)?.ok_or_else(unknown)?;
+            Ok((c, p, busid))
+        }
+        DetachTarget::Host(spec) => {
+            let busid = match &spec.busid {
+                Some(b) => b.clone(),
+                None => {
+                    let sel = hostdev::selector(spec)?;
+                    let devices = vusb_host::discover(&env.paths.sysfs_root)
+                        .map_err(|e| Error::Host(Box::new(e)))?;
+                    vusb_host::lookup::find(&devices, &sel)
+                        .map_err(|e| Error::Host(Box::new(e)))?
+                        .busid
+                        .to_string()
+                }
+            };
+            let not_here = || Error::DeviceNotAttached {
+                busid: busid.clone(),
+                domid: dom.domid,
+            };
+            let rec = assign::lookup(xs, TxId::NONE, &busid)?.ok_or_else(not_here)?;
+            if rec.domid != dom.domid {
+                return Err(not_here());
+            }
+            let c = read_controller(xs, TxId::NONE, dom.domid, rec.ctrl)?.ok_or_else(not_here)?;
+            if read_port(xs, TxId::NONE, &c, rec.port)?.as_deref() != Some(busid.as_str()) {
+                return Err(not_here());
+            }
+            Ok((c, rec.port, busid))
+        }
+    }
+}
+
+/// Clear `port` of `ctrl` if it still holds `busid`, and release the
+/// assignment record if it points there, in one transaction.
+fn clear_port<X: Xenstore + ?Sized>(
+    xs: &X,
+    ctrl: &Controller,
+    port: u32,
+    busid: &str,
+) -> Result<()> {
+    transaction(xs, ATTEMPTS, |tx| {
+        let path = ctrl.port_path(port);
+        if xs.read_opt(tx, &path).map_err(at(&path))?.as_deref() == Some(busid) {
+            xs.write_str(tx, &path, "").map_err(at(&path))?;
+        }
+        if let Some(rec) = assign::lookup(xs, tx, busid)? {
+            if rec.domid == ctrl.domid && rec.ctrl == ctrl.devid && rec.port == port {
+                assign::release(xs, tx, busid)?;
+            }
+        }
+        Ok::<(), Error>(())
+    })
+}
+
+/// Detach the device `busid` sitting at `port` of `ctrl`.
+pub fn detach_at<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    ctrl: &Controller,
+    port: u32,
+    busid: &str,
+) -> Result<()> {
+    let xs = env.xs;
+    let record: Option<Assignment> = assign::lookup(xs, TxId::NONE, busid).unwrap_or_else(|e| {
+        log::warn!("ignoring unreadable assignment record of {busid}: {e}");
+        None
+    });
+    log::debug!(
+        "domain {}: detaching {busid} from controller {} port {port}",
+        dom.domid,
+        ctrl.devid
+    );
+    match ctrl.ctype {
+        UsbCtrlType::Pv => {
+            usbback::take_back(xs, env.paths, busid)?;
+            clear_port(xs, ctrl, port, busid)?;
+        }
+        UsbCtrlType::Qusb => clear_port(xs, ctrl, port, busid)?,
+        UsbCtrlType::DeviceModel => {
+            let qom = match record.as_ref().and_then(|r| r.qom_id.clone()) {
+                Some(q) => q,
+                None => match (&record, hostdev::find_busid(env.paths, busid)) {
+                    (Some(r), _) => format!("xenusb-{}-{}", r.hostbus, r.hostaddr),
+                    (None, Some(d)) => format!("xenusb-{}-{}", d.busnum, d.devnum),
+                    (None, None) => {
+                        return Err(Error::UnknownDevice {
+                            ctrl: ctrl.devid.to_string(),
+                            port: port.to_string(),
+                        });
+                    }
+                },
+            };
+            clear_port(xs, ctrl, port, busid)?;
+            if let Err(e) = dm::remove_device(env, dom, &qom) {
+                // Put the device back where it was (libxl's rollback), with
+                // the stored busid rather than one recomputed from sysfs (Q2).
+                let restore = transaction(xs, ATTEMPTS, |tx| {
+                    let path = ctrl.port_path(port);
+                    xs.write_str(tx, &path, busid).map_err(at(&path))?;
+                    if let Some(r) = &record {
+                        assign::update(xs, tx, r)?;
+                    }
+                    Ok::<(), Error>(())
+                });
+                if let Err(r) = restore {
+                    log::warn!("could not restore port {port} after a failed removal: {r}");
+                }
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = libxl_json::forget_dev(xs, env.paths, dom.domid, ctrl.devid, port) {
+        log::warn!("libxl's stored configuration not updated: {e}");
+    }
+    Ok(())
+}

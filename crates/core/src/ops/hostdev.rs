@@ -1,0 +1,83 @@
+//! The host side of usbdev operations: which host device the user named
+//! (xl's `hostbus=`/`hostaddr=` and vusb's `busid=`, `vendor=`/`product=`/
+//! `serial=`, `portpath=`), whether it may be given away, and handing its
+//! interfaces to dom0's usbback and back (pv only).
+//!
+//! Lookup and assignability come from `vusb-host`; the "assigned to a
+//! domain" refusal comes from [`crate::assign`], not from a scan.
+
+use vusb_host::{BusId, Selector, UsbDevice};
+use vusb_xlcfg::UsbDevSpec;
+
+use crate::{Error, HostPaths, Result};
+
+fn host_err(e: vusb_host::Error) -> Error {
+    Error::Host(Box::new(e))
+}
+
+/// The selector the spec names. xl's `hostbus`/`hostaddr` (absent = 0, as
+/// libxl's init leaves them) unless an extension key is given.
+pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
+    if let Some(b) = &spec.busid {
+        return BusId::parse(b).map(Selector::BusId).map_err(host_err);
+    }
+    if let Some(p) = &spec.portpath {
+        // `portpath=` names the hub port chain below `hostbus`'s root hub.
+        return Ok(match spec.hostbus {
+            Some(bus) if !p.contains('-') => Selector::PortPath(format!("{bus}-{p}")),
+            _ => Selector::PortPath(p.clone()),
+        });
+    }
+    if spec.vendor.is_some() || spec.product.is_some() {
+        let (Some(vendor), Some(product)) = (spec.vendor, spec.product) else {
+            return Err(Error::NotAssignable { busid: None });
+        };
+        return Ok(Selector::VidPid {
+            vendor,
+            product,
+            serial: spec.serial.clone(),
+        });
+    }
+    Ok(Selector::BusAddr {
+        bus: spec.hostbus.unwrap_or(0),
+        addr: spec.hostaddr.unwrap_or(0),
+    })
+}
+
+/// Find the device and check that the host can give it away. Any failure
+/// to find it is libxl's "USB device is not assignable." (golden pv/16);
+/// the reason is logged.
+pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec) -> Result<UsbDevice> {
+    let sel = selector(spec)?;
+    let devices = vusb_host::discover(&paths.sysfs_root).map_err(host_err)?;
+    let dev = match vusb_host::lookup::find(&devices, &sel) {
+        Ok(d) => d.clone(),
+        Err(e) => {
+            log::info!("{}", vusb_host::discover::error_chain(&e));
+            return Err(Error::NotAssignable { busid: None });
+        }
+    };
+    let uses = match vusb_host::usage::block_uses(&paths.sysfs_root, &paths.proc_root) {
+        Ok(u) => u,
+        Err(e) => {
+            log::warn!(
+                "cannot tell which block devices the host uses: {}",
+                vusb_host::discover::error_chain(&e)
+            );
+            Vec::new()
+        }
+    };
+    if let Some(refusal) = vusb_host::assignable::check(&dev, &devices, &uses, false) {
+        log::info!("{} is not assignable: {refusal}", dev.busid);
+        return Err(Error::NotAssignable {
+            busid: Some(dev.busid.to_string()),
+        });
+    }
+    Ok(dev)
+}
+
+/// The device at `busid` if it is still in sysfs.
+pub fn find_busid(paths: &HostPaths, busid: &str) -> Option<UsbDevice> {
+    let b = BusId::parse(busid).ok()?;
+    vusb_host::discover::read_one(&paths.sysfs_root, &b).ok()
+}
