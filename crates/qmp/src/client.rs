@@ -91,6 +91,7 @@ impl<S: Stream> Qmp<S> {
                 return Err(Error::NotQmp { detail: format!("first message was {other:?}") });
             }
             Err(Error::Malformed { detail, .. }) => return Err(Error::NotQmp { detail }),
+            Err(Error::Timeout { .. }) => return Err(Error::NoGreeting { timeout: self.timeout }),
             Err(e) => return Err(e),
         };
         log::trace!("qmp greeting: qemu {:?} {}", greeting.version, greeting.package);

@@ -199,3 +199,13 @@ fn typed_queries_decode() {
     assert_eq!(pci[0].qdev_id, "xenusb-0");
     assert_eq!((pci[0].vendor, pci[0].device), (0x1033, 0x0194));
 }
+
+#[test]
+fn silent_socket_gives_no_greeting_error() {
+    let (a, _b) = UnixStream::pair().unwrap();
+    let mut qmp = Qmp::new(a);
+    qmp.set_timeout(Duration::from_millis(100));
+    let e = qmp.handshake().unwrap_err();
+    assert!(matches!(e, Error::NoGreeting { timeout } if timeout == Duration::from_millis(100)), "{e:?}");
+    assert!(e.to_string().contains("another client"));
+}

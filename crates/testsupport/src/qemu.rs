@@ -28,6 +28,49 @@ impl Default for QemuOptions {
     }
 }
 
+/// A boot sector that plays the guest's part in ACPI PCI hot-unplug on
+/// `pc` (no OS needed): forever, select bus 0 (`SEL` 0xae10), read the
+/// slots pending removal (`DOWN` 0xae04) and eject them (`EJ` 0xae08).
+/// 32-bit port I/O, as PIIX4's hotplug registers require.
+pub const EJECTOR_CODE: [u8; 25] = [
+    0xBA, 0x10, 0xAE, // mov dx, 0xae10
+    0x66, 0x31, 0xC0, // xor eax, eax
+    0x66, 0xEF, // out dx, eax      (SEL = 0)
+    0xBA, 0x04, 0xAE, // mov dx, 0xae04
+    0x66, 0xED, // in eax, dx       (DOWN)
+    0x66, 0x85, 0xC0, // test eax, eax
+    0x74, 0xEE, // jz start
+    0xBA, 0x08, 0xAE, // mov dx, 0xae08
+    0x66, 0xEF, // out dx, eax      (EJ = DOWN)
+    0xEB, 0xE7, // jmp start
+];
+
+/// Write a 1.44 MB floppy image whose boot sector is [`EJECTOR_CODE`].
+pub fn write_ejector_image(path: &Path) -> std::io::Result<()> {
+    let mut img = vec![0u8; 1_474_560];
+    img[..EJECTOR_CODE.len()].copy_from_slice(&EJECTOR_CODE);
+    img[510] = 0x55;
+    img[511] = 0xAA;
+    fs::write(path, img)
+}
+
+impl QemuOptions {
+    /// A running (not paused) VM that boots the ejector, so controller
+    /// unplugs complete as with a cooperating guest OS.
+    pub fn with_ejector(dir_hint: &Path) -> std::io::Result<QemuOptions> {
+        let img = dir_hint.join("ejector.img");
+        write_ejector_image(&img)?;
+        Ok(QemuOptions {
+            paused: false,
+            memory_mib: 64,
+            extra_args: vec![
+                "-drive".into(),
+                format!("file={},format=raw,if=floppy,readonly=on", img.display()),
+            ],
+        })
+    }
+}
+
 /// A running QEMU, killed on drop.
 #[derive(Debug)]
 pub struct QemuVm {
