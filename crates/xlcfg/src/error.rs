@@ -108,5 +108,26 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The message for a file named `file`, in the usual compiler form:
+    /// `FILE:LINE:COL: message` when the error has a position (a spec
+    /// error inside the file shows the spec's own message), else
+    /// `FILE: message`.
+    pub fn in_file(&self, file: &str) -> String {
+        match self {
+            Error::Syntax { line, col, message } | Error::Setting { line, col, message } => {
+                format!("{file}:{line}:{col}: {message}")
+            }
+            Error::SpecInFile {
+                key,
+                line,
+                col,
+                source,
+            } => format!("{file}:{line}:{col}: {source} (in `{key}')"),
+            other => format!("{file}: {other}"),
+        }
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -199,7 +199,9 @@ impl<'a> Lexer<'a> {
             self.likely_python = true;
         }
         let clen = c.len_utf8();
-        if self.rest().len() == clen {
+        // flex works on bytes: only a one-byte character can be the last
+        // byte on its own (the tail of a multi-byte one forms a "word").
+        if self.rest().len() == 1 {
             self.bump(clen);
             return Ok(Token {
                 tok: Tok::Eof,
@@ -212,13 +214,26 @@ impl<'a> Lexer<'a> {
             _ => after.find([' ', '\t', '\n']).unwrap_or(after.len()),
         };
         let text = self.bump(clen + word_len);
+        let shown: String = text
+            .trim_end_matches([' ', '\t', '\n'])
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        let hint = if c == '\r' {
+            " (carriage return: xl does not accept CRLF line ends)"
+        } else {
+            ""
+        };
         Err(Error::Syntax {
             line: start.line,
             col: start.col,
-            message: format!(
-                "config parsing error near `{}': lexical error",
-                text.trim_end()
-            ),
+            message: format!("config parsing error near `{shown}': lexical error{hint}"),
         })
     }
 }
