@@ -1,0 +1,122 @@
+//! vusb against the real Xen 4.17 `xl`: every step of the recorded golden
+//! scenarios (pv and qusb) and of our own scenario runs with `xl` on one
+//! fake host and with the built `vusb` on an identical one; the xenstore
+//! trees (without `/vusb`), stdout, exit status and sysfs driver bindings
+//! must be equal (libxl JSON differences are printed, not failed: libxl
+//! leaves stale entries on detach). See `docs/compat-testing.md`.
+//!
+//! Two harness checks keep the comparison honest: `xl` against `xl` must
+//! show no difference at all, and `xl` on our fake host must reproduce the
+//! recorded goldens (stdout, exit status, store changes).
+//!
+//! Needs the real xenstored and xl (xen-utils-4.17), xenstore-utils and gcc:
+//! under `CI=true` a missing component fails the tests; elsewhere they are
+//! skipped with a printed reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use vusb_testsupport::fakehost::FakeHostConfig;
+use vusb_testsupport::xlpeer::{self, Second, Step, StepReport};
+
+fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+fn vusb() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vusb"))
+}
+
+/// Run a scenario, or skip (fail under CI) when the peer cannot run.
+fn scenario(what: &str, steps: &[Step], second: Second) -> Option<Vec<StepReport>> {
+    let why = if !xlpeer::xl_available() {
+        "the real xl (xen-utils-4.17) is not installed".to_owned()
+    } else {
+        match xlpeer::run_scenario(&FakeHostConfig::default(), steps, &second) {
+            Ok(r) => return Some(r),
+            Err(e) => format!("the fake hosts could not run: {e}"),
+        }
+    };
+    assert!(!ci(), "{what}: {why}");
+    eprintln!("SKIP: {what}: {why}");
+    None
+}
+
+/// Print every step's verdict and fail listing the steps that differ.
+fn assert_all_pass(what: &str, reports: &[StepReport]) {
+    let mut failed = Vec::new();
+    for r in reports {
+        let verdict = if r.diffs.is_empty() { "PASS" } else { "FAIL" };
+        eprintln!("{what} {verdict} {} ({})", r.name, r.args);
+        for d in &r.diffs {
+            eprintln!("    {}", d.replace('\n', "\n    "));
+        }
+        for n in &r.notes {
+            eprintln!("    note: {}", n.replace('\n', "\n    "));
+        }
+        if !r.diffs.is_empty() {
+            failed.push(r.name);
+        }
+    }
+    let passed = reports.len() - failed.len();
+    eprintln!("{what}: {passed}/{} steps equal to xl", reports.len());
+    assert!(
+        failed.is_empty(),
+        "{what}: steps differing from xl: {failed:?}"
+    );
+}
+
+#[test]
+fn harness_xl_against_xl_shows_no_difference() {
+    let Some(reports) = scenario("xl vs xl (pv)", xlpeer::PV_SCENARIO, Second::Xl) else {
+        return;
+    };
+    assert_eq!(reports.len(), xlpeer::PV_SCENARIO.len());
+    assert_all_pass("xl vs xl (pv)", &reports);
+    for r in &reports {
+        assert!(r.notes.is_empty(), "{}: {:?}", r.name, r.notes);
+    }
+}
+
+#[test]
+fn harness_reproduces_the_recorded_xl_goldens() {
+    for (name, steps) in [("pv", xlpeer::PV_SCENARIO), ("qusb", xlpeer::QUSB_SCENARIO)] {
+        let Some(reports) = scenario(name, steps, Second::Xl) else {
+            return;
+        };
+        let mut bad = Vec::new();
+        for r in &reports {
+            let d = xlpeer::check_against_golden(name, r).unwrap();
+            if !d.is_empty() {
+                eprintln!("{name} {}: {}", r.name, d.join("\n"));
+                bad.push(r.name);
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{name}: steps not reproducing the golden: {bad:?}"
+        );
+    }
+}
+
+#[test]
+fn pv_scenario_matches_xl() {
+    if let Some(r) = scenario("pv", xlpeer::PV_SCENARIO, Second::Vusb(vusb())) {
+        assert_all_pass("pv", &r);
+    }
+}
+
+#[test]
+fn qusb_scenario_matches_xl() {
+    if let Some(r) = scenario("qusb", xlpeer::QUSB_SCENARIO, Second::Vusb(vusb())) {
+        assert_all_pass("qusb", &r);
+    }
+}
+
+#[test]
+fn extra_scenario_matches_xl() {
+    if let Some(r) = scenario("extra", xlpeer::EXTRA_SCENARIO, Second::Vusb(vusb())) {
+        assert_all_pass("extra", &r);
+    }
+}
