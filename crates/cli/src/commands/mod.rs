@@ -14,3 +14,4 @@ pub mod usbctrl_attach;
 pub mod usbctrl_detach;
 pub mod usbdev_attach;
 pub mod usbdev_detach;
+pub mod xl_args;

@@ -1,10 +1,57 @@
-//! `vusb usbdev-attach`. Not implemented yet: its owner replaces this file.
+//! `vusb usbdev-attach <dom> hostbus=B hostaddr=A [controller=C [port=P]]`
+//! (and vusb's `busid=`, `vendor=`/`product=`/`serial=`, `portpath=`):
+//! xl's arguments, output (none) and exit status; see
+//! `vusb_core::ops::usbdev_attach`.
 
 use std::process::ExitCode;
 
+use vusb_core::ops::OpEnv;
+use vusb_core::ops::usbdev_attach::usbdev_attach;
+
+use super::xl_args::{self, XlCmd};
 use crate::context::Context;
 
+const CMD: XlCmd = XlCmd {
+    name: "usbdev-attach",
+    usage: "<Domain> hostbus=<busnum> hostaddr=<devnum> [controller=<DevId> [port=<port>]]",
+    desc: "Attach a USB device to a domain",
+    modifies: true,
+    min_args: 2,
+};
+
 /// Run the command.
-pub fn run(_ctx: &Context, _args: &[String]) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
+    let pos = match xl_args::positional(&CMD, args) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let xs = xl_args::open_xenstore()?;
+    let dom = match xl_args::domain(&xs, &pos[0]) {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    let spec = match vusb_xlcfg::parse_usbdev_args(&pos[1..]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let env = OpEnv {
+        timeouts: xl_args::timeouts(),
+        ..OpEnv::new(&xs, &ctx.paths)
+    };
+    match usbdev_attach(&env, &dom, &spec) {
+        Ok(a) => {
+            log::info!(
+                "domain {}: {} at controller {} port {}",
+                dom.domid,
+                a.busid,
+                a.ctrl,
+                a.port
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(xl_args::fail(&e, Some("libxl_device_usbdev_add failed."))),
+    }
 }

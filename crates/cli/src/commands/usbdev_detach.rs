@@ -1,10 +1,86 @@
-//! `vusb usbdev-detach`. Not implemented yet: its owner replaces this file.
+//! `vusb usbdev-detach <dom> <controller> <port>` (xl: `atoi` of both,
+//! more than three arguments → `Invalid arguments.`, exit 1) and vusb's
+//! `vusb usbdev-detach <dom> busid=3-1.2` (or another host selector), which
+//! works even when the device was unplugged; see
+//! `vusb_core::ops::usbdev_detach`.
 
 use std::process::ExitCode;
 
+use vusb_core::Error;
+use vusb_core::ops::OpEnv;
+use vusb_core::ops::usbdev_detach::{DetachTarget, usbdev_detach};
+
+use super::xl_args::{self, XlCmd};
 use crate::context::Context;
 
+const CMD: XlCmd = XlCmd {
+    name: "usbdev-detach",
+    usage: "<Domain> <controller> <port>",
+    desc: "Detach a USB device from a domain",
+    modifies: true,
+    min_args: 3,
+};
+
 /// Run the command.
-pub fn run(_ctx: &Context, _args: &[String]) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
+    // `<dom> busid=...` has two arguments: accept it before xl's count check.
+    let host_form = {
+        let mut i = 0;
+        while args.get(i).is_some_and(|a| a.starts_with('-') && a != "-" && a != "--") {
+            i += 1;
+        }
+        let rest = &args[i.min(args.len())..];
+        rest.len() == 2 && rest[1].contains('=')
+    };
+    let pos = if host_form {
+        let skip = args.len() - 2;
+        if let Err(code) = xl_args::positional(&CMD, &args[..skip]) {
+            if code != ExitCode::from(2) {
+                return Ok(code);
+            }
+        }
+        &args[skip..]
+    } else {
+        match xl_args::positional(&CMD, args) {
+            Ok(p) => p,
+            Err(code) => return Ok(code),
+        }
+    };
+    if pos.len() > 3 {
+        eprintln!("Invalid arguments.");
+        return Ok(ExitCode::FAILURE);
+    }
+    let xs = xl_args::open_xenstore()?;
+    let dom = match xl_args::domain(&xs, &pos[0]) {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    let target = if host_form {
+        match vusb_xlcfg::parse_usbdev_args(&pos[1..]) {
+            Ok(spec) => DetachTarget::Host(spec),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        DetachTarget::Port {
+            ctrl: xl_args::atoi(&pos[1]),
+            port: xl_args::atoi(&pos[2]),
+        }
+    };
+    let env = OpEnv {
+        timeouts: xl_args::timeouts(),
+        ..OpEnv::new(&xs, &ctx.paths)
+    };
+    match usbdev_detach(&env, &dom, &target) {
+        Ok(d) => {
+            log::info!("domain {}: {} detached", dom.domid, d.busid);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (Error::UnknownDevice { .. } | Error::DeviceNotAttached { .. })) => {
+            Ok(xl_args::fail(&e, None))
+        }
+        Err(e) => Ok(xl_args::fail(&e, Some("libxl_device_usbdev_remove failed."))),
+    }
 }

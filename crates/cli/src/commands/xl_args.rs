@@ -1,0 +1,181 @@
+//! xl's argument handling for the USB commands (reference §1.1), shared by
+//! their command files: getopt in POSIX mode with only `-h`/`--help`
+//! (options end at the first non-option or `--`), help on stdout with exit
+//! 0, ``option `x' not supported.`` with exit 2, and the minimum argument
+//! count with xl's message, a blank line and the help (exit 2). The help
+//! text is xl's own, byte for byte, so scripts comparing output see no
+//! difference. Also: opening the xenstore connection and printing an
+//! operation's failure as xl does (the specific message, then xl's
+//! `libxl_device_..._add failed.` line), exit 1.
+
+use std::process::ExitCode;
+
+use std::time::Duration;
+
+use vusb_core::domain::{self, Domain};
+use vusb_core::ops::Timeouts;
+use vusb_xenstore::client::Client;
+
+/// What xl's command table says about a command.
+pub struct XlCmd {
+    /// The command name.
+    pub name: &'static str,
+    /// The usage after the name.
+    pub usage: &'static str,
+    /// The description (printed with a final `.`).
+    pub desc: &'static str,
+    /// Whether xl marks it as modifying (adds `f` to the flags).
+    pub modifies: bool,
+    /// Minimum positional arguments.
+    pub min_args: usize,
+}
+
+/// xl's help text of `cmd`.
+pub fn help_text(cmd: &XlCmd) -> String {
+    format!(
+        "Usage: xl [-vtT{}] {} {}\n\n{}.\n\n",
+        if cmd.modifies { "f" } else { "" },
+        cmd.name,
+        cmd.usage,
+        cmd.desc
+    )
+}
+
+/// The positional arguments, or the exit status when xl would stop here.
+pub fn positional<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], ExitCode> {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if !a.starts_with('-') || a.len() == 1 {
+            break;
+        }
+        if a == "--help" {
+            crate::output::out(&help_text(cmd));
+            return Err(ExitCode::SUCCESS);
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            eprintln!("option `{long}' not supported.");
+            return Err(ExitCode::from(2));
+        }
+        for c in a.chars().skip(1) {
+            if c == 'h' {
+                crate::output::out(&help_text(cmd));
+                return Err(ExitCode::SUCCESS);
+            }
+            eprintln!("option `{c}' not supported.");
+            return Err(ExitCode::from(2));
+        }
+        i += 1;
+    }
+    let rest = &args[i..];
+    if rest.len() < cmd.min_args {
+        eprintln!(
+            "'xl {}' requires at least {} argument{}.\n",
+            cmd.name,
+            cmd.min_args,
+            if cmd.min_args > 1 { "s" } else { "" }
+        );
+        crate::output::out(&help_text(cmd));
+        return Err(ExitCode::from(2));
+    }
+    Ok(rest)
+}
+
+/// C's `atoi`: optional blanks and sign, then decimal digits; anything else
+/// stops it; no digits is 0; overflow wraps like a 32-bit int would on
+/// glibc in practice (clamped here).
+pub fn atoi(s: &str) -> i32 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut v: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        v = (v * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
+    }
+    let v = if neg { -v } else { v };
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// Open xenstore where libxenstore would.
+pub fn open_xenstore() -> anyhow::Result<Client> {
+    Ok(Client::open()?)
+}
+
+/// Print `e`'s chain on one line to stderr.
+pub fn print_error(e: &(dyn std::error::Error + 'static)) {
+    let mut line = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        src = s.source();
+    }
+    eprintln!("{line}");
+}
+
+/// Resolve the domain argument; on failure print xl's message, exit 1.
+pub fn domain(xs: &Client, arg: &str) -> Result<Domain, ExitCode> {
+    domain::resolve(xs, arg).map_err(|e| {
+        print_error(&e);
+        ExitCode::FAILURE
+    })
+}
+
+/// An operation failed: its message, then xl's line (if any), exit 1.
+pub fn fail(e: &vusb_core::Error, xl_line: Option<&str>) -> ExitCode {
+    print_error(e);
+    if let Some(l) = xl_line {
+        eprintln!("{l}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Operation timeouts: libxl's 10 s, or `VUSB_BACKEND_TIMEOUT_MS`
+/// (milliseconds, for tests and slow hosts).
+pub fn timeouts() -> Timeouts {
+    let mut t = Timeouts::default();
+    if let Some(ms) = std::env::var("VUSB_BACKEND_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        t.backend_connect = Duration::from_millis(ms);
+        t.backend_close = Duration::from_millis(ms);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoi_is_cs() {
+        assert_eq!(atoi("12"), 12);
+        assert_eq!(atoi(" 7x"), 7);
+        assert_eq!(atoi("controller=0"), 0);
+        assert_eq!(atoi("-3"), -3);
+        assert_eq!(atoi(""), 0);
+        assert_eq!(atoi("99999999999"), i32::MAX);
+    }
+
+    #[test]
+    fn help_is_xls() {
+        let c = XlCmd {
+            name: "usb-list",
+            usage: "<Domain>",
+            desc: "List information about all USB controllers and devices for a domain",
+            modifies: false,
+            min_args: 1,
+        };
+        assert_eq!(
+            help_text(&c),
+            "Usage: xl [-vtT] usb-list <Domain>\n\nList information about all USB controllers and devices for a domain.\n\n"
+        );
+    }
+}
