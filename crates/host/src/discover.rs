@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::device::{BusId, Interface, PortLink, UsbDevice};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sysfs::{SysfsPath, list_dir, resolve_relative};
 
 /// `<root>/bus/usb/devices`.
@@ -25,24 +25,26 @@ pub fn devices_dir(sysfs_root: &Path) -> std::path::PathBuf {
 pub fn discover(sysfs_root: &Path) -> Result<Vec<UsbDevice>> {
     let dir = devices_dir(sysfs_root);
     let names = list_dir(&dir)?;
-    let mut devices: BTreeMap<(u32, String), UsbDevice> = BTreeMap::new();
+    let mut devices: BTreeMap<SortKey, UsbDevice> = BTreeMap::new();
     let mut interfaces: Vec<(String, String)> = Vec::new();
     for name in names {
         if let Some((owner, _)) = name.split_once(':') {
-            interfaces.push((owner.to_owned(), name.clone()));
+            interfaces.push((interface_owner(owner), name.clone()));
             continue;
         }
         match read_device(sysfs_root, &name) {
             Ok(dev) => {
-                devices.insert((dev.busid.bus(), name), dev);
+                devices.insert(sort_key(&dev.busid), dev);
             }
             Err(e) => log::warn!("skipping USB device {name}: {}", error_chain(&e)),
         }
     }
-    let mut by_name: BTreeMap<String, (u32, String)> =
-        devices.keys().map(|k| (k.1.clone(), k.clone())).collect();
+    let by_name: BTreeMap<String, SortKey> = devices
+        .iter()
+        .map(|(k, d)| (d.busid.to_string(), k.clone()))
+        .collect();
     for (owner, name) in interfaces {
-        let Some(key) = by_name.get_mut(&owner) else {
+        let Some(key) = by_name.get(&owner) else {
             log::warn!("interface {name} has no readable device {owner}; ignored");
             continue;
         };
@@ -58,6 +60,28 @@ pub fn discover(sysfs_root: &Path) -> Result<Vec<UsbDevice>> {
     let mut list: Vec<UsbDevice> = devices.into_values().collect();
     link_peers(&mut list);
     Ok(list)
+}
+
+/// Bus number, then the port chain numerically (`1-2` before `1-10`); the
+/// root hub (no ports) first on its bus.
+type SortKey = (u32, Vec<u32>, String);
+
+fn sort_key(busid: &BusId) -> SortKey {
+    let ports = busid
+        .ports()
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    (busid.bus(), ports, busid.to_string())
+}
+
+/// The device an interface name's prefix means: `3-0` is the root hub
+/// `usb3` (its interface is `3-0:1.0`).
+fn interface_owner(prefix: &str) -> String {
+    match prefix.strip_suffix("-0") {
+        Some(bus) if bus.bytes().all(|c| c.is_ascii_digit()) => format!("usb{bus}"),
+        _ => prefix.to_owned(),
+    }
 }
 
 /// One device by busid, with its interfaces.
@@ -166,6 +190,10 @@ fn read_device(sysfs_root: &Path, name: &str) -> Result<UsbDevice> {
 fn optional_hex8(dev: &SysfsPath, attr: &str) -> u8 {
     match dev.read_hex8(attr) {
         Ok(v) => v,
+        Err(Error::ReadFile { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            log::debug!("{}: no {attr}; taking 00", dev.name());
+            0
+        }
         Err(e) => {
             log::warn!("{}: {}; taking 00", dev.name(), error_chain(&e));
             0

@@ -18,7 +18,8 @@ fn discovers_every_device_with_its_description() {
     let t = typical_host().unwrap();
     let list = discover(&t.root()).unwrap();
     let names: Vec<&str> = list.iter().map(|d| d.busid.as_str()).collect();
-    assert_eq!(names, ["1-1", "1-2", "1-2.1", "usb1", "2-1", "usb2"]);
+    assert_eq!(names, ["usb1", "1-1", "1-2", "1-2.1", "usb2", "2-1"]);
+    assert_eq!(dev(&list, "usb1").interfaces[0].name, "1-0:1.0");
     let kbd = dev(&list, "1-1");
     assert_eq!((kbd.busnum, kbd.devnum), (1, 2));
     assert_eq!(kbd.vid_pid(), "046d:c31c");
