@@ -34,6 +34,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use nodeops::Quotas;
+pub(crate) use path::atoi_domid;
 pub(crate) use state::{ConnId, Op, Reply};
 
 use crate::{DomId, Errno, Error, Perm, Result, TxId, WatchEvent, Xenstore, XenstoreWatch};
@@ -133,6 +134,25 @@ impl MemStore {
     pub(crate) fn drain_events(&self, id: ConnId) -> Vec<WatchEvent> {
         let mut st = self.lock();
         std::iter::from_fn(|| st.pop_event(id)).collect()
+    }
+
+    /// Waits up to `timeout` until `id` has a queued event (not taken).
+    pub(crate) fn wait_for_events(&self, id: ConnId, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        loop {
+            if st.has_events(id) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = match self.shared.events.wait_timeout(st, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
     }
 }
 

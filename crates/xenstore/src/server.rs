@@ -1,1 +1,170 @@
-//! TODO(owner: xenstore helper): see lib.rs module map.
+//! Serves a [`MemStore`] on a Unix socket with the xenstore wire protocol,
+//! so any client (vusb's own, libxenstore's `xenstore-*` tools, `xl`) talks
+//! to it exactly as to xenstored.
+//!
+//! One thread per connection, blocking I/O, plus one thread per connection
+//! pushing watch events as they happen. Every request type of `xs_wire.h`
+//! is answered as the C xenstored 4.17 answers it (`XS_ERROR` replies with
+//! the errno name, `ENOSYS` for an unknown type, a connection dropped on a
+//! payload over 4096 bytes); `docs/xenstore-memstore.md` lists the details.
+//!
+//! Connections act as dom0 (privileged), like xenstored's socket. For tests
+//! that need an unprivileged guest, [`Server::domid`] makes a server (on
+//! its own socket, sharing the store) whose connections act as that
+//! domain, the memory equivalent of a guest's ring connection to the real
+//! daemon; an in-process [`MemStore::connect`] is the other way.
+
+mod conn;
+mod request;
+
+use std::io;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::DomId;
+use crate::mem::MemStore;
+
+/// A server for one store on one socket.
+#[derive(Debug, Clone)]
+pub struct Server {
+    store: MemStore,
+    domid: DomId,
+}
+
+/// A running [`Server::spawn`]: stops (closing every connection and
+/// removing the socket) on [`ServerHandle::stop`] or drop.
+#[derive(Debug)]
+pub struct ServerHandle {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<UnixStream>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// A server of `store` whose connections act as dom0.
+    pub fn new(store: MemStore) -> Server {
+        Server { store, domid: 0 }
+    }
+
+    /// Connections act as domain `domid` instead (unprivileged unless 0).
+    pub fn domid(mut self, domid: DomId) -> Server {
+        self.domid = domid;
+        self
+    }
+
+    /// The store served.
+    pub fn store(&self) -> &MemStore {
+        &self.store
+    }
+
+    fn bind(path: &Path) -> io::Result<UnixListener> {
+        match std::fs::remove_file(path) {
+            Ok(()) => log::debug!("removed stale socket {}", path.display()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        UnixListener::bind(path)
+    }
+
+    /// Serves on `socket_path` in the calling thread, forever (until the
+    /// listener fails). A stale socket file there is replaced.
+    pub fn serve(self, socket_path: &Path) -> io::Result<()> {
+        let listener = Server::bind(socket_path)?;
+        log::info!("xenstore memory server on {}", socket_path.display());
+        for stream in listener.incoming() {
+            let stream = stream?;
+            let (store, domid) = (self.store.clone(), self.domid);
+            std::thread::spawn(move || conn::serve(store, domid, stream));
+        }
+        Ok(())
+    }
+
+    /// Serves on `socket_path` in background threads.
+    pub fn spawn(self, socket_path: &Path) -> io::Result<ServerHandle> {
+        let listener = Server::bind(socket_path)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+        let thread = {
+            let (stop, streams) = (Arc::clone(&stop), Arc::clone(&streams));
+            std::thread::spawn(move || self.accept_loop(&listener, &stop, &streams))
+        };
+        Ok(ServerHandle {
+            path: socket_path.to_owned(),
+            stop,
+            streams,
+            thread: Some(thread),
+        })
+    }
+
+    fn accept_loop(
+        &self,
+        listener: &UnixListener,
+        stop: &AtomicBool,
+        streams: &Mutex<Vec<UnixStream>>,
+    ) {
+        for stream in listener.incoming() {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    log::warn!("xenstore server: accept failed: {e}");
+                    continue;
+                }
+            };
+            if let Ok(clone) = stream.try_clone() {
+                streams
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(clone);
+            }
+            let (store, domid) = (self.store.clone(), self.domid);
+            std::thread::spawn(move || conn::serve(store, domid, stream));
+        }
+    }
+}
+
+impl ServerHandle {
+    /// The socket clients connect to (`XENSTORED_PATH`).
+    pub fn socket_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting, closes every connection, removes the socket.
+    pub fn stop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; if that fails the thread is left to
+        // end with the process rather than waited for forever.
+        match UnixStream::connect(&self.path) {
+            Ok(_) => {
+                if thread.join().is_err() {
+                    log::warn!("xenstore server: accept thread panicked");
+                }
+            }
+            Err(e) => log::debug!("xenstore server: wake-up connect failed: {e}"),
+        }
+        for s in self
+            .streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

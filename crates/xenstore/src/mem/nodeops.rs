@@ -183,7 +183,8 @@ impl NodeCtx<'_> {
         }
         self.check_size(&parent)?;
         writes.push((dir_path, parent));
-        for (wp, n) in writes {
+        // The daemon writes the new leaf first, then up to the parent.
+        for (wp, n) in writes.into_iter().rev() {
             self.tree.put(self.tx.as_deref_mut(), &wp, n);
         }
         Ok(())
@@ -219,6 +220,11 @@ impl NodeCtx<'_> {
         }
         for n in nodes.iter().rev() {
             self.tree.delete(self.tx.as_deref_mut(), n);
+        }
+        // The daemon also rewrites each removed node's parent inside the
+        // subtree once per removed child.
+        for _ in 1..nodes.len() {
+            self.tree.bump();
         }
         let name = path::basename(p);
         parent.children.retain(|c| c != name);

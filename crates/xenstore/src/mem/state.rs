@@ -120,6 +120,11 @@ impl State {
         self.conns.get_mut(&id).and_then(|c| c.events.pop_front())
     }
 
+    /// True if the connection has queued events.
+    pub fn has_events(&self, id: ConnId) -> bool {
+        self.conns.get(&id).is_some_and(|c| !c.events.is_empty())
+    }
+
     /// Number of live nodes.
     pub fn node_count(&self) -> usize {
         self.tree.node_count()
@@ -163,6 +168,7 @@ impl State {
                 let t = conn.next_tx;
                 conn.next_tx = conn.next_tx.wrapping_add(1).max(1);
                 conn.txns.insert(t, Txn::default());
+                self.tree.bump();
                 Ok(Reply::Text(t.to_string()))
             }
             Op::TransactionEnd(commit) => self.end(id, tx, commit),

@@ -118,7 +118,7 @@ impl Tree {
     pub fn new() -> Tree {
         let mut t = Tree {
             nodes: HashMap::new(),
-            next_generation: 0,
+            next_generation: 1,
         };
         for (p, child) in [
             ("/", Some("tool")),
@@ -139,7 +139,11 @@ impl Tree {
         t
     }
 
-    fn bump(&mut self) -> u64 {
+    /// Takes the next generation number. The C daemon takes one for every
+    /// node write and deletion (also inside transactions, and again when a
+    /// transaction's writes are committed) and one per transaction start;
+    /// the numbers show in `DIRECTORY_PART` replies.
+    pub fn bump(&mut self) -> u64 {
         self.next_generation += 1;
         self.next_generation
     }
@@ -185,6 +189,7 @@ impl Tree {
         match tx {
             Some(t) => {
                 self.touch(Some(t), path);
+                node.generation = self.bump();
                 t.overlay.insert(path.to_owned(), Some(node));
             }
             None => {
@@ -196,6 +201,7 @@ impl Tree {
 
     /// Removes the node at `path` (not its children: callers walk them).
     pub fn delete(&mut self, tx: Option<&mut Txn>, path: &str) {
+        self.bump();
         match tx {
             Some(t) => {
                 self.touch(Some(t), path);
