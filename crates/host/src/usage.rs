@@ -65,12 +65,11 @@ pub fn block_uses(sysfs_root: &Path, proc_root: &Path) -> Result<Vec<BlockUse>> 
     let mut disks = list_dir(&block_dir)?;
     if disks.is_empty() {
         block_dir = sysfs_root.join("class/block");
-        // class/block lists partitions too; keep whole disks (no `partition`).
-        disks = list_dir(&block_dir)?
-            .into_iter()
-            .filter(|d| !block_dir.join(d).join("partition").exists())
-            .collect();
+        disks = list_dir(&block_dir)?;
     }
+    // class/block (and umockdev's block/) list partitions too; keep whole
+    // disks (no `partition` attribute): partitions are found inside them.
+    disks.retain(|d| std::fs::symlink_metadata(block_dir.join(d).join("partition")).is_err());
     let mut uses = Vec::new();
     for disk in disks {
         let dir = SysfsPath::new(block_dir.join(&disk));
@@ -108,7 +107,12 @@ pub fn block_uses(sysfs_root: &Path, proc_root: &Path) -> Result<Vec<BlockUse>> 
             if swaps.iter().any(|s| *s == dev_name) {
                 push(UseKind::Swap);
             }
-            for holder in node.join("holders").list()? {
+            for holder in node
+                .join("holders")
+                .list()?
+                .into_iter()
+                .filter(|h| !h.starts_with('.'))
+            {
                 push(UseKind::Holder { holder });
             }
         }
