@@ -20,6 +20,7 @@
 
 pub mod bindemu;
 pub mod fixture;
+pub mod host;
 pub mod layout;
 pub mod xenbus;
 
@@ -36,6 +37,15 @@ pub enum Error {
     #[error("writing {path}")]
     WriteFixture {
         /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving the in-memory xenstore on its socket.
+    #[error("serving xenstore on {path}")]
+    Serve {
+        /// The socket.
         path: PathBuf,
         /// The cause.
         #[source]

@@ -4,103 +4,256 @@
 //! On a real host, writing an interface name to
 //! `bus/usb/drivers/<D>/bind` attaches it to driver `D` before `write()`
 //! returns (the `driver` link appears), and `unbind` detaches it. In the
-//! fixture these are plain files, so a thread polls them (every
-//! [`POLL`]), and for each name written moves the links as the kernel
-//! would (`devices/<intf>/driver` and `drivers/<D>/<intf>`), then empties
-//! the file. Every operation is appended to `<log>` in the xl-peer shim's
-//! format (`bind usbback 1-2:1.0`, `unbind usbhid 1-2:1.0`,
-//! `... -> EBUSY`).
+//! simulated tree every `bind`/`unbind` file is replaced by a named pipe
+//! (FIFO) read by one thread each; every `write()` received (one read
+//! chunk, split at newlines) is applied, in batches of what arrived within
+//! [`BATCH`] with unbinds first, as the kernel would: the links
+//! `devices/<intf>/driver` and `drivers/<D>/<intf>` move. Every operation
+//! is appended to the log in the xl-peer shim's format (`bind usbback
+//! 1-2:1.0`, `unbind usbhid 1-2:1.0`, `... -> EBUSY (bound to usbhid)`).
+//! Pipes keep every write and their order per file, which polling plain
+//! files did not (a quick unbind/bind sequence lost writes).
 //!
-//! Differences from the kernel, deliberate for a simulation: the effect is
-//! asynchronous (up to a few milliseconds after the write), and a refused
-//! operation (unknown interface, already bound, not bound) is logged but
-//! cannot fail the writer's `write()`.
+//! Differences from the kernel, deliberate for a simulation: the effect
+//! follows the writer's `write()` by microseconds instead of happening
+//! inside it, and a refused operation (unknown interface, already bound,
+//! not bound) is logged but cannot fail the writer's `write()`. When the
+//! emulation stops, the pipes become plain files again, so a later writer
+//! never blocks on a pipe nobody reads.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::symlink;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, symlink};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Error;
 
-/// How often the control files are polled.
-pub const POLL: Duration = Duration::from_millis(2);
-
 /// The running emulation; stops when dropped.
 #[derive(Debug)]
 pub struct BindEmulation {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    fifos: Vec<PathBuf>,
+    threads: Vec<JoinHandle<()>>,
 }
 
+struct Shared {
+    usb: PathBuf,
+    log: PathBuf,
+}
+
+/// One write received on a pipe.
+struct Op {
+    op: &'static str,
+    driver: String,
+    name: String,
+}
+
+/// How long the applier collects operations before applying them.
+pub const BATCH: Duration = Duration::from_millis(2);
+
 impl BindEmulation {
-    /// Start polling the drivers under `sysfs_root/bus/usb/drivers`,
-    /// logging to `log`.
+    /// Turn every `bind`/`unbind` file under `sysfs_root/bus/usb/drivers`
+    /// into a pipe and start serving them, logging to `log`.
     pub fn spawn(sysfs_root: &Path, log: &Path) -> Result<BindEmulation, Error> {
         let usb = sysfs_root.join("bus/usb");
-        let log = log.to_owned();
+        let drivers = usb.join("drivers");
+        let shared = Shared {
+            usb,
+            log: log.to_owned(),
+        };
+        let (tx, rx) = mpsc::channel::<Op>();
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("vusb-sim-bind".into())
-            .spawn(move || {
-                while !flag.load(Ordering::SeqCst) {
-                    scan_once(&usb, &log);
-                    std::thread::sleep(POLL);
-                }
-            })
+        let mut emu = BindEmulation {
+            stop: Arc::clone(&stop),
+            fifos: Vec::new(),
+            threads: Vec::new(),
+        };
+        let entries = fs::read_dir(&drivers).map_err(|source| Error::WriteFixture {
+            path: drivers.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let driver = entry.file_name().to_string_lossy().into_owned();
+            for op in ["bind", "unbind"] {
+                let fifo = entry.path().join(op);
+                make_fifo(&fifo)?;
+                emu.fifos.push(fifo.clone());
+                let (tx, stop, driver) = (tx.clone(), Arc::clone(&stop), driver.clone());
+                let t = std::thread::Builder::new()
+                    .name(format!("vusb-sim-{op}-{driver}"))
+                    .spawn(move || serve(&fifo, &tx, &stop, &driver, op))
+                    .map_err(Error::SpawnThread)?;
+                emu.threads.push(t);
+            }
+        }
+        drop(tx);
+        let t = std::thread::Builder::new()
+            .name("vusb-sim-sysfs".into())
+            .spawn(move || apply_loop(&rx, &shared))
             .map_err(Error::SpawnThread)?;
-        Ok(BindEmulation {
-            stop,
-            thread: Some(thread),
-        })
+        emu.threads.push(t);
+        Ok(emu)
+    }
+}
+
+fn make_fifo(path: &Path) -> Result<(), Error> {
+    let err = |source| Error::WriteFixture {
+        path: path.to_owned(),
+        source,
+    };
+    if fs::symlink_metadata(path).is_ok() {
+        fs::remove_file(path).map_err(err)?;
+    }
+    let out = Command::new("mkfifo")
+        .arg("-m")
+        .arg("0600")
+        .arg(path)
+        .output()
+        .map_err(err)?;
+    if !out.status.success() {
+        return Err(err(std::io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        )));
+    }
+    Ok(())
+}
+
+/// One pipe's reader: each chunk read is one or more (newline separated)
+/// interface names written by one `write()`; they go to the applier.
+fn serve(fifo: &Path, tx: &Sender<Op>, stop: &AtomicBool, driver: &str, op: &'static str) {
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        let mut f = match File::open(fifo) {
+            Ok(f) => f,
+            Err(e) => {
+                log::warn!("sysfs emulation: opening {}: {e}", fifo.display());
+                return;
+            }
+        };
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    log::warn!("sysfs emulation: reading {}: {e}", fifo.display());
+                    break;
+                }
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            for name in text
+                .split(['\n', '\0'])
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+            {
+                let sent = tx.send(Op {
+                    op,
+                    driver: driver.to_owned(),
+                    name: name.to_owned(),
+                });
+                if sent.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Applies operations in batches: everything that arrived within
+/// [`BATCH`] of the first, unbinds before binds (a rebind writes `unbind`
+/// to the old driver, then `bind` to the new one, to two different pipes
+/// whose readers may wake in either order).
+fn apply_loop(rx: &Receiver<Op>, shared: &Shared) {
+    while let Ok(first) = rx.recv() {
+        std::thread::sleep(BATCH);
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        batch.sort_by_key(|o| o.op == "bind");
+        for o in batch {
+            for name in split_names(&shared.usb, &o.name) {
+                let line = apply(&shared.usb, &o.driver, o.op, &name);
+                log::debug!("sim sysfs: {line}");
+                append(&shared.log, &line);
+            }
+        }
     }
 }
 
 impl Drop for BindEmulation {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
+        // Wake readers blocked in open(); a reader between two opens is
+        // missed (the open fails at once without a reader), so repeat
+        // until every reader has finished (bounded).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while self
+            .threads
+            .iter()
+            .take(self.fifos.len())
+            .any(|t| !t.is_finished())
+            && std::time::Instant::now() < deadline
+        {
+            for fifo in &self.fifos {
+                let _ = OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(fifo);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for t in self.threads.drain(..) {
             if t.join().is_err() {
                 log::warn!("sysfs bind emulation thread panicked");
+            }
+        }
+        for fifo in &self.fifos {
+            if fs::remove_file(fifo)
+                .and_then(|()| fs::write(fifo, ""))
+                .is_err()
+            {
+                log::warn!("restoring {} as a plain file failed", fifo.display());
             }
         }
     }
 }
 
-/// Process every pending write to a `bind`/`unbind` file once.
-pub fn scan_once(usb: &Path, log: &Path) {
-    let Ok(drivers) = fs::read_dir(usb.join("drivers")) else {
-        return;
-    };
-    for entry in drivers.flatten() {
-        let driver = entry.file_name().to_string_lossy().into_owned();
-        for op in ["bind", "unbind"] {
-            let ctl = entry.path().join(op);
-            let Ok(content) = fs::read_to_string(&ctl) else {
-                continue;
-            };
-            if content.is_empty() {
-                continue;
-            }
-            if let Err(e) = fs::write(&ctl, "") {
-                log::warn!("emptying {}: {e}", ctl.display());
-            }
-            for name in content
-                .split(['\n', '\0'])
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-            {
-                let line = apply(usb, &driver, op, name);
-                log::debug!("sim sysfs: {line}");
-                append(log, &line);
+/// Writes that reached a pipe while its reader still had it open arrive
+/// as one chunk without separator (`1-2:1.21-2:1.1`): split such a chunk
+/// into names of existing devices and interfaces when that is possible,
+/// else keep it whole (it is then reported as unknown, `ENODEV`).
+fn split_names(usb: &Path, chunk: &str) -> Vec<String> {
+    let names: Vec<String> = fs::read_dir(usb.join("devices"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.iter().any(|n| n == chunk) {
+        return vec![chunk.to_owned()];
+    }
+    // split[i]: a split of chunk[i..] into existing names, if any.
+    let n = chunk.len();
+    let mut split: Vec<Option<Vec<String>>> = vec![None; n + 1];
+    split[n] = Some(Vec::new());
+    for i in (0..n).rev() {
+        for name in &names {
+            if chunk[i..].starts_with(name.as_str()) {
+                if let Some(rest) = &split[i + name.len()] {
+                    let mut v = vec![name.clone()];
+                    v.extend(rest.iter().cloned());
+                    split[i] = Some(v);
+                    break;
+                }
             }
         }
     }
+    split[0].take().unwrap_or_else(|| vec![chunk.to_owned()])
 }
 
 fn append(log: &Path, line: &str) {
@@ -152,37 +305,61 @@ fn apply(usb: &Path, driver: &str, op: &str, name: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::time::{Duration, Instant};
+
+    fn wait_for(what: impl Fn() -> bool) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if what() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
 
     #[test]
-    fn bind_and_unbind_move_links() {
+    fn bind_and_unbind_move_links_in_order() {
         let dir = tempfile::tempdir().unwrap();
         super::super::fixture::write_fixture(dir.path(), 2).unwrap();
         let usb = dir.path().join("bus/usb");
         let log = dir.path().join("sysfs.log");
-        fs::write(usb.join("drivers/usbhid/unbind"), "1-2:1.0").unwrap();
-        scan_once(&usb, &log);
-        assert!(fs::read_link(usb.join("devices/1-2:1.0/driver")).is_err());
+        let emu = BindEmulation::spawn(dir.path(), &log).unwrap();
+        // A quick sequence like a rebind of three interfaces.
+        for i in [2, 1, 0] {
+            fs::write(usb.join("drivers/usbhid/unbind"), format!("1-2:1.{i}")).unwrap();
+            fs::write(usb.join("drivers/usbback/bind"), format!("1-2:1.{i}")).unwrap();
+        }
+        let bound = |i: u32, d: &str| {
+            fs::read_link(usb.join(format!("devices/1-2:1.{i}/driver")))
+                .is_ok_and(|l| l == PathBuf::from(format!("../../drivers/{d}")))
+        };
+        let ok = wait_for(|| (0..3).all(|i| bound(i, "usbback")));
+        assert!(ok, "{}", fs::read_to_string(&log).unwrap_or_default());
         assert!(!usb.join("drivers/usbhid/1-2:1.0").exists());
-        fs::write(usb.join("drivers/usbback/bind"), "1-2:1.0\n").unwrap();
-        scan_once(&usb, &log);
-        let l = fs::read_link(usb.join("devices/1-2:1.0/driver")).unwrap();
-        assert_eq!(l, PathBuf::from("../../drivers/usbback"));
         fs::write(usb.join("drivers/usbback/bind"), "1-2:1.0").unwrap();
         fs::write(usb.join("drivers/usbhid/unbind"), "1-9:1.0").unwrap();
-        scan_once(&usb, &log);
+        assert!(wait_for(|| fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 8));
+        drop(emu);
         let text = fs::read_to_string(&log).unwrap();
-        assert!(
-            text.starts_with("unbind usbhid 1-2:1.0\nbind usbback 1-2:1.0\n"),
-            "{text}"
-        );
+        for i in 0..3 {
+            let unbind = text.find(&format!("unbind usbhid 1-2:1.{i}\n"));
+            let bind = text.find(&format!("\nbind usbback 1-2:1.{i}\n"));
+            assert!(
+                unbind.is_some() && bind.is_some() && unbind < bind,
+                "{text}"
+            );
+        }
         assert!(
             text.contains("bind usbback 1-2:1.0 -> EBUSY (bound to usbback)"),
             "{text}"
         );
         assert!(text.contains("unbind usbhid 1-9:1.0 -> ENODEV"), "{text}");
-        assert_eq!(
-            fs::read_to_string(usb.join("drivers/usbback/bind")).unwrap(),
-            ""
-        );
+        // Plain files again: a write no longer blocks.
+        fs::write(usb.join("drivers/usbback/bind"), "x").unwrap();
     }
 }
