@@ -1,0 +1,202 @@
+//! `vusb-bench qmp [--iterations N]`: latency of vusb's attach and detach
+//! of an emulated USB device on a real QEMU, next to the same QMP exchange
+//! done by a minimal client (raw socket, hand-written JSON), in one run.
+//!
+//! The exchange: `device_add usb-tablet` on `xenusb-0.0` port 1 → reply
+//! (attach); `device_del` → reply → `DEVICE_DELETED` (detach). Measured two
+//! ways: on a kept connection, and with one connection per command
+//! (connect, greeting, `qmp_capabilities`, command), which is how libxl
+//! and the `vusb` CLI work. QEMU serves one QMP client at a time, so the
+//! two clients alternate in blocks on the same VM. Prints a Markdown table.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use vusb_core::devicemodel::{DmConn, DmDevice, EmulatedKind, Removal, resolve_controller};
+use vusb_testsupport::qemu::QemuVm;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const ID: &str = "xenusb-0-1-tablet";
+const ADD: &str = r#""arguments":{"id":"xenusb-0-1-tablet","driver":"usb-tablet","bus":"xenusb-0.0","port":"1"}"#;
+const DEL: &str = r#""arguments":{"id":"xenusb-0-1-tablet"}"#;
+
+/// A minimal QMP client: no parsing beyond substring checks.
+struct Raw {
+    r: BufReader<UnixStream>,
+    w: UnixStream,
+    n: u64,
+}
+
+impl Raw {
+    fn connect(path: &Path) -> anyhow::Result<Raw> {
+        let w = UnixStream::connect(path)?;
+        let mut raw = Raw { r: BufReader::new(w.try_clone()?), w, n: 0 };
+        raw.line()?; // greeting
+        raw.cmd("\"execute\":\"qmp_capabilities\"")?;
+        Ok(raw)
+    }
+    fn line(&mut self) -> anyhow::Result<String> {
+        let mut s = String::new();
+        if self.r.read_line(&mut s)? == 0 {
+            bail!("QEMU closed the socket");
+        }
+        Ok(s)
+    }
+    fn cmd(&mut self, body: &str) -> anyhow::Result<()> {
+        self.n += 1;
+        writeln!(self.w, "{{{body},\"id\":{}}}", self.n)?;
+        loop {
+            let l = self.line()?;
+            if l.starts_with("{\"return\"") {
+                return Ok(());
+            }
+            if l.starts_with("{\"error\"") {
+                bail!("QEMU: {l}");
+            }
+        }
+    }
+    fn wait_deleted(&mut self) -> anyhow::Result<()> {
+        loop {
+            let l = self.line()?;
+            if l.contains("DEVICE_DELETED") && l.contains(ID) {
+                return Ok(());
+            }
+        }
+    }
+    fn attach(&mut self) -> anyhow::Result<()> {
+        self.cmd(&format!("\"execute\":\"device_add\",{ADD}"))
+    }
+    fn detach(&mut self) -> anyhow::Result<()> {
+        self.cmd(&format!("\"execute\":\"device_del\",{DEL}"))?;
+        self.wait_deleted()
+    }
+}
+
+fn vusb_attach(c: &mut DmConn) -> anyhow::Result<()> {
+    c.add_device(0, 1, &DmDevice::Emulated(EmulatedKind::Tablet))?;
+    Ok(())
+}
+
+fn vusb_detach(c: &mut DmConn) -> anyhow::Result<()> {
+    match c.remove_device(ID, Duration::from_secs(2))? {
+        Removal::Removed => Ok(()),
+        other => bail!("removal outcome {other:?}"),
+    }
+}
+
+#[derive(Default)]
+struct Samples {
+    raw_add: Vec<f64>,
+    raw_del: Vec<f64>,
+    vusb_add: Vec<f64>,
+    vusb_del: Vec<f64>,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn kept_connection(path: &Path, iterations: usize, block: usize, s: &mut Samples) -> anyhow::Result<()> {
+    let mut done = 0;
+    while done < iterations {
+        let n = block.min(iterations - done);
+        {
+            let mut raw = Raw::connect(path)?;
+            for _ in 0..n {
+                let t = Instant::now();
+                raw.attach()?;
+                s.raw_add.push(ms(t));
+                let t = Instant::now();
+                raw.detach()?;
+                s.raw_del.push(ms(t));
+            }
+        }
+        {
+            let mut c = DmConn::connect(path, TIMEOUT)?;
+            for _ in 0..n {
+                let t = Instant::now();
+                vusb_attach(&mut c)?;
+                s.vusb_add.push(ms(t));
+                let t = Instant::now();
+                vusb_detach(&mut c)?;
+                s.vusb_del.push(ms(t));
+            }
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+fn per_command(path: &Path, iterations: usize, s: &mut Samples) -> anyhow::Result<()> {
+    for _ in 0..iterations {
+        let t = Instant::now();
+        Raw::connect(path)?.attach()?;
+        s.raw_add.push(ms(t));
+        let t = Instant::now();
+        Raw::connect(path)?.detach()?;
+        s.raw_del.push(ms(t));
+        let t = Instant::now();
+        vusb_attach(&mut DmConn::connect(path, TIMEOUT)?)?;
+        s.vusb_add.push(ms(t));
+        let t = Instant::now();
+        vusb_detach(&mut DmConn::connect(path, TIMEOUT)?)?;
+        s.vusb_del.push(ms(t));
+    }
+    Ok(())
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v.get(i).copied().unwrap_or(f64::NAN)
+}
+
+fn row(what: &str, raw: &mut [f64], vusb: &mut [f64]) -> String {
+    let (rm, vm) = (pct(raw, 0.5), pct(vusb, 0.5));
+    format!(
+        "| {what} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:+.3} |",
+        rm,
+        pct(raw, 0.9),
+        vm,
+        pct(vusb, 0.9),
+        pct(vusb, 0.99),
+        vm - rm
+    )
+}
+
+/// Run the benchmark.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let mut iterations = 100usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--iterations" | "-n" => {
+                iterations = it.next().context("--iterations needs a value")?.parse()?;
+            }
+            other => bail!("unknown argument {other:?} (usage: vusb-bench qmp [--iterations N])"),
+        }
+    }
+    let vm = QemuVm::launch().map_err(anyhow::Error::msg).context("starting QEMU")?;
+    let path = vm.qmp_path();
+    DmConn::connect(path, TIMEOUT)?.add_controller(0, &resolve_controller(3, 4, Some("qemu-xhci"))?)?;
+    // Warm-up, not measured.
+    let mut warm = Samples::default();
+    kept_connection(path, 10, 5, &mut warm)?;
+
+    let mut kept = Samples::default();
+    kept_connection(path, iterations, 10, &mut kept)?;
+    let mut fresh = Samples::default();
+    per_command(path, iterations.div_ceil(2), &mut fresh)?;
+
+    println!("QEMU 7.2 (`-machine pc,accel=tcg -S`), usb-tablet on qemu-xhci; times in ms; {iterations} iterations (kept connection), {} (per-command connection)\n", iterations.div_ceil(2));
+    println!("| exchange | minimal client median | minimal p90 | vusb median | vusb p90 | vusb p99 | vusb − minimal (median) |");
+    println!("|---|---|---|---|---|---|---|");
+    println!("{}", row("attach: device_add → reply (kept connection)", &mut kept.raw_add, &mut kept.vusb_add));
+    println!("{}", row("detach: device_del → reply → DEVICE_DELETED (kept connection)", &mut kept.raw_del, &mut kept.vusb_del));
+    println!("{}", row("attach, connection per command (connect, greeting, capabilities, device_add)", &mut fresh.raw_add, &mut fresh.vusb_add));
+    println!("{}", row("detach, connection per command (… device_del, DEVICE_DELETED)", &mut fresh.raw_del, &mut fresh.vusb_del));
+    Ok(())
+}
