@@ -163,7 +163,10 @@ fn xs_err(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
 }
 
 /// Make sure `/vusb` exists and is dom0-only (`n0`). One request when it
-/// already is; call once per operation before [`claim`].
+/// already is. `usbctrl-attach` calls it; `usbdev-attach` does not (to stay
+/// within its request budget): when it creates `/vusb` by writing a
+/// record, the node inherits the permissions of `/`, which xenstored keeps
+/// at `n0`.
 pub fn ensure_prefix<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<()> {
     let want = [Perm::new(PermKind::None, 0)];
     match xs.get_perms(tx, VUSB_ROOT) {

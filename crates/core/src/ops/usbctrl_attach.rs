@@ -67,6 +67,7 @@ pub fn attach_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
 ) -> Result<Controller> {
     let xs = env.xs;
     check_device_model(xs, dom.domid, proto.ctype)?;
+    crate::assign::ensure_prefix(xs, vusb_xenstore::TxId::NONE)?;
     let ctrl = transaction(xs, ATTEMPTS, |tx| {
         let mut c = proto.clone();
         c.devid = nextid(xs, tx, dom.domid)?;

@@ -76,7 +76,8 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     if port_wanted.is_some() && explicit.is_none() {
         return Err(Error::PortWithoutController);
     }
-    assign::ensure_prefix(xs, TxId::NONE)?;
+    // `/vusb` is made dom0-only by usbctrl-attach; if a controller made by
+    // xl is used first, the record write creates it, inheriting `/`'s `n0`.
     let mut created: Option<Controller> = None;
     let mut record = Assignment {
         busid: busid.clone(),
