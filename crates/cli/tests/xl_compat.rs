@@ -120,3 +120,50 @@ fn extra_scenario_matches_xl() {
         assert_all_pass("extra", &r);
     }
 }
+
+/// The guests' stored JSON written by the fake hosts (and `vusb sim`) is
+/// what the real `xl create -n` prints for the same configuration.
+#[test]
+fn guest_json_equals_xl_create_dry_run() {
+    use vusb_core::sim::layout::{DomainKind, GuestSpec, guest_json, uuid_of};
+    use vusb_testsupport::fakehost::{FakeHost, require_or_skip};
+    if !xlpeer::xl_available() {
+        assert!(!ci(), "the real xl is not installed");
+        eprintln!("SKIP: the real xl is not installed");
+        return;
+    }
+    let Some(h) = require_or_skip("xl create -n", FakeHost::start(&FakeHostConfig::default()))
+    else {
+        return;
+    };
+    let root = h.root().to_str().unwrap().to_owned();
+    for kind in [DomainKind::Pv, DomainKind::PvQemu, DomainKind::Hvm] {
+        let g = GuestSpec::new(7, kind);
+        let mut cfg = format!(
+            "name = \"guest7\"\nuuid = \"{}\"\nmemory = 1024\nvcpus = 1\n",
+            uuid_of(7)
+        );
+        match kind {
+            DomainKind::Hvm => {
+                cfg.push_str("type = \"hvm\"\ndevice_model_version = \"qemu-xen\"\n")
+            }
+            _ => cfg.push_str(&format!("type = \"pv\"\nkernel = \"{root}/vmlinuz\"\n")),
+        }
+        if kind == DomainKind::PvQemu {
+            cfg.push_str(&format!(
+                "disk = [ \"format=raw,vdev=xvda,access=rw,backendtype=qdisk,target={root}/disk.img\" ]\n"
+            ));
+        }
+        let path = h.root().join(format!("guest-{}.cfg", kind.as_str()));
+        std::fs::write(&path, cfg).unwrap();
+        let out = xlpeer::run(
+            &h,
+            h.xl_command(&["create", "-n", path.to_str().unwrap()])
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out.rc, 0, "{}", out.stderr);
+        let ours = guest_json(&g, &format!("{root}/vmlinuz"), &format!("{root}/disk.img"));
+        assert_eq!(format!("{}\0", out.stdout), ours, "{kind:?}");
+    }
+}

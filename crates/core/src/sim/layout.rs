@@ -308,25 +308,40 @@ fn vif_nodes<X: Xenstore + ?Sized>(w: &Writer<'_, X>, domid: DomId) -> Result<()
 /// prints it (before libxl's defaults are applied), with libxl's
 /// trailing NUL. `kernel` is the PV kernel path recorded in it.
 pub fn guest_json(g: &GuestSpec, kernel: &str, disk: &str) -> String {
-    let (ty, memkb) = if g.kind.is_hvm() {
-        ("hvm", 1048576)
-    } else {
-        ("pv", 1048576)
-    };
-    let mut b_info = format!(
-        "    \"b_info\": {{\n        \"max_vcpus\": 1,\n        \"avail_vcpus\": [\n            0\n        ],\n        \"max_memkb\": {memkb},\n        \"target_memkb\": {memkb},\n        \"sched_params\": {{\n\n        }},\n        \"claim_mode\": \"True\",\n"
+    let hvm = g.kind.is_hvm();
+    let ty = if hvm { "hvm" } else { "pv" };
+    let empty = |indent: &str| format!("{{\n\n{indent}}}");
+    let mut b = String::from(
+        "    \"b_info\": {\n        \"max_vcpus\": 1,\n        \"avail_vcpus\": [\n            0\n        ],\n        \"max_memkb\": 1048576,\n        \"target_memkb\": 1048576,\n",
     );
-    if g.kind.is_hvm() {
-        b_info.push_str("        \"device_model_version\": \"qemu_xen\",\n        \"type.hvm\": {\n\n        },\n");
+    if hvm {
+        b.push_str("        \"device_model_version\": \"qemu_xen\",\n");
+    }
+    b.push_str(&format!(
+        "        \"sched_params\": {},\n        \"claim_mode\": \"True\",\n",
+        empty("        ")
+    ));
+    if hvm {
+        let subs: Vec<String> = ["vga", "vnc", "sdl", "spice", "rdm"]
+            .iter()
+            .map(|k| format!("            \"{k}\": {}", empty("            ")))
+            .collect();
+        b.push_str(&format!(
+            "        \"type.hvm\": {{\n{}\n        }},\n",
+            subs.join(",\n")
+        ));
     } else {
-        b_info.push_str(&format!(
-            "        \"kernel\": {},\n        \"type.pv\": {{\n\n        }},\n",
-            json_str(kernel)
+        b.push_str(&format!(
+            "        \"kernel\": {},\n        \"type.pv\": {},\n",
+            json_str(kernel),
+            empty("        ")
         ));
     }
-    b_info.push_str(
-        "        \"arch_arm\": {\n\n        },\n        \"arch_x86\": {\n\n        }\n    },\n",
-    );
+    b.push_str(&format!(
+        "        \"arch_arm\": {},\n        \"arch_x86\": {}\n    }},\n",
+        empty("        "),
+        empty("        ")
+    ));
     let disks = if g.kind == DomainKind::PvQemu {
         format!(
             "    \"disks\": [\n        {{\n            \"pdev_path\": {},\n            \"vdev\": \"xvda\",\n            \"backend\": \"qdisk\",\n            \"format\": \"raw\",\n            \"readwrite\": 1\n        }}\n    ],\n",
@@ -336,7 +351,7 @@ pub fn guest_json(g: &GuestSpec, kernel: &str, disk: &str) -> String {
         String::new()
     };
     format!(
-        "{{\n    \"c_info\": {{\n        \"type\": \"{ty}\",\n        \"name\": \"{}\",\n        \"uuid\": \"{}\",\n        \"run_hotplug_scripts\": \"True\"\n    }},\n{b_info}{disks}    \"on_reboot\": \"restart\",\n    \"on_soft_reset\": \"soft_reset\"\n}}\n\0",
+        "{{\n    \"c_info\": {{\n        \"type\": \"{ty}\",\n        \"name\": \"{}\",\n        \"uuid\": \"{}\",\n        \"run_hotplug_scripts\": \"True\"\n    }},\n{b}{disks}    \"on_reboot\": \"restart\",\n    \"on_soft_reset\": \"soft_reset\"\n}}\n\0",
         g.name(),
         uuid_of(g.domid)
     )

@@ -1,0 +1,192 @@
+//! `vusb sim` end to end, with the built binary: the session, the
+//! background host (`sim start` / `sim stop`) driven by other vusb
+//! commands, and the built-in host's xenstore compared with the fake host
+//! on the real xenstored (which reproduces the recorded xl host).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use vusb_core::sim::host::{SimConfig, SimHost};
+use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
+
+fn vusb(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vusb"));
+    c.args(args);
+    for v in [
+        "XENSTORED_PATH",
+        "VUSB_SYSFS_ROOT",
+        "VUSB_PROC_ROOT",
+        "VUSB_STATE_DIR",
+        "VUSB_QMP_DIR",
+        "VUSB_XEN_LIB_DIR",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn session_attaches_lists_and_detaches() {
+    let o = vusb(&["sim"]).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    // The commands as a user types them.
+    assert!(
+        t.contains("$ vusb usbctrl-attach guest1 type=pv version=2 ports=4\n"),
+        "{t}"
+    );
+    // The simulated drivers answered the controller.
+    assert!(
+        t.contains("[xenbus] /local/domain/0/backend/vusb/1/0 backend 1 -> 2"),
+        "{t}"
+    );
+    assert!(
+        t.contains("[xenbus] /local/domain/0/backend/vusb/1/0 backend 2 -> 4"),
+        "{t}"
+    );
+    assert!(
+        t.contains("[xenbus] /local/domain/0/backend/qusb/2/0 backend 5 -> 6"),
+        "{t}"
+    );
+    // The receiver's interfaces went to usbback and came back.
+    for i in 0..3 {
+        assert!(
+            t.contains(&format!("[sysfs] bind usbback 1-2:1.{i}\n")),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!("[sysfs] bind usbhid 1-2:1.{i}\n")),
+            "{t}"
+        );
+    }
+    // usb-list shows both devices in xl's format.
+    assert!(
+        t.contains("0      pv           0   4     2       4    \n  Port 1: Bus 001 Device 003\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("0      qusb         0   4     2       2    \n  Port 1: Bus 001 Device 002\n"),
+        "{t}"
+    );
+    assert!(
+        t.ends_with("Simulation finished; the simulated host is gone.\n"),
+        "{t}"
+    );
+}
+
+#[test]
+fn background_host_serves_other_commands_until_stopped() {
+    let dir = tempfile::Builder::new()
+        .prefix("vsim")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = vusb(&["sim", "start", d]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let env_text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        env_text.contains(&format!("export XENSTORED_PATH={d}/xenstored.sock\n")),
+        "{env_text}"
+    );
+    let env: Vec<(String, String)> = env_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(env.len(), 6, "{env_text}");
+    let run = |args: &[&str]| {
+        vusb(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
+    };
+
+    // A second start in the same directory is refused.
+    let again = vusb(&["sim", "start", d]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+
+    let o = run(&["usbctrl-attach", "guest1", "type=pv", "ports=2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["usbdev-attach", "1", "hostbus=1", "hostaddr=2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["usb-list", "1"]);
+    assert!(
+        text(&o).contains("Port 1: Bus 001 Device 002"),
+        "{}",
+        text(&o)
+    );
+    let link = std::fs::read_link(Path::new(d).join("sys/bus/usb/devices/1-1:1.0/driver")).unwrap();
+    assert_eq!(link, Path::new("../../drivers/usbback"));
+
+    let o = vusb(&["sim", "stop", d]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!Path::new(d).join("sim.pid").exists());
+    assert!(!Path::new(d).join("xenstored.sock").exists());
+    let o = vusb(&["sim", "stop", d]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[test]
+fn sim_usage_errors_exit_2() {
+    let o = vusb(&["sim", "bogus"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+fn dump(socket: &Path) -> String {
+    let o = Command::new("xenstore-ls")
+        .arg("-fp")
+        .env("XENSTORED_PATH", socket)
+        .output()
+        .expect("xenstore-ls (xenstore-utils)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("/local/domain/2/image/device-model-pid"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// The built-in host (memory store, vusb's own dom0 layout) holds exactly
+/// the store of the fake host on the real xenstored with real
+/// `xen-init-dom0`, which reproduces the recorded xl host.
+#[test]
+fn built_in_host_store_equals_the_real_daemon_host() {
+    let Some(real) = require_or_skip(
+        "sim store comparison",
+        FakeHost::start(&FakeHostConfig::default()),
+    ) else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("vsim")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let sim = SimHost::start(dir.path(), &SimConfig::default()).unwrap();
+    assert_eq!(dump(sim.socket()), dump(real.socket()));
+    let json = |root: &Path| {
+        let mut v: Vec<(String, String)> = std::fs::read_dir(root.join("var/lib/xen"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let t = std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .replace(root.to_str().unwrap(), "ROOT");
+                (e.file_name().to_string_lossy().into_owned(), t)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(json(sim.root()), json(real.root()));
+}
