@@ -252,13 +252,39 @@ impl Qmp<UnixStream> {
     /// Connect to a QMP Unix socket, read the greeting and negotiate, each
     /// step bounded by `timeout` (also kept as the per-command timeout).
     pub fn connect(path: &std::path::Path, timeout: Duration) -> Result<Qmp<UnixStream>> {
-        let stream = UnixStream::connect(path)
-            .map_err(|source| Error::Connect { path: path.to_path_buf(), source })?;
+        let stream = connect_retrying(path, timeout)?;
         stream.set_write_timeout(Some(timeout)).map_err(Error::SetTimeout)?;
         let mut qmp = Qmp::new(stream);
         qmp.set_timeout(timeout);
         qmp.handshake()?;
         Ok(qmp)
+    }
+}
+
+/// Connect, retrying while the listen queue is full (`ECONNREFUSED` /
+/// `EAGAIN` on a Unix socket): QEMU serves one QMP client at a time and
+/// its backlog is short, so a client that just left may still hold the
+/// slot. libxl retries the same way. A missing socket fails at once.
+fn connect_retrying(path: &std::path::Path, timeout: Duration) -> Result<UnixStream> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(Error::NotASocket { path: path.to_path_buf() });
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::WouldBlock)
+                    && Instant::now() < deadline =>
+            {
+                log::trace!("qmp: {}: {e}, retrying", path.display());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(source) => return Err(Error::Connect { path: path.to_path_buf(), source }),
+        }
     }
 }
 

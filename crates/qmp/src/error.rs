@@ -19,6 +19,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The QMP path exists but is not a socket.
+    #[error("{path} is not a socket")]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+    },
     /// Setting the read timeout on the stream failed.
     #[error("setting the QMP read timeout")]
     SetTimeout(#[source] std::io::Error),
