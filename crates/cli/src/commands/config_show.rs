@@ -1,10 +1,72 @@
-//! `vusb config-show`. Not implemented yet: its owner replaces this file.
+//! `vusb config-show FILE`: the USB part of an xl config file as JSON, in
+//! libxl's own shape (see `vusb_xlcfg::json`), read as `xl create` reads
+//! it. xl's warnings go to stderr as `FILE:LINE: warning: …`; a bad file
+//! exits 1 with `FILE:LINE:COL: message`. `-` reads stdin.
+//!
+//! Unlike libxlu, which works on bytes, the text must be UTF-8 for vusb:
+//! invalid bytes are replaced (with a warning) rather than refused, since
+//! they occur in comments of old files and never in USB settings.
 
+use std::io::Read;
 use std::process::ExitCode;
 
+use anyhow::{Context as _, anyhow};
+
 use crate::context::Context;
+use crate::output::out;
+
+/// Reads a config file (or stdin for `-`) as text, with a warning for
+/// bytes that are not UTF-8.
+pub fn read_config_text(file: &str) -> anyhow::Result<String> {
+    let bytes = if file == "-" {
+        let mut b = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .context("reading stdin")?;
+        b
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {file}"))?
+    };
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+            eprintln!("{file}:{line}: warning: not valid UTF-8; invalid bytes replaced");
+            Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
+        }
+    }
+}
+
+/// Parses a config file's USB part, printing xl's warnings to stderr.
+pub fn load_usb_config(file: &str) -> anyhow::Result<vusb_xlcfg::UsbConfig> {
+    let text = read_config_text(file)?;
+    let (cfg, warnings) = vusb_xlcfg::parse_usb(&text).map_err(|e| anyhow!(e.in_file(file)))?;
+    for w in warnings {
+        eprintln!("{file}:{w}");
+    }
+    Ok(cfg)
+}
+
+/// JSON text the way libxl's yajl generator lays it out (4-space indent).
+pub fn pretty_json(v: &serde_json::Value) -> anyhow::Result<String> {
+    use serde::Serialize as _;
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    v.serialize(&mut ser).context("formatting JSON")?;
+    let mut s = String::from_utf8(buf).context("formatting JSON")?;
+    s.push('\n');
+    Ok(s)
+}
 
 /// Run the command.
-pub fn run(_ctx: &Context, _args: &[String]) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(_ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
+    let [file] = args else {
+        eprintln!("'vusb config-show' requires exactly 1 argument: FILE (or - for stdin)");
+        return Ok(ExitCode::from(2));
+    };
+    let cfg = load_usb_config(file)?;
+    out(&pretty_json(&vusb_xlcfg::json::to_json(&cfg))?);
+    Ok(ExitCode::SUCCESS)
 }
