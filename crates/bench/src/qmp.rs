@@ -20,7 +20,8 @@ use vusb_testsupport::qemu::QemuVm;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const ID: &str = "xenusb-0-1-tablet";
-const ADD: &str = r#""arguments":{"id":"xenusb-0-1-tablet","driver":"usb-tablet","bus":"xenusb-0.0","port":"1"}"#;
+const ADD: &str =
+    r#""arguments":{"id":"xenusb-0-1-tablet","driver":"usb-tablet","bus":"xenusb-0.0","port":"1"}"#;
 const DEL: &str = r#""arguments":{"id":"xenusb-0-1-tablet"}"#;
 
 /// A minimal QMP client: no parsing beyond substring checks.
@@ -33,7 +34,11 @@ struct Raw {
 impl Raw {
     fn connect(path: &Path) -> anyhow::Result<Raw> {
         let w = UnixStream::connect(path)?;
-        let mut raw = Raw { r: BufReader::new(w.try_clone()?), w, n: 0 };
+        let mut raw = Raw {
+            r: BufReader::new(w.try_clone()?),
+            w,
+            n: 0,
+        };
         raw.line()?; // greeting
         raw.cmd("\"execute\":\"qmp_capabilities\"")?;
         Ok(raw)
@@ -99,7 +104,12 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn kept_connection(path: &Path, iterations: usize, block: usize, s: &mut Samples) -> anyhow::Result<()> {
+fn kept_connection(
+    path: &Path,
+    iterations: usize,
+    block: usize,
+    s: &mut Samples,
+) -> anyhow::Result<()> {
     let mut done = 0;
     while done < iterations {
         let n = block.min(iterations - done);
@@ -179,9 +189,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             other => bail!("unknown argument {other:?} (usage: vusb-bench qmp [--iterations N])"),
         }
     }
-    let vm = QemuVm::launch().map_err(anyhow::Error::msg).context("starting QEMU")?;
+    let vm = QemuVm::launch()
+        .map_err(anyhow::Error::msg)
+        .context("starting QEMU")?;
     let path = vm.qmp_path();
-    DmConn::connect(path, TIMEOUT)?.add_controller(0, &resolve_controller(3, 4, Some("qemu-xhci"))?)?;
+    DmConn::connect(path, TIMEOUT)?
+        .add_controller(0, &resolve_controller(3, 4, Some("qemu-xhci"))?)?;
     // Warm-up, not measured.
     let mut warm = Samples::default();
     kept_connection(path, 10, 5, &mut warm)?;
@@ -191,12 +204,45 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut fresh = Samples::default();
     per_command(path, iterations.div_ceil(2), &mut fresh)?;
 
-    println!("QEMU 7.2 (`-machine pc,accel=tcg -S`), usb-tablet on qemu-xhci; times in ms; {iterations} iterations (kept connection), {} (per-command connection)\n", iterations.div_ceil(2));
-    println!("| exchange | minimal client median | minimal p90 | vusb median | vusb p90 | vusb p99 | vusb − minimal (median) |");
+    println!(
+        "QEMU 7.2 (`-machine pc,accel=tcg -S`), usb-tablet on qemu-xhci; times in ms; {iterations} iterations (kept connection), {} (per-command connection)\n",
+        iterations.div_ceil(2)
+    );
+    println!(
+        "| exchange | minimal client median | minimal p90 | vusb median | vusb p90 | vusb p99 | vusb − minimal (median) |"
+    );
     println!("|---|---|---|---|---|---|---|");
-    println!("{}", row("attach: device_add → reply (kept connection)", &mut kept.raw_add, &mut kept.vusb_add));
-    println!("{}", row("detach: device_del → reply → DEVICE_DELETED (kept connection)", &mut kept.raw_del, &mut kept.vusb_del));
-    println!("{}", row("attach, connection per command (connect, greeting, capabilities, device_add)", &mut fresh.raw_add, &mut fresh.vusb_add));
-    println!("{}", row("detach, connection per command (… device_del, DEVICE_DELETED)", &mut fresh.raw_del, &mut fresh.vusb_del));
+    println!(
+        "{}",
+        row(
+            "attach: device_add → reply (kept connection)",
+            &mut kept.raw_add,
+            &mut kept.vusb_add
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "detach: device_del → reply → DEVICE_DELETED (kept connection)",
+            &mut kept.raw_del,
+            &mut kept.vusb_del
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "attach, connection per command (connect, greeting, capabilities, device_add)",
+            &mut fresh.raw_add,
+            &mut fresh.vusb_add
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "detach, connection per command (… device_del, DEVICE_DELETED)",
+            &mut fresh.raw_del,
+            &mut fresh.vusb_del
+        )
+    );
     Ok(())
 }

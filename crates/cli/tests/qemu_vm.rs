@@ -22,12 +22,23 @@ fn vusb(qmp: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "status {:?}, stderr {}", o.status, String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "status {:?}, stderr {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 fn fails(o: &Output, code: i32) -> String {
-    assert_eq!(o.status.code(), Some(code), "stdout {} stderr {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout {} stderr {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(o.stdout.is_empty());
     String::from_utf8(o.stderr.clone()).unwrap()
 }
@@ -39,11 +50,28 @@ const LIST_WITH_TABLET: &str = "Devid  Type         BE  state usb-ver ports\n\
 fn readme_flow_controller_tablet_list_and_cleanup() {
     let dir = tempfile::tempdir().unwrap();
     let opts = QemuOptions::with_ejector(dir.path()).unwrap();
-    let Some(vm) = require_or_skip_with("readme_flow", &opts) else { return };
+    let Some(vm) = require_or_skip_with("readme_flow", &opts) else {
+        return;
+    };
     std::thread::sleep(Duration::from_millis(1500)); // SeaBIOS boots the ejector
     let q = vm.qmp_path();
-    assert_eq!(ok(&vusb(q, &["usbctrl-attach", "vm", "version=3", "ports=4"])), "");
-    assert_eq!(ok(&vusb(q, &["usbdev-attach", "vm", "type=tablet", "controller=0", "port=2"])), "");
+    assert_eq!(
+        ok(&vusb(q, &["usbctrl-attach", "vm", "version=3", "ports=4"])),
+        ""
+    );
+    assert_eq!(
+        ok(&vusb(
+            q,
+            &[
+                "usbdev-attach",
+                "vm",
+                "type=tablet",
+                "controller=0",
+                "port=2"
+            ]
+        )),
+        ""
+    );
     assert_eq!(ok(&vusb(q, &["usb-list", "vm"])), LIST_WITH_TABLET);
     assert_eq!(ok(&vusb(q, &["usbdev-detach", "vm", "0", "2"])), "");
     assert!(ok(&vusb(q, &["usb-list", "vm"])).contains("  Port 2:\n"));
@@ -53,43 +81,126 @@ fn readme_flow_controller_tablet_list_and_cleanup() {
 
 #[test]
 fn paused_vm_controller_detach_reports_the_guest_did_not_release() {
-    let Some(vm) = require_or_skip("paused_detach") else { return };
+    let Some(vm) = require_or_skip("paused_detach") else {
+        return;
+    };
     let q = vm.qmp_path();
     ok(&vusb(q, &["usbctrl-attach", "vm", "version=3", "ports=4"]));
-    ok(&vusb(q, &["usbdev-attach", "vm", "type=tablet", "controller=0", "port=2"]));
+    ok(&vusb(
+        q,
+        &[
+            "usbdev-attach",
+            "vm",
+            "type=tablet",
+            "controller=0",
+            "port=2",
+        ],
+    ));
     let err = fails(&vusb(q, &["usbctrl-detach", "vm", "0"]), 1);
     assert!(err.contains("guest did not release it"), "{err}");
     // The tablet was removed first; the controller stays, honestly listed.
-    assert_eq!(ok(&vusb(q, &["usb-list", "vm"])), LIST_WITH_TABLET.replace(" Emulated tablet", ""));
+    assert_eq!(
+        ok(&vusb(q, &["usb-list", "vm"])),
+        LIST_WITH_TABLET.replace(" Emulated tablet", "")
+    );
 }
 
 #[test]
 fn attach_rules_auto_controller_port_checks_and_qemu_errors() {
-    let Some(vm) = require_or_skip("attach_rules") else { return };
+    let Some(vm) = require_or_skip("attach_rules") else {
+        return;
+    };
     let q = vm.qmp_path();
     // No controller: one is created in QEMU (libxl bug A1 fixed): EHCI, 6 ports.
     ok(&vusb(q, &["usbdev-attach", "vm", "type=keyboard"]));
     ok(&vusb(q, &["usbdev-attach", "vm", "type=mouse"]));
     let list = ok(&vusb(q, &["usb-list", "vm"]));
     assert!(list.starts_with("Devid  Type         BE  state usb-ver ports\n0      devicemodel  0   0     2       6    \n  Port 1: Emulated keyboard\n  Port 2: Emulated mouse\n"), "{list}");
-    let err = fails(&vusb(q, &["usbdev-attach", "vm", "type=tablet", "controller=0", "port=1"]), 1);
-    assert!(err.ends_with("The controller port isn't available\n"), "{err}");
-    let err = fails(&vusb(q, &["usbdev-attach", "vm", "type=tablet", "controller=0", "port=7"]), 1);
-    assert!(err.contains("port 7 is out of range: controller 0 has ports 1 to 6"), "{err}");
-    let err = fails(&vusb(q, &["usbdev-attach", "vm", "type=tablet", "port=3"]), 1);
-    assert!(err.contains("USB controller must be specified if you specify port"), "{err}");
-    let err = fails(&vusb(q, &["usbdev-attach", "vm", "type=tablet", "controller=4"]), 1);
+    let err = fails(
+        &vusb(
+            q,
+            &[
+                "usbdev-attach",
+                "vm",
+                "type=tablet",
+                "controller=0",
+                "port=1",
+            ],
+        ),
+        1,
+    );
+    assert!(
+        err.ends_with("The controller port isn't available\n"),
+        "{err}"
+    );
+    let err = fails(
+        &vusb(
+            q,
+            &[
+                "usbdev-attach",
+                "vm",
+                "type=tablet",
+                "controller=0",
+                "port=7",
+            ],
+        ),
+        1,
+    );
+    assert!(
+        err.contains("port 7 is out of range: controller 0 has ports 1 to 6"),
+        "{err}"
+    );
+    let err = fails(
+        &vusb(q, &["usbdev-attach", "vm", "type=tablet", "port=3"]),
+        1,
+    );
+    assert!(
+        err.contains("USB controller must be specified if you specify port"),
+        "{err}"
+    );
+    let err = fails(
+        &vusb(q, &["usbdev-attach", "vm", "type=tablet", "controller=4"]),
+        1,
+    );
     assert!(err.contains("Unknown device 4."), "{err}");
     // QEMU answers an error: no such host device here.
-    let err = fails(&vusb(q, &["usbdev-attach", "vm", "hostbus=1", "hostaddr=2", "controller=0"]), 1);
+    let err = fails(
+        &vusb(
+            q,
+            &[
+                "usbdev-attach",
+                "vm",
+                "hostbus=1",
+                "hostaddr=2",
+                "controller=0",
+            ],
+        ),
+        1,
+    );
     assert!(err.contains("failed to find host usb device 1:2"), "{err}");
     // vendor:product is accepted and waits.
-    ok(&vusb(q, &["usbdev-attach", "vm", "vendor=1234", "product=5678", "controller=0", "port=4"]));
+    ok(&vusb(
+        q,
+        &[
+            "usbdev-attach",
+            "vm",
+            "vendor=1234",
+            "product=5678",
+            "controller=0",
+            "port=4",
+        ],
+    ));
     assert!(ok(&vusb(q, &["usb-list", "vm"])).contains("  Port 4: Vendor 1234 Product 5678\n"));
     let err = fails(&vusb(q, &["usbdev-detach", "vm", "0", "5"]), 1);
-    assert!(err.contains("Unknown device at controller 0 port 5."), "{err}");
+    assert!(
+        err.contains("Unknown device at controller 0 port 5."),
+        "{err}"
+    );
     ok(&vusb(q, &["usbdev-detach", "vm", "0", "4"]));
-    assert_eq!(vusb(q, &["usb-list", "vm", "extra"]).status.code(), Some(255));
+    assert_eq!(
+        vusb(q, &["usb-list", "vm", "extra"]).status.code(),
+        Some(255)
+    );
 }
 
 #[test]
@@ -99,12 +210,30 @@ fn bad_input_is_refused_before_qemu_is_touched() {
     let dir = tempfile::tempdir().unwrap();
     let q = dir.path().join("absent.qmp");
     let cases: [(&[&str], &str); 6] = [
-        (&["usbctrl-attach", "vm", "version=1", "ports=4"], "Number of ports for USB controller of version 1 is always 2"),
-        (&["usbctrl-attach", "vm", "version=4"], "Illegal USB version"),
-        (&["usbctrl-attach", "vm", "version=3", "ports=16"], "Number of ports for USB controller of version 3 is limited to 15"),
-        (&["usbctrl-attach", "vm", "model=ich9-ehci1"], "Unknown USB controller model 'ich9-ehci1'"),
-        (&["usbctrl-attach", "vm", "speed=2"], "Unknown string `speed=2' in usbctrl spec"),
-        (&["usbdev-attach", "vm", "type=tablet", "hostbus=1"], "type=tablet takes no host device keys"),
+        (
+            &["usbctrl-attach", "vm", "version=1", "ports=4"],
+            "Number of ports for USB controller of version 1 is always 2",
+        ),
+        (
+            &["usbctrl-attach", "vm", "version=4"],
+            "Illegal USB version",
+        ),
+        (
+            &["usbctrl-attach", "vm", "version=3", "ports=16"],
+            "Number of ports for USB controller of version 3 is limited to 15",
+        ),
+        (
+            &["usbctrl-attach", "vm", "model=ich9-ehci1"],
+            "Unknown USB controller model 'ich9-ehci1'",
+        ),
+        (
+            &["usbctrl-attach", "vm", "speed=2"],
+            "Unknown string `speed=2' in usbctrl spec",
+        ),
+        (
+            &["usbdev-attach", "vm", "type=tablet", "hostbus=1"],
+            "type=tablet takes no host device keys",
+        ),
     ];
     for (args, want) in cases {
         let err = fails(&vusb(&q, args), 1);
@@ -112,7 +241,10 @@ fn bad_input_is_refused_before_qemu_is_touched() {
         assert!(!err.contains("QMP"), "{args:?}: {err}");
     }
     let err = fails(&vusb(&q, &["usb-list", "vm"]), 1);
-    assert!(err.contains("connecting to the QMP socket") && err.contains("absent.qmp"), "{err}");
+    assert!(
+        err.contains("connecting to the QMP socket") && err.contains("absent.qmp"),
+        "{err}"
+    );
 }
 
 #[test]

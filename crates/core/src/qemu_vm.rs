@@ -87,7 +87,9 @@ pub enum VmError {
         port: u32,
     },
     /// QEMU accepted the removal but the guest did not complete it.
-    #[error("QEMU accepted the removal of {id}, but the guest did not release it within {secs} s; it stays until the guest ejects it or the VM is reset")]
+    #[error(
+        "QEMU accepted the removal of {id}, but the guest did not release it within {secs} s; it stays until the guest ejects it or the VM is reset"
+    )]
     NotReleased {
         /// QOM id.
         id: String,

@@ -16,7 +16,10 @@ use vusb_qmp::Qmp;
 use vusb_testsupport::qemu::require_or_skip;
 
 fn golden(step: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/devicemodel-qmp").join(step).join("qmp.log");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/devicemodel-qmp")
+        .join(step)
+        .join("qmp.log");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
@@ -62,41 +65,53 @@ fn sent(c: &mut DmConn) -> (Vec<Value>, Vec<String>) {
 
 #[test]
 fn xl_golden_sequences_reproduced_byte_for_byte_in_xl417_style() {
-    let Some(vm) = require_or_skip("xl_golden_sequences") else { return };
+    let Some(vm) = require_or_skip("xl_golden_sequences") else {
+        return;
+    };
     let sock = vm.qmp_path();
     let style = ArgStyle::Xl417;
     let mut all = Vec::new();
 
     // 01: usbctrl-attach (HVM auto: version 2) -> devid 0
     let mut c = conn(sock, style);
-    c.add_controller(0, &resolve_controller(0, 0, None).unwrap()).unwrap();
+    c.add_controller(0, &resolve_controller(0, 0, None).unwrap())
+        .unwrap();
     all.push(("01-usbctrl-attach-auto-hvm", sent(&mut c).0));
     // 02: version=3 ports=4 -> devid 1
     drop(c);
     let mut c = conn(sock, style);
-    c.add_controller(1, &resolve_controller(3, 4, None).unwrap()).unwrap();
+    c.add_controller(1, &resolve_controller(3, 4, None).unwrap())
+        .unwrap();
     all.push(("02-usbctrl-attach-v3-4ports", sent(&mut c).0));
     // 03: hostbus=1 hostaddr=2 auto -> controller 0 port 1. QEMU here has no
     // USB host devices and refuses it; the request is what is compared.
     drop(c);
     let mut c = conn(sock, style);
-    let e = c.add_device(0, 1, &DmDevice::HostAddr { bus: 1, addr: 2 }).unwrap_err();
-    assert_eq!(e.qmp().qemu_desc(), Some("failed to find host usb device 1:2"));
+    let e = c
+        .add_device(0, 1, &DmDevice::HostAddr { bus: 1, addr: 2 })
+        .unwrap_err();
+    assert_eq!(
+        e.qmp().qemu_desc(),
+        Some("failed to find host usb device 1:2")
+    );
     all.push(("03-usbdev-attach-auto", sent(&mut c).0));
     // 04
     drop(c);
     let mut c = conn(sock, style);
-    c.add_device(1, 2, &DmDevice::HostAddr { bus: 1, addr: 3 }).unwrap_err();
+    c.add_device(1, 2, &DmDevice::HostAddr { bus: 1, addr: 3 })
+        .unwrap_err();
     all.push(("04-usbdev-attach-ctrl1-port2", sent(&mut c).0));
     // 06: usbdev-detach 0 1 -> device_del xenusb-1-2 (absent in this QEMU)
     drop(c);
     let mut c = conn(sock, style);
-    c.remove_device("xenusb-1-2", Duration::from_millis(200)).unwrap();
+    c.remove_device("xenusb-1-2", Duration::from_millis(200))
+        .unwrap();
     all.push(("06-usbdev-detach-0-1", sent(&mut c).0));
     // 07: usbctrl-detach 1 with device xenusb-1-3: two connections
     drop(c);
     let mut c = conn(sock, style);
-    c.remove_device("xenusb-1-3", Duration::from_millis(200)).unwrap();
+    c.remove_device("xenusb-1-3", Duration::from_millis(200))
+        .unwrap();
     let (mut seq, _) = sent(&mut c);
     drop(c); // QEMU serves one QMP client at a time
     let mut c = conn(sock, style);
@@ -116,18 +131,25 @@ fn xl_golden_sequences_reproduced_byte_for_byte_in_xl417_style() {
     }
 
     // 10 on a fresh VM (devid 0 again): version=1
-    let Some(vm2) = require_or_skip("xl_golden_sequences v1") else { return };
+    let Some(vm2) = require_or_skip("xl_golden_sequences v1") else {
+        return;
+    };
     let mut c = conn(vm2.qmp_path(), style);
-    c.add_controller(0, &resolve_controller(1, 0, None).unwrap()).unwrap();
+    c.add_controller(0, &resolve_controller(1, 0, None).unwrap())
+        .unwrap();
     assert_eq!(sent(&mut c).0, golden("10-usbctrl-attach-v1"));
 }
 
 #[test]
 fn typed_style_differs_from_xl417_only_in_number_types() {
-    let Some(vm) = require_or_skip("typed_style") else { return };
+    let Some(vm) = require_or_skip("typed_style") else {
+        return;
+    };
     let mut c = conn(vm.qmp_path(), ArgStyle::Typed);
-    c.add_controller(1, &resolve_controller(3, 4, None).unwrap()).unwrap();
-    c.add_device(1, 2, &DmDevice::HostAddr { bus: 1, addr: 3 }).unwrap_err();
+    c.add_controller(1, &resolve_controller(3, 4, None).unwrap())
+        .unwrap();
+    c.add_device(1, 2, &DmDevice::HostAddr { bus: 1, addr: 3 })
+        .unwrap_err();
     let (got, _) = sent(&mut c);
     let mut want = golden("02-usbctrl-attach-v3-4ports");
     want.extend(golden("04-usbdev-attach-ctrl1-port2").into_iter().skip(1));

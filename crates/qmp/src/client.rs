@@ -88,13 +88,23 @@ impl<S: Stream> Qmp<S> {
         let greeting = match self.read_message("greeting", deadline) {
             Ok(Message::Greeting(g)) => g,
             Ok(other) => {
-                return Err(Error::NotQmp { detail: format!("first message was {other:?}") });
+                return Err(Error::NotQmp {
+                    detail: format!("first message was {other:?}"),
+                });
             }
             Err(Error::Malformed { detail, .. }) => return Err(Error::NotQmp { detail }),
-            Err(Error::Timeout { .. }) => return Err(Error::NoGreeting { timeout: self.timeout }),
+            Err(Error::Timeout { .. }) => {
+                return Err(Error::NoGreeting {
+                    timeout: self.timeout,
+                });
+            }
             Err(e) => return Err(e),
         };
-        log::trace!("qmp greeting: qemu {:?} {}", greeting.version, greeting.package);
+        log::trace!(
+            "qmp greeting: qemu {:?} {}",
+            greeting.version,
+            greeting.package
+        );
         self.greeting = Some(greeting.clone());
         self.execute("qmp_capabilities", None)?;
         Ok(greeting)
@@ -102,7 +112,11 @@ impl<S: Stream> Qmp<S> {
 
     /// Run one command with the default timeout and return its `return`
     /// value. Events arriving meanwhile are queued.
-    pub fn execute(&mut self, command: &str, arguments: Option<Map<String, Value>>) -> Result<Value> {
+    pub fn execute(
+        &mut self,
+        command: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<Value> {
         let timeout = self.timeout;
         self.execute_with_timeout(command, arguments, timeout)
     }
@@ -124,9 +138,17 @@ impl<S: Stream> Qmp<S> {
                     log::trace!("qmp <- return of {command} #{id}");
                     return Ok(value);
                 }
-                Ok(Message::Error { id: rid, class, desc }) if rid.is_none() || id_matches(&rid, id) => {
+                Ok(Message::Error {
+                    id: rid,
+                    class,
+                    desc,
+                }) if rid.is_none() || id_matches(&rid, id) => {
                     log::trace!("qmp <- error of {command} #{id}: {class}: {desc}");
-                    return Err(Error::Qemu { command: command.to_string(), class, desc });
+                    return Err(Error::Qemu {
+                        command: command.to_string(),
+                        class,
+                        desc,
+                    });
                 }
                 Ok(Message::Event(ev)) => {
                     log::trace!("qmp <- event {} {}", ev.name, ev.data);
@@ -140,7 +162,10 @@ impl<S: Stream> Qmp<S> {
                 }
                 Ok(stale) => log::debug!("qmp: dropping a reply to an earlier command: {stale:?}"),
                 Err(Error::Timeout { .. }) => {
-                    return Err(Error::Timeout { command: command.to_string(), timeout });
+                    return Err(Error::Timeout {
+                        command: command.to_string(),
+                        timeout,
+                    });
                 }
                 Err(e) => return Err(e),
             }
@@ -185,7 +210,12 @@ impl<S: Stream> Qmp<S> {
         self.reader.get_ref()
     }
 
-    fn send(&mut self, command: &str, arguments: Option<Map<String, Value>>, id: u64) -> Result<()> {
+    fn send(
+        &mut self,
+        command: &str,
+        arguments: Option<Map<String, Value>>,
+        id: u64,
+    ) -> Result<()> {
         // libxl's key order: execute, id, arguments.
         let mut msg = Map::new();
         msg.insert("execute".into(), Value::from(command));
@@ -205,9 +235,14 @@ impl<S: Stream> Qmp<S> {
         }
         res.map_err(|source| match source.kind() {
             ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::NotConnected => {
-                Error::Closed { command: command.to_string() }
+                Error::Closed {
+                    command: command.to_string(),
+                }
             }
-            _ => Error::Send { command: command.to_string(), source },
+            _ => Error::Send {
+                command: command.to_string(),
+                source,
+            },
         })
     }
 
@@ -216,32 +251,54 @@ impl<S: Stream> Qmp<S> {
         loop {
             let now = Instant::now();
             if now >= deadline {
-                return Err(Error::Timeout { command: what.to_string(), timeout: Duration::ZERO });
+                return Err(Error::Timeout {
+                    command: what.to_string(),
+                    timeout: Duration::ZERO,
+                });
             }
             let remaining = (deadline - now).max(Duration::from_millis(1));
-            self.reader.get_ref().set_read_timeout(Some(remaining)).map_err(Error::SetTimeout)?;
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(remaining))
+                .map_err(Error::SetTimeout)?;
             match self.reader.read_until(b'\n', &mut self.partial) {
-                Ok(0) => return Err(Error::Closed { command: what.to_string() }),
+                Ok(0) => {
+                    return Err(Error::Closed {
+                        command: what.to_string(),
+                    });
+                }
                 Ok(_) if self.partial.last() == Some(&b'\n') => {
                     let line = std::mem::take(&mut self.partial);
                     let trimmed = line.trim_ascii();
                     if trimmed.is_empty() {
                         continue;
                     }
-                    return message::parse(trimmed)
-                        .map_err(|detail| Error::Malformed { command: what.to_string(), detail });
+                    return message::parse(trimmed).map_err(|detail| Error::Malformed {
+                        command: what.to_string(),
+                        detail,
+                    });
                 }
                 // Bytes without a newline, then EOF: the next read says 0.
                 Ok(_) => continue,
                 Err(e) => match e.kind() {
                     ErrorKind::Interrupted => continue,
                     ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-                        return Err(Error::Timeout { command: what.to_string(), timeout: Duration::ZERO });
+                        return Err(Error::Timeout {
+                            command: what.to_string(),
+                            timeout: Duration::ZERO,
+                        });
                     }
                     ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-                        return Err(Error::Closed { command: what.to_string() });
+                        return Err(Error::Closed {
+                            command: what.to_string(),
+                        });
                     }
-                    _ => return Err(Error::Receive { command: what.to_string(), source: e }),
+                    _ => {
+                        return Err(Error::Receive {
+                            command: what.to_string(),
+                            source: e,
+                        });
+                    }
                 },
             }
         }
@@ -253,7 +310,9 @@ impl Qmp<UnixStream> {
     /// step bounded by `timeout` (also kept as the per-command timeout).
     pub fn connect(path: &std::path::Path, timeout: Duration) -> Result<Qmp<UnixStream>> {
         let stream = connect_retrying(path, timeout)?;
-        stream.set_write_timeout(Some(timeout)).map_err(Error::SetTimeout)?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(Error::SetTimeout)?;
         let mut qmp = Qmp::new(stream);
         qmp.set_timeout(timeout);
         qmp.handshake()?;
@@ -269,7 +328,9 @@ fn connect_retrying(path: &std::path::Path, timeout: Duration) -> Result<UnixStr
     use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(Error::NotASocket { path: path.to_path_buf() });
+            return Err(Error::NotASocket {
+                path: path.to_path_buf(),
+            });
         }
     }
     let deadline = Instant::now() + timeout;
@@ -277,13 +338,20 @@ fn connect_retrying(path: &std::path::Path, timeout: Duration) -> Result<UnixStr
         match UnixStream::connect(path) {
             Ok(s) => return Ok(s),
             Err(e)
-                if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::WouldBlock)
-                    && Instant::now() < deadline =>
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused | ErrorKind::WouldBlock
+                ) && Instant::now() < deadline =>
             {
                 log::trace!("qmp: {}: {e}, retrying", path.display());
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(source) => return Err(Error::Connect { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(Error::Connect {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         }
     }
 }

@@ -79,7 +79,8 @@ pub struct PciFunction {
 impl<S: Stream> Qmp<S> {
     /// `device_add` with the arguments in their order.
     pub fn device_add(&mut self, args: &DeviceAdd) -> Result<()> {
-        self.execute("device_add", Some(args.args.clone())).map(drop)
+        self.execute("device_add", Some(args.args.clone()))
+            .map(drop)
     }
 
     /// `device_del` of `id`. QEMU's answer means the request was accepted,
@@ -128,7 +129,10 @@ impl<S: Stream> Qmp<S> {
             .into_iter()
             .filter_map(|(id, ty)| {
                 let driver = ty.strip_prefix("child<")?.strip_suffix('>')?;
-                Some(Peripheral { id, driver: driver.to_string() })
+                Some(Peripheral {
+                    id,
+                    driver: driver.to_string(),
+                })
             })
             .collect())
     }
@@ -155,7 +159,9 @@ impl<S: Stream> Qmp<S> {
 }
 
 fn collect_pci(devices: Option<&Value>, out: &mut Vec<PciFunction>) {
-    let Some(devices) = devices.and_then(Value::as_array) else { return };
+    let Some(devices) = devices.and_then(Value::as_array) else {
+        return;
+    };
     for d in devices {
         let num = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
         let id = d.get("id");
@@ -165,7 +171,11 @@ fn collect_pci(devices: Option<&Value>, out: &mut Vec<PciFunction>) {
             function: num(d.get("function")),
             vendor: num(id.and_then(|i| i.get("vendor"))),
             device: num(id.and_then(|i| i.get("device"))),
-            qdev_id: d.get("qdev_id").and_then(Value::as_str).unwrap_or("").to_string(),
+            qdev_id: d
+                .get("qdev_id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             class_desc: d
                 .get("class_info")
                 .and_then(|c| c.get("desc"))
@@ -182,5 +192,8 @@ fn collect_pci(devices: Option<&Value>, out: &mut Vec<PciFunction>) {
 fn unexpected(command: &str, v: &Value) -> Error {
     let mut s = v.to_string();
     s.truncate(120);
-    Error::UnexpectedReturn { command: command.to_string(), detail: s }
+    Error::UnexpectedReturn {
+        command: command.to_string(),
+        detail: s,
+    }
 }

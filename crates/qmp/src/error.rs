@@ -36,7 +36,9 @@ pub enum Error {
     },
     /// Connected, but no greeting came: not QEMU's QMP socket, or another
     /// client holds it (QEMU serves one QMP client at a time).
-    #[error("no QMP greeting within {timeout:?}: not a QMP socket, or another client is connected to it (QEMU serves one at a time)")]
+    #[error(
+        "no QMP greeting within {timeout:?}: not a QMP socket, or another client is connected to it (QEMU serves one at a time)"
+    )]
     NoGreeting {
         /// How long vusb waited.
         timeout: Duration,

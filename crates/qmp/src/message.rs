@@ -64,8 +64,8 @@ pub enum Message {
 
 /// Decode one line. `Err` carries a short description for the error.
 pub fn parse(line: &[u8]) -> Result<Message, String> {
-    let value: Value = serde_json::from_slice(line)
-        .map_err(|e| format!("{e} in {:?}", shorten(line)))?;
+    let value: Value =
+        serde_json::from_slice(line).map_err(|e| format!("{e} in {:?}", shorten(line)))?;
     let Value::Object(mut obj) = value else {
         return Err(format!("not a JSON object: {:?}", shorten(line)));
     };
@@ -77,7 +77,9 @@ pub fn parse(line: &[u8]) -> Result<Message, String> {
         return Ok(Message::Return { id, value });
     }
     if let Some(err) = obj.remove("error") {
-        let class = str_field(&err, "class").unwrap_or("GenericError").to_string();
+        let class = str_field(&err, "class")
+            .unwrap_or("GenericError")
+            .to_string();
         let desc = str_field(&err, "desc").unwrap_or("").to_string();
         return Ok(Message::Error { id, class, desc });
     }
@@ -97,7 +99,11 @@ fn parse_event(name: String, obj: &mut Map<String, Value>) -> Event {
             s.saturating_mul(1_000_000).saturating_add(us)
         })
         .unwrap_or(0);
-    Event { name, data, timestamp_us }
+    Event {
+        name,
+        data,
+        timestamp_us,
+    }
 }
 
 fn parse_greeting(q: &Value) -> Option<Message> {
@@ -109,9 +115,18 @@ fn parse_greeting(q: &Value) -> Option<Message> {
     let capabilities = q
         .get("capabilities")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    Some(Message::Greeting(Greeting { version, package, capabilities }))
+    Some(Message::Greeting(Greeting {
+        version,
+        package,
+        capabilities,
+    }))
 }
 
 fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -132,7 +147,9 @@ mod tests {
     #[test]
     fn greeting_of_qemu_7_2() {
         let g = br#"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"}, "capabilities": ["oob"]}}"#;
-        let Message::Greeting(g) = parse(g).unwrap() else { panic!("not a greeting") };
+        let Message::Greeting(g) = parse(g).unwrap() else {
+            panic!("not a greeting")
+        };
         assert_eq!(g.version, (7, 2, 22));
         assert_eq!(g.capabilities, vec!["oob".to_string()]);
         assert!(g.package.starts_with("Debian"));
@@ -141,10 +158,23 @@ mod tests {
     #[test]
     fn return_error_event() {
         let r = parse(br#"{"return": {}, "id": 3}"#).unwrap();
-        assert_eq!(r, Message::Return { id: Some(3.into()), value: Value::Object(Map::new()) });
-        let e = parse(br#"{"error": {"class": "DeviceNotFound", "desc": "Device 'nope' not found"}}"#).unwrap();
-        let Message::Error { id, class, desc } = e else { panic!() };
-        assert_eq!((id, class.as_str(), desc.as_str()), (None, "DeviceNotFound", "Device 'nope' not found"));
+        assert_eq!(
+            r,
+            Message::Return {
+                id: Some(3.into()),
+                value: Value::Object(Map::new())
+            }
+        );
+        let e =
+            parse(br#"{"error": {"class": "DeviceNotFound", "desc": "Device 'nope' not found"}}"#)
+                .unwrap();
+        let Message::Error { id, class, desc } = e else {
+            panic!()
+        };
+        assert_eq!(
+            (id, class.as_str(), desc.as_str()),
+            (None, "DeviceNotFound", "Device 'nope' not found")
+        );
         let ev = parse(br#"{"timestamp": {"seconds": 2, "microseconds": 5}, "event": "DEVICE_DELETED", "data": {"device": "tab0", "path": "/machine/peripheral/tab0"}}"#).unwrap();
         let Message::Event(ev) = ev else { panic!() };
         assert_eq!(ev.deleted_device(), Some("tab0"));
@@ -153,7 +183,14 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_errors_not_panics() {
-        for bad in [&b"garbage"[..], b"[1,2]", b"{}", b"{\"QMP\": 1}", b"{\"event\": 3}", b"\xff\xfe"] {
+        for bad in [
+            &b"garbage"[..],
+            b"[1,2]",
+            b"{}",
+            b"{\"QMP\": 1}",
+            b"{\"event\": 3}",
+            b"\xff\xfe",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }

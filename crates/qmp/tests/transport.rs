@@ -57,7 +57,8 @@ fn ok(cmd: &Value) -> String {
 
 #[test]
 fn handshake_then_command_with_interleaved_event() {
-    let (mut qmp, h) = peer(true, |cmd| match cmd["execute"].as_str().unwrap() {
+    let (mut qmp, h) = peer(true, |cmd| {
+        match cmd["execute"].as_str().unwrap() {
         "device_del" => vec![
             r#"{"event": "RESUME", "data": {}, "timestamp": {"seconds": 1, "microseconds": 2}}"#.into(),
             // a stale reply to an id never sent must be skipped
@@ -66,16 +67,23 @@ fn handshake_then_command_with_interleaved_event() {
             r#"{"event": "DEVICE_DELETED", "data": {"device": "tab0", "path": "/machine/peripheral/tab0"}, "timestamp": {"seconds": 1, "microseconds": 3}}"#.into(),
         ],
         _ => vec![ok(cmd)],
+    }
     });
     let g = qmp.handshake().unwrap();
     assert_eq!(g.version, (7, 2, 22));
     qmp.record_sent();
     qmp.device_del("tab0").unwrap();
-    assert!(qmp.wait_device_deleted("tab0", Duration::from_secs(1)).unwrap());
+    assert!(
+        qmp.wait_device_deleted("tab0", Duration::from_secs(1))
+            .unwrap()
+    );
     let evs = qmp.take_events();
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0].name, "RESUME");
-    assert_eq!(qmp.sent(), [r#"{"execute":"device_del","id":2,"arguments":{"id":"tab0"}}"#]);
+    assert_eq!(
+        qmp.sent(),
+        [r#"{"execute":"device_del","id":2,"arguments":{"id":"tab0"}}"#]
+    );
     drop(qmp);
     let got = h.join().unwrap();
     assert_eq!(got[0]["execute"], "qmp_capabilities");
@@ -93,9 +101,13 @@ fn qemu_error_is_typed() {
     qmp.handshake().unwrap();
     let e = qmp.device_del("nope").unwrap_err();
     assert!(e.is_device_not_found(), "{e:?}");
-    assert_eq!(e.to_string(), "QEMU refused device_del: Device 'nope' not found");
+    assert_eq!(
+        e.to_string(),
+        "QEMU refused device_del: Device 'nope' not found"
+    );
     // The connection is still usable afterwards.
-    qmp.device_add(&DeviceAdd::new().arg("driver", "usb-tablet")).unwrap();
+    qmp.device_add(&DeviceAdd::new().arg("driver", "usb-tablet"))
+        .unwrap();
 }
 
 #[test]
@@ -104,7 +116,10 @@ fn eof_during_greeting_is_closed_not_panic() {
     drop(b);
     let mut qmp = Qmp::new(a);
     let e = qmp.handshake().unwrap_err();
-    assert!(matches!(e, Error::Closed { ref command } if command == "greeting"), "{e:?}");
+    assert!(
+        matches!(e, Error::Closed { ref command } if command == "greeting"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -114,7 +129,9 @@ fn peer_dying_mid_command_is_closed() {
         _ => vec![ok(cmd)],
     });
     qmp.handshake().unwrap();
-    let e = qmp.device_add(&DeviceAdd::new().arg("driver", "usb-tablet")).unwrap_err();
+    let e = qmp
+        .device_add(&DeviceAdd::new().arg("driver", "usb-tablet"))
+        .unwrap_err();
     assert!(matches!(e, Error::Closed { .. }), "{e:?}");
     assert!(e.is_connection_lost());
     // Later commands fail too, without panicking.
@@ -133,8 +150,14 @@ fn silent_peer_times_out() {
     let t0 = Instant::now();
     let e = qmp.execute("query-status", None).unwrap_err();
     let took = t0.elapsed();
-    assert!(matches!(e, Error::Timeout { ref command, timeout } if command == "query-status" && timeout == Duration::from_millis(150)), "{e:?}");
-    assert!(took >= Duration::from_millis(140) && took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        matches!(e, Error::Timeout { ref command, timeout } if command == "query-status" && timeout == Duration::from_millis(150)),
+        "{e:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(140) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -164,7 +187,9 @@ fn peer_that_is_not_qmp() {
 fn events_wait_times_out_with_none() {
     let (mut qmp, _h) = peer(true, |cmd| vec![ok(cmd)]);
     qmp.handshake().unwrap();
-    let got = qmp.wait_device_deleted("x", Duration::from_millis(50)).unwrap();
+    let got = qmp
+        .wait_device_deleted("x", Duration::from_millis(50))
+        .unwrap();
     assert!(!got);
 }
 
@@ -194,7 +219,10 @@ fn typed_queries_decode() {
     qmp.handshake().unwrap();
     let p = qmp.peripherals().unwrap();
     assert_eq!(p.len(), 1);
-    assert_eq!((p[0].id.as_str(), p[0].driver.as_str()), ("xenusb-0", "nec-usb-xhci"));
+    assert_eq!(
+        (p[0].id.as_str(), p[0].driver.as_str()),
+        ("xenusb-0", "nec-usb-xhci")
+    );
     let pci = qmp.query_pci().unwrap();
     assert_eq!(pci[0].qdev_id, "xenusb-0");
     assert_eq!((pci[0].vendor, pci[0].device), (0x1033, 0x0194));
@@ -206,6 +234,9 @@ fn silent_socket_gives_no_greeting_error() {
     let mut qmp = Qmp::new(a);
     qmp.set_timeout(Duration::from_millis(100));
     let e = qmp.handshake().unwrap_err();
-    assert!(matches!(e, Error::NoGreeting { timeout } if timeout == Duration::from_millis(100)), "{e:?}");
+    assert!(
+        matches!(e, Error::NoGreeting { timeout } if timeout == Duration::from_millis(100)),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("another client"));
 }

@@ -24,7 +24,11 @@ pub struct QemuOptions {
 
 impl Default for QemuOptions {
     fn default() -> Self {
-        QemuOptions { paused: true, memory_mib: 64, extra_args: Vec::new() }
+        QemuOptions {
+            paused: true,
+            memory_mib: 64,
+            extra_args: Vec::new(),
+        }
     }
 }
 
@@ -103,11 +107,17 @@ impl QemuVm {
         let stderr = fs::File::create(dir.path().join("stderr"))
             .map_err(|e| format!("creating the stderr file: {e}"))?;
         let mut cmd = Command::new(qemu_binary());
-        cmd.args(["-machine", "pc,accel=tcg", "-nodefaults", "-display", "none"])
-            .arg("-m")
-            .arg(opts.memory_mib.to_string())
-            .arg("-qmp")
-            .arg(format!("unix:{},server=on,wait=off", qmp.display()));
+        cmd.args([
+            "-machine",
+            "pc,accel=tcg",
+            "-nodefaults",
+            "-display",
+            "none",
+        ])
+        .arg("-m")
+        .arg(opts.memory_mib.to_string())
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qmp.display()));
         if opts.paused {
             cmd.arg("-S");
         }
@@ -118,7 +128,11 @@ impl QemuVm {
         let child = cmd
             .spawn()
             .map_err(|e| format!("starting {}: {e}", qemu_binary().display()))?;
-        let mut vm = QemuVm { child: Some(child), dir, qmp };
+        let mut vm = QemuVm {
+            child: Some(child),
+            dir,
+            qmp,
+        };
         vm.wait_for_socket(Duration::from_secs(20))?;
         Ok(vm)
     }
@@ -126,11 +140,21 @@ impl QemuVm {
     fn wait_for_socket(&mut self, limit: Duration) -> Result<(), String> {
         let start = Instant::now();
         loop {
-            if fs::metadata(&self.qmp).map(|m| m.file_type().is_socket()).unwrap_or(false) {
+            if fs::metadata(&self.qmp)
+                .map(|m| m.file_type().is_socket())
+                .unwrap_or(false)
+            {
                 return Ok(());
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                return Err(format!("QEMU exited with {status} before its QMP socket appeared: {}", self.stderr()));
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(format!(
+                    "QEMU exited with {status} before its QMP socket appeared: {}",
+                    self.stderr()
+                ));
             }
             if start.elapsed() > limit {
                 return Err(format!("QEMU's QMP socket did not appear within {limit:?}"));
@@ -194,7 +218,9 @@ pub fn require_or_skip(test: &str) -> Option<QemuVm> {
 pub fn require_or_skip_with(test: &str, opts: &QemuOptions) -> Option<QemuVm> {
     match QemuVm::launch_with(opts) {
         Ok(vm) => Some(vm),
-        Err(e) if in_ci() => panic!("{test}: QEMU is required under CI=true but could not start: {e}"),
+        Err(e) if in_ci() => {
+            panic!("{test}: QEMU is required under CI=true but could not start: {e}")
+        }
         Err(e) => {
             eprintln!("SKIPPED {test}: QEMU could not start: {e}");
             None

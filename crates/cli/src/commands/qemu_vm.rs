@@ -40,7 +40,11 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
             let spec = vusb_xlcfg::parse_usbctrl_args(rest)?;
             let model = qemu_vm::spec::controller(&spec)?;
             let devid = qemu_vm::usbctrl_attach(&mut connect(qmp)?, &model)?;
-            log::info!("{label}: controller {devid} ({}, {} ports)", model.driver, model.ports);
+            log::info!(
+                "{label}: controller {devid} ({}, {} ports)",
+                model.driver,
+                model.ports
+            );
         }
         "usbctrl-detach" => {
             let devid = number(&rest[0]).with_context(|| format!("Unknown device {}.", rest[0]))?;
@@ -51,7 +55,12 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
             let spec = vusb_xlcfg::parse_usbdev_args(rest)?;
             let (ctrl, port, device) = qemu_vm::spec::device(&spec)?;
             let placed = qemu_vm::usbdev_attach(&mut connect(qmp)?, ctrl, port, &device)?;
-            log::info!("{label}: {} on controller {} port {}", placed.id, placed.ctrl, placed.port);
+            log::info!(
+                "{label}: {} on controller {} port {}",
+                placed.id,
+                placed.ctrl,
+                placed.port
+            );
         }
         "usbdev-detach" => {
             if rest.len() > 2 {
@@ -80,7 +89,8 @@ fn connect(qmp: &Path) -> anyhow::Result<DmConn> {
 }
 
 fn number(s: &str) -> anyhow::Result<u32> {
-    s.parse::<u32>().with_context(|| format!("{s:?} is not a number"))
+    s.parse::<u32>()
+        .with_context(|| format!("{s:?} is not a number"))
 }
 
 fn unplug_timeout(default: Duration) -> Duration {

@@ -47,8 +47,10 @@ pub struct DmConn<S: Stream = UnixStream> {
 impl DmConn<UnixStream> {
     /// Connect to `path` and negotiate; `timeout` bounds each QMP command.
     pub fn connect(path: &Path, timeout: Duration) -> Result<DmConn<UnixStream>, DmError> {
-        let qmp = Qmp::connect(path, timeout)
-            .map_err(|source| DmError::Connect { path: path.to_path_buf(), source })?;
+        let qmp = Qmp::connect(path, timeout).map_err(|source| DmError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(DmConn::from_qmp(qmp))
     }
 }
@@ -56,7 +58,10 @@ impl DmConn<UnixStream> {
 impl<S: Stream> DmConn<S> {
     /// Use an already negotiated QMP connection.
     pub fn from_qmp(qmp: Qmp<S>) -> DmConn<S> {
-        DmConn { qmp, style: ArgStyle::default() }
+        DmConn {
+            qmp,
+            style: ArgStyle::default(),
+        }
     }
 
     /// How numbers are typed in `device_add` (default [`ArgStyle::Typed`]).
@@ -70,13 +75,24 @@ impl<S: Stream> DmConn<S> {
     }
 
     /// `device_add` the controller `xenusb-<devid>`; returns its QOM id.
-    pub fn add_controller(&mut self, devid: u32, model: &ControllerModel) -> Result<String, DmError> {
+    pub fn add_controller(
+        &mut self,
+        devid: u32,
+        model: &ControllerModel,
+    ) -> Result<String, DmError> {
         let args = model.device_add(devid, self.style);
         let id = controller_id(devid);
-        log::debug!("adding controller {id}: {} with {} ports", model.driver, model.ports);
+        log::debug!(
+            "adding controller {id}: {} with {} ports",
+            model.driver,
+            model.ports
+        );
         self.qmp
             .device_add(&args)
-            .map_err(|source| DmError::AddController { id: id.clone(), source })?;
+            .map_err(|source| DmError::AddController {
+                id: id.clone(),
+                source,
+            })?;
         Ok(id)
     }
 
@@ -84,12 +100,18 @@ impl<S: Stream> DmConn<S> {
     /// leave `/machine/peripheral`.
     pub fn remove_controller(&mut self, devid: u32, timeout: Duration) -> Result<Removal, DmError> {
         let id = controller_id(devid);
-        let err = |source| DmError::RemoveController { id: id.clone(), source };
+        let err = |source| DmError::RemoveController {
+            id: id.clone(),
+            source,
+        };
         match self.qmp.device_del(&id) {
             Ok(()) => {}
             Err(e) if e.is_device_not_found() => return Ok(Removal::NotPresent),
             // A paused VM answers a repeated request this way: still pending.
-            Err(e) if e.qemu_desc().is_some_and(|d| d.contains("already in the process of unplug")) => {
+            Err(e)
+                if e.qemu_desc()
+                    .is_some_and(|d| d.contains("already in the process of unplug")) =>
+            {
                 log::debug!("{id}: unplug already pending");
             }
             Err(e) => return Err(err(e)),
@@ -104,24 +126,42 @@ impl<S: Stream> DmConn<S> {
                 log::debug!("{id}: still present after {timeout:?}");
                 return Ok(Removal::GuestDidNotRelease);
             }
-            let _ = self.qmp.wait_event(POLL.min(deadline - now), |ev| ev.deleted_device() == Some(id.as_str()));
+            let _ = self.qmp.wait_event(POLL.min(deadline - now), |ev| {
+                ev.deleted_device() == Some(id.as_str())
+            });
         }
     }
 
     /// `device_add` a USB device on `ctrl`'s `port`; returns the QOM id,
     /// which the caller keeps to remove it later.
-    pub fn add_device(&mut self, ctrl: u32, port: u32, device: &DmDevice) -> Result<String, DmError> {
+    pub fn add_device(
+        &mut self,
+        ctrl: u32,
+        port: u32,
+        device: &DmDevice,
+    ) -> Result<String, DmError> {
         let args = device.device_add(ctrl, port, self.style);
         let id = device.qom_id(ctrl, port);
-        log::debug!("adding {id} ({}) on xenusb-{ctrl}.0 port {port}", device.qemu_driver());
-        self.qmp.device_add(&args).map_err(|source| DmError::AddDevice { id: id.clone(), source })?;
+        log::debug!(
+            "adding {id} ({}) on xenusb-{ctrl}.0 port {port}",
+            device.qemu_driver()
+        );
+        self.qmp
+            .device_add(&args)
+            .map_err(|source| DmError::AddDevice {
+                id: id.clone(),
+                source,
+            })?;
         Ok(id)
     }
 
     /// `device_del` a USB device and wait up to `timeout` for its
     /// `DEVICE_DELETED`.
     pub fn remove_device(&mut self, id: &str, timeout: Duration) -> Result<Removal, DmError> {
-        let err = |source| DmError::RemoveDevice { id: id.to_string(), source };
+        let err = |source| DmError::RemoveDevice {
+            id: id.to_string(),
+            source,
+        };
         match self.qmp.device_del(id) {
             Ok(()) => {}
             Err(e) if e.is_device_not_found() => return Ok(Removal::NotPresent),

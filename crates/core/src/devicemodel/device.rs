@@ -51,9 +51,13 @@ impl EmulatedKind {
 
     /// From QEMU's driver name.
     pub fn from_qemu_driver(driver: &str) -> Option<EmulatedKind> {
-        [EmulatedKind::Tablet, EmulatedKind::Mouse, EmulatedKind::Keyboard]
-            .into_iter()
-            .find(|k| k.qemu_driver() == driver)
+        [
+            EmulatedKind::Tablet,
+            EmulatedKind::Mouse,
+            EmulatedKind::Keyboard,
+        ]
+        .into_iter()
+        .find(|k| k.qemu_driver() == driver)
     }
 }
 
@@ -154,19 +158,31 @@ mod tests {
 
     #[test]
     fn extensions() {
-        let ids = DmDevice::HostIds { vendor: 0x1234, product: 0xabcd };
+        let ids = DmDevice::HostIds {
+            vendor: 0x1234,
+            product: 0xabcd,
+        };
         assert_eq!(
             json(&ids.device_add(0, 1, ArgStyle::Typed)),
             r#"{"id":"xenusb-0-1-1234-abcd","driver":"usb-host","bus":"xenusb-0.0","port":"1","vendorid":4660,"productid":43981}"#
         );
-        let at = DmDevice::HostPort { bus: 3, path: "1.4".into() };
+        let at = DmDevice::HostPort {
+            bus: 3,
+            path: "1.4".into(),
+        };
         assert_eq!(at.qom_id(0, 2), "xenusb-0-2-at-3-1.4");
-        assert!(json(&at.device_add(0, 2, ArgStyle::Typed)).ends_with(r#""hostbus":3,"hostport":"1.4"}"#));
+        assert!(
+            json(&at.device_add(0, 2, ArgStyle::Typed))
+                .ends_with(r#""hostbus":3,"hostport":"1.4"}"#)
+        );
         let t = DmDevice::Emulated(EmulatedKind::Tablet);
         assert_eq!(
             json(&t.device_add(0, 2, ArgStyle::Typed)),
             r#"{"id":"xenusb-0-2-tablet","driver":"usb-tablet","bus":"xenusb-0.0","port":"2"}"#
         );
-        assert_eq!(EmulatedKind::from_qemu_driver("usb-kbd"), Some(EmulatedKind::Keyboard));
+        assert_eq!(
+            EmulatedKind::from_qemu_driver("usb-kbd"),
+            Some(EmulatedKind::Keyboard)
+        );
     }
 }

@@ -154,7 +154,9 @@ pub enum ModelError {
         ports: i64,
     },
     /// `model=` that is none of the five hot-pluggable controllers.
-    #[error("Unknown USB controller model '{model}' (known: piix3-uhci, piix4-uhci, ehci, nec-xhci, qemu-xhci)")]
+    #[error(
+        "Unknown USB controller model '{model}' (known: piix3-uhci, piix4-uhci, ehci, nec-xhci, qemu-xhci)"
+    )]
     UnknownModel {
         /// What was asked.
         model: String,
@@ -173,11 +175,16 @@ pub enum ModelError {
 
 /// Resolve what the user wrote (`0` = key absent or default, as libxl)
 /// into a model, or refuse it with libxl's message.
-pub fn resolve_controller(version: i64, ports: i64, model: Option<&str>) -> Result<ControllerModel, ModelError> {
+pub fn resolve_controller(
+    version: i64,
+    ports: i64,
+    model: Option<&str>,
+) -> Result<ControllerModel, ModelError> {
     let driver = match model {
         Some(name) => {
-            let d = ControllerDriver::from_name(name)
-                .ok_or_else(|| ModelError::UnknownModel { model: name.to_string() })?;
+            let d = ControllerDriver::from_name(name).ok_or_else(|| ModelError::UnknownModel {
+                model: name.to_string(),
+            })?;
             if version != 0 && version != i64::from(d.usb_version()) {
                 return Err(ModelError::ModelVersionMismatch {
                     model: name.to_string(),
@@ -198,10 +205,16 @@ pub fn resolve_controller(version: i64, ports: i64, model: Option<&str>) -> Resu
     let ports = match driver.fixed_ports() {
         Some(fixed) if ports == 0 || ports == i64::from(fixed) => fixed,
         Some(fixed) => {
-            return Err(ModelError::FixedPorts { version: driver.usb_version(), fixed, ports });
+            return Err(ModelError::FixedPorts {
+                version: driver.usb_version(),
+                fixed,
+                ports,
+            });
         }
         None if ports == 0 => XHCI_DEFAULT_PORTS,
-        None if ports > i64::from(XHCI_MAX_PORTS) => return Err(ModelError::TooManyPorts { ports }),
+        None if ports > i64::from(XHCI_MAX_PORTS) => {
+            return Err(ModelError::TooManyPorts { ports });
+        }
         None if ports < 0 => return Err(ModelError::TooFewPorts { ports }),
         None => ports as u32,
     };
@@ -275,17 +288,35 @@ mod tests {
     #[test]
     fn libxl_defaults_and_messages() {
         let m = resolve_controller(0, 0, None).unwrap();
-        assert_eq!((m.driver, m.ports, m.version()), (ControllerDriver::Ehci, 6, 2));
+        assert_eq!(
+            (m.driver, m.ports, m.version()),
+            (ControllerDriver::Ehci, 6, 2)
+        );
         assert_eq!(resolve_controller(1, 0, None).unwrap().ports, 2);
-        assert_eq!(resolve_controller(1, 2, None).unwrap().driver, ControllerDriver::Piix3Uhci);
+        assert_eq!(
+            resolve_controller(1, 2, None).unwrap().driver,
+            ControllerDriver::Piix3Uhci
+        );
         assert_eq!(resolve_controller(3, 0, None).unwrap().ports, 8);
         assert_eq!(resolve_controller(3, 15, None).unwrap().ports, 15);
         assert_eq!(resolve_controller(3, 1, None).unwrap().ports, 1);
         let msg = |v, p| resolve_controller(v, p, None).unwrap_err().to_string();
-        assert_eq!(msg(1, 4), "Number of ports for USB controller of version 1 is always 2");
-        assert_eq!(msg(2, 8), "Number of ports for USB controller of version 2 is always 6");
-        assert_eq!(msg(3, 16), "Number of ports for USB controller of version 3 is limited to 15");
-        assert_eq!(msg(3, -1), "Number of ports for USB controller of version 3 must be at least 1");
+        assert_eq!(
+            msg(1, 4),
+            "Number of ports for USB controller of version 1 is always 2"
+        );
+        assert_eq!(
+            msg(2, 8),
+            "Number of ports for USB controller of version 2 is always 6"
+        );
+        assert_eq!(
+            msg(3, 16),
+            "Number of ports for USB controller of version 3 is limited to 15"
+        );
+        assert_eq!(
+            msg(3, -1),
+            "Number of ports for USB controller of version 3 must be at least 1"
+        );
         assert_eq!(msg(4, 0), "Illegal USB version");
         assert_eq!(msg(-1, 0), "Illegal USB version");
     }
@@ -303,13 +334,32 @@ mod tests {
         ];
         for (name, driver, ports, version) in cases {
             let m = resolve_controller(0, 0, Some(name)).unwrap();
-            assert_eq!((m.driver.qemu_name(), m.ports, m.version()), (driver, ports, version), "{name}");
+            assert_eq!(
+                (m.driver.qemu_name(), m.ports, m.version()),
+                (driver, ports, version),
+                "{name}"
+            );
         }
-        assert_eq!(resolve_controller(0, 4, Some("qemu-xhci")).unwrap().ports, 4);
-        assert!(matches!(resolve_controller(0, 0, Some("ich9-ehci1")), Err(ModelError::UnknownModel { .. })));
-        assert!(matches!(resolve_controller(0, 0, Some("pci-ohci")), Err(ModelError::UnknownModel { .. })));
-        assert!(matches!(resolve_controller(2, 0, Some("qemu-xhci")), Err(ModelError::ModelVersionMismatch { .. })));
-        assert!(matches!(resolve_controller(0, 4, Some("ehci")), Err(ModelError::FixedPorts { .. })));
+        assert_eq!(
+            resolve_controller(0, 4, Some("qemu-xhci")).unwrap().ports,
+            4
+        );
+        assert!(matches!(
+            resolve_controller(0, 0, Some("ich9-ehci1")),
+            Err(ModelError::UnknownModel { .. })
+        ));
+        assert!(matches!(
+            resolve_controller(0, 0, Some("pci-ohci")),
+            Err(ModelError::UnknownModel { .. })
+        ));
+        assert!(matches!(
+            resolve_controller(2, 0, Some("qemu-xhci")),
+            Err(ModelError::ModelVersionMismatch { .. })
+        ));
+        assert!(matches!(
+            resolve_controller(0, 4, Some("ehci")),
+            Err(ModelError::FixedPorts { .. })
+        ));
         assert!(resolve_controller(3, 4, Some("nec-xhci")).is_ok());
     }
 
@@ -317,11 +367,22 @@ mod tests {
     fn device_add_arguments_in_libxls_order() {
         let m = resolve_controller(3, 4, None).unwrap();
         let typed = serde_json::Value::Object(m.device_add(1, ArgStyle::Typed).arguments().clone());
-        assert_eq!(typed.to_string(), r#"{"driver":"nec-usb-xhci","p2":4,"p3":4,"id":"xenusb-1"}"#);
+        assert_eq!(
+            typed.to_string(),
+            r#"{"driver":"nec-usb-xhci","p2":4,"p3":4,"id":"xenusb-1"}"#
+        );
         let xl = serde_json::Value::Object(m.device_add(1, ArgStyle::Xl417).arguments().clone());
-        assert_eq!(xl.to_string(), r#"{"driver":"nec-usb-xhci","p2":"4","p3":"4","id":"xenusb-1"}"#);
-        let e = resolve_controller(2, 0, None).unwrap().device_add(0, ArgStyle::Typed);
-        assert_eq!(serde_json::Value::Object(e.arguments().clone()).to_string(), r#"{"driver":"usb-ehci","id":"xenusb-0"}"#);
+        assert_eq!(
+            xl.to_string(),
+            r#"{"driver":"nec-usb-xhci","p2":"4","p3":"4","id":"xenusb-1"}"#
+        );
+        let e = resolve_controller(2, 0, None)
+            .unwrap()
+            .device_add(0, ArgStyle::Typed);
+        assert_eq!(
+            serde_json::Value::Object(e.arguments().clone()).to_string(),
+            r#"{"driver":"usb-ehci","id":"xenusb-0"}"#
+        );
         assert_eq!(devid_of_controller_id("xenusb-12"), Some(12));
         assert_eq!(devid_of_controller_id("xenusb-1-2"), None);
         assert_eq!(devid_of_controller_id("xenusb-"), None);

@@ -43,7 +43,10 @@ impl VmController {
 
     /// The first free port.
     pub fn first_free(&self) -> Option<u32> {
-        self.slots.iter().position(Option::is_none).map(|i| i as u32 + 1)
+        self.slots
+            .iter()
+            .position(Option::is_none)
+            .map(|i| i as u32 + 1)
     }
 }
 
@@ -52,8 +55,10 @@ pub fn read<S: Stream>(qmp: &mut Qmp<S>) -> Result<Vec<VmController>, vusb_qmp::
     let peripherals = qmp.peripherals()?;
     let mut ctrls = Vec::new();
     for p in &peripherals {
-        let (Some(devid), Some(driver)) = (devid_of_controller_id(&p.id), ControllerDriver::from_name(&p.driver))
-        else {
+        let (Some(devid), Some(driver)) = (
+            devid_of_controller_id(&p.id),
+            ControllerDriver::from_name(&p.driver),
+        ) else {
             continue;
         };
         let ports = match driver.fixed_ports() {
@@ -65,22 +70,43 @@ pub fn read<S: Stream>(qmp: &mut Qmp<S>) -> Result<Vec<VmController>, vusb_qmp::
                 p2.max(p3).min(15) as u32
             }
         };
-        ctrls.push(VmController { devid, driver, ports, slots: vec![None; ports as usize] });
+        ctrls.push(VmController {
+            devid,
+            driver,
+            ports,
+            slots: vec![None; ports as usize],
+        });
     }
     ctrls.sort_by_key(|c| c.devid);
     for p in &peripherals {
-        if !(p.driver == "usb-host" || EmulatedKind::from_qemu_driver(&p.driver).is_some() || p.driver.starts_with("usb-")) {
+        if !(p.driver == "usb-host"
+            || EmulatedKind::from_qemu_driver(&p.driver).is_some()
+            || p.driver.starts_with("usb-"))
+        {
             continue;
         }
         let path = format!("/machine/peripheral/{}", p.id);
         let bus = qmp.qom_get(&path, "parent_bus")?;
-        let Some(devid) = bus.as_str().and_then(devid_of_bus_path) else { continue };
+        let Some(devid) = bus.as_str().and_then(devid_of_bus_path) else {
+            continue;
+        };
         let port = qmp.qom_get(&path, "port")?;
-        let Some(port) = port.as_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Some(ctrl) = ctrls.iter_mut().find(|c| c.devid == devid) else { continue };
+        let Some(port) = port.as_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(ctrl) = ctrls.iter_mut().find(|c| c.devid == devid) else {
+            continue;
+        };
         let device = describe(qmp, &path, &p.driver)?;
-        if let Some(slot) = port.checked_sub(1).and_then(|i| ctrl.slots.get_mut(i as usize)) {
-            *slot = Some(VmDevice { id: p.id.clone(), device, driver: p.driver.clone() });
+        if let Some(slot) = port
+            .checked_sub(1)
+            .and_then(|i| ctrl.slots.get_mut(i as usize))
+        {
+            *slot = Some(VmDevice {
+                id: p.id.clone(),
+                device,
+                driver: p.driver.clone(),
+            });
         }
     }
     Ok(ctrls)
@@ -94,27 +120,41 @@ fn devid_of_bus_path(path: &str) -> Option<u32> {
     (bus == format!("{ctrl}.0")).then_some(devid)
 }
 
-fn describe<S: Stream>(qmp: &mut Qmp<S>, path: &str, driver: &str) -> Result<Option<DmDevice>, vusb_qmp::Error> {
+fn describe<S: Stream>(
+    qmp: &mut Qmp<S>,
+    path: &str,
+    driver: &str,
+) -> Result<Option<DmDevice>, vusb_qmp::Error> {
     if let Some(k) = EmulatedKind::from_qemu_driver(driver) {
         return Ok(Some(DmDevice::Emulated(k)));
     }
     if driver != "usb-host" {
         return Ok(None);
     }
-    let mut num = |prop: &str| -> Result<u64, vusb_qmp::Error> { Ok(qmp.qom_get(path, prop)?.as_u64().unwrap_or(0)) };
+    let mut num = |prop: &str| -> Result<u64, vusb_qmp::Error> {
+        Ok(qmp.qom_get(path, prop)?.as_u64().unwrap_or(0))
+    };
     let (vendor, product) = (num("vendorid")?, num("productid")?);
     let (bus, addr) = (num("hostbus")?, num("hostaddr")?);
     let hostport = qmp.qom_get(path, "hostport")?;
     let hostport = hostport.as_str().unwrap_or("");
     Ok(Some(if vendor != 0 || product != 0 {
-        DmDevice::HostIds { vendor: vendor as u16, product: product as u16 }
+        DmDevice::HostIds {
+            vendor: vendor as u16,
+            product: product as u16,
+        }
     } else if !hostport.is_empty() {
-        DmDevice::HostPort { bus: bus as u8, path: hostport.to_string() }
+        DmDevice::HostPort {
+            bus: bus as u8,
+            path: hostport.to_string(),
+        }
     } else {
-        DmDevice::HostAddr { bus: bus as u8, addr: addr as u8 }
+        DmDevice::HostAddr {
+            bus: bus as u8,
+            addr: addr as u8,
+        }
     }))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -122,8 +162,14 @@ mod tests {
 
     #[test]
     fn bus_paths() {
-        assert_eq!(devid_of_bus_path("/machine/peripheral/xenusb-3/xenusb-3.0"), Some(3));
+        assert_eq!(
+            devid_of_bus_path("/machine/peripheral/xenusb-3/xenusb-3.0"),
+            Some(3)
+        );
         assert_eq!(devid_of_bus_path("/machine/peripheral/xhci0/xhci0.0"), None);
-        assert_eq!(devid_of_bus_path("/machine/peripheral/xenusb-3/xenusb-4.0"), None);
+        assert_eq!(
+            devid_of_bus_path("/machine/peripheral/xenusb-3/xenusb-4.0"),
+            None
+        );
     }
 }

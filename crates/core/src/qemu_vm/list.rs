@@ -14,8 +14,21 @@ use crate::devicemodel::DmDevice;
 pub fn render(ctrls: &[VmController]) -> String {
     let mut out = String::new();
     for c in ctrls {
-        let _ = writeln!(out, "{:<6} {:<12} {:<3} {:<5} {:<7} {:<5}", "Devid", "Type", "BE", "state", "usb-ver", "ports");
-        let _ = writeln!(out, "{:<6} {:<12} {:<3} {:<5} {:<7} {:<5}", c.devid, "devicemodel", 0, 0, c.driver.usb_version(), c.ports);
+        let _ = writeln!(
+            out,
+            "{:<6} {:<12} {:<3} {:<5} {:<7} {:<5}",
+            "Devid", "Type", "BE", "state", "usb-ver", "ports"
+        );
+        let _ = writeln!(
+            out,
+            "{:<6} {:<12} {:<3} {:<5} {:<7} {:<5}",
+            c.devid,
+            "devicemodel",
+            0,
+            0,
+            c.driver.usb_version(),
+            c.ports
+        );
         for (i, slot) in c.slots.iter().enumerate() {
             let _ = write!(out, "  Port {}:", i + 1);
             if let Some(dev) = slot {
@@ -52,9 +65,22 @@ mod tests {
     #[test]
     fn xl_format() {
         let mut slots = vec![None; 4];
-        slots[1] = Some(VmDevice { id: "xenusb-1-3".into(), device: Some(DmDevice::HostAddr { bus: 1, addr: 10 }), driver: "usb-host".into() });
-        slots[2] = Some(VmDevice { id: "xenusb-0-3-tablet".into(), device: Some(DmDevice::Emulated(EmulatedKind::Tablet)), driver: "usb-tablet".into() });
-        let c = VmController { devid: 1, driver: ControllerDriver::NecXhci, ports: 4, slots };
+        slots[1] = Some(VmDevice {
+            id: "xenusb-1-3".into(),
+            device: Some(DmDevice::HostAddr { bus: 1, addr: 10 }),
+            driver: "usb-host".into(),
+        });
+        slots[2] = Some(VmDevice {
+            id: "xenusb-0-3-tablet".into(),
+            device: Some(DmDevice::Emulated(EmulatedKind::Tablet)),
+            driver: "usb-tablet".into(),
+        });
+        let c = VmController {
+            devid: 1,
+            driver: ControllerDriver::NecXhci,
+            ports: 4,
+            slots,
+        };
         assert_eq!(
             render(&[c]),
             "Devid  Type         BE  state usb-ver ports\n\

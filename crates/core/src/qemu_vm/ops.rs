@@ -14,7 +14,9 @@ use vusb_qmp::Stream;
 
 use super::VmError;
 use super::inventory::{self, VmController};
-use crate::devicemodel::{ControllerModel, DmConn, DmDevice, Removal, controller_id, resolve_controller};
+use crate::devicemodel::{
+    ControllerModel, DmConn, DmDevice, Removal, controller_id, resolve_controller,
+};
 
 /// Where a device was plugged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,10 @@ fn next_devid(ctrls: &[VmController]) -> u32 {
 }
 
 /// `usbctrl-attach`: add a controller with the next free devid.
-pub fn usbctrl_attach<S: Stream>(conn: &mut DmConn<S>, model: &ControllerModel) -> Result<u32, VmError> {
+pub fn usbctrl_attach<S: Stream>(
+    conn: &mut DmConn<S>,
+    model: &ControllerModel,
+) -> Result<u32, VmError> {
     let devid = next_devid(&controllers(conn)?);
     conn.add_controller(devid, model)?;
     Ok(devid)
@@ -46,9 +51,16 @@ pub fn usbctrl_attach<S: Stream>(conn: &mut DmConn<S>, model: &ControllerModel) 
 
 /// `usbctrl-detach`: remove every device of the controller, then the
 /// controller, waiting up to `timeout` for the guest to release it.
-pub fn usbctrl_detach<S: Stream>(conn: &mut DmConn<S>, devid: u32, timeout: Duration) -> Result<(), VmError> {
+pub fn usbctrl_detach<S: Stream>(
+    conn: &mut DmConn<S>,
+    devid: u32,
+    timeout: Duration,
+) -> Result<(), VmError> {
     let ctrls = controllers(conn)?;
-    let ctrl = ctrls.iter().find(|c| c.devid == devid).ok_or(VmError::UnknownController { devid })?;
+    let ctrl = ctrls
+        .iter()
+        .find(|c| c.devid == devid)
+        .ok_or(VmError::UnknownController { devid })?;
     for dev in ctrl.slots.iter().flatten() {
         match conn.remove_device(&dev.id, timeout)? {
             Removal::Removed | Removal::NotPresent => {}
@@ -72,18 +84,33 @@ pub fn usbdev_attach<S: Stream>(
     let (ctrl, port, created) = match (ctrl, port) {
         (None, Some(_)) => return Err(VmError::PortWithoutController),
         (Some(devid), port) => {
-            let c = ctrls.iter().find(|c| c.devid == devid).ok_or(VmError::UnknownController { devid })?;
+            let c = ctrls
+                .iter()
+                .find(|c| c.devid == devid)
+                .ok_or(VmError::UnknownController { devid })?;
             let port = match port {
                 Some(p) if p < 1 || p > c.ports => {
-                    return Err(VmError::PortOutOfRange { ctrl: devid, port: p, ports: c.ports });
+                    return Err(VmError::PortOutOfRange {
+                        ctrl: devid,
+                        port: p,
+                        ports: c.ports,
+                    });
                 }
-                Some(p) if c.at(p).is_some() => return Err(VmError::PortInUse { ctrl: devid, port: p }),
+                Some(p) if c.at(p).is_some() => {
+                    return Err(VmError::PortInUse {
+                        ctrl: devid,
+                        port: p,
+                    });
+                }
                 Some(p) => p,
                 None => c.first_free().ok_or(VmError::NoFreePort { ctrl: devid })?,
             };
             (devid, port, false)
         }
-        (None, None) => match ctrls.iter().find_map(|c| c.first_free().map(|p| (c.devid, p))) {
+        (None, None) => match ctrls
+            .iter()
+            .find_map(|c| c.first_free().map(|p| (c.devid, p)))
+        {
             Some((c, p)) => (c, p, false),
             None => {
                 let model = resolve_controller(0, 0, None)?;
@@ -94,12 +121,22 @@ pub fn usbdev_attach<S: Stream>(
         },
     };
     let id = conn.add_device(ctrl, port, device)?;
-    Ok(Placement { ctrl, port, id, created_controller: created })
+    Ok(Placement {
+        ctrl,
+        port,
+        id,
+        created_controller: created,
+    })
 }
 
 /// `usbdev-detach <ctrl> <port>`: remove the device there and wait for
 /// QEMU's `DEVICE_DELETED`.
-pub fn usbdev_detach<S: Stream>(conn: &mut DmConn<S>, ctrl: u32, port: u32, timeout: Duration) -> Result<String, VmError> {
+pub fn usbdev_detach<S: Stream>(
+    conn: &mut DmConn<S>,
+    ctrl: u32,
+    port: u32,
+    timeout: Duration,
+) -> Result<String, VmError> {
     let ctrls = controllers(conn)?;
     let dev = ctrls
         .iter()
@@ -119,5 +156,8 @@ pub fn usb_list<S: Stream>(conn: &mut DmConn<S>) -> Result<String, VmError> {
 }
 
 fn not_released(id: &str, timeout: Duration) -> VmError {
-    VmError::NotReleased { id: id.to_string(), secs: timeout.as_secs_f64() }
+    VmError::NotReleased {
+        id: id.to_string(),
+        secs: timeout.as_secs_f64(),
+    }
 }

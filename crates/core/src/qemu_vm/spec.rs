@@ -55,7 +55,10 @@ pub fn device(spec: &UsbDevSpec) -> Result<(Option<u32>, Option<u32>, DmDevice),
     };
     let dev = match emulated {
         Some(_) if host_keys => {
-            return Err(unsupported(format!("type={} takes no host device keys", spec.kind)));
+            return Err(unsupported(format!(
+                "type={} takes no host device keys",
+                spec.kind
+            )));
         }
         Some(k) => DmDevice::Emulated(k),
         None => host_device(spec)?,
@@ -65,7 +68,9 @@ pub fn device(spec: &UsbDevSpec) -> Result<(Option<u32>, Option<u32>, DmDevice),
 
 fn host_device(spec: &UsbDevSpec) -> Result<DmDevice, VmError> {
     if spec.serial.is_some() {
-        return Err(unsupported("serial= cannot be matched by QEMU's usb-host; use vendor=/product= or busid=".into()));
+        return Err(unsupported(
+            "serial= cannot be matched by QEMU's usb-host; use vendor=/product= or busid=".into(),
+        ));
     }
     match (spec.vendor, spec.product) {
         (Some(vendor), Some(product)) => return Ok(DmDevice::HostIds { vendor, product }),
@@ -76,8 +81,13 @@ fn host_device(spec: &UsbDevSpec) -> Result<DmDevice, VmError> {
         return busid_to_port(busid);
     }
     if let Some(path) = &spec.portpath {
-        let bus = spec.hostbus.ok_or_else(|| unsupported("portpath= needs hostbus=".into()))?;
-        return Ok(DmDevice::HostPort { bus, path: path.clone() });
+        let bus = spec
+            .hostbus
+            .ok_or_else(|| unsupported("portpath= needs hostbus=".into()))?;
+        return Ok(DmDevice::HostPort {
+            bus,
+            path: path.clone(),
+        });
     }
     match (spec.hostbus, spec.hostaddr) {
         (Some(bus), Some(addr)) if bus != 0 && addr != 0 => Ok(DmDevice::HostAddr { bus, addr }),
@@ -88,13 +98,25 @@ fn host_device(spec: &UsbDevSpec) -> Result<DmDevice, VmError> {
 
 /// `3-1.4` → bus 3, port path `1.4`.
 fn busid_to_port(busid: &str) -> Result<DmDevice, VmError> {
-    let bad = || unsupported(format!("busid={busid} is not a device below a root hub (like 3-1.4)"));
+    let bad = || {
+        unsupported(format!(
+            "busid={busid} is not a device below a root hub (like 3-1.4)"
+        ))
+    };
     let (bus, path) = busid.split_once('-').ok_or_else(bad)?;
     let bus: u8 = bus.parse().map_err(|_| bad())?;
-    if bus == 0 || path.is_empty() || !path.split('.').all(|p| p.parse::<u8>().is_ok_and(|n| n > 0)) {
+    if bus == 0
+        || path.is_empty()
+        || !path
+            .split('.')
+            .all(|p| p.parse::<u8>().is_ok_and(|n| n > 0))
+    {
         return Err(bad());
     }
-    Ok(DmDevice::HostPort { bus, path: path.to_string() })
+    Ok(DmDevice::HostPort {
+        bus,
+        path: path.to_string(),
+    })
 }
 
 fn nonneg(key: &str, v: Option<i32>) -> Result<Option<u32>, VmError> {
@@ -119,11 +141,35 @@ mod tests {
 
     #[test]
     fn device_forms() {
-        assert_eq!(dev(&["type=tablet", "controller=0", "port=2"]).unwrap(), (Some(0), Some(2), DmDevice::Emulated(EmulatedKind::Tablet)));
-        assert_eq!(dev(&["hostbus=1", "hostaddr=3"]).unwrap().2, DmDevice::HostAddr { bus: 1, addr: 3 });
-        assert_eq!(dev(&["vendor=1234", "product=5678"]).unwrap().2, DmDevice::HostIds { vendor: 0x1234, product: 0x5678 });
-        assert_eq!(dev(&["busid=3-1.4"]).unwrap().2, DmDevice::HostPort { bus: 3, path: "1.4".into() });
-        assert_eq!(dev(&["hostbus=2", "portpath=1.4"]).unwrap().2, DmDevice::HostPort { bus: 2, path: "1.4".into() });
+        assert_eq!(
+            dev(&["type=tablet", "controller=0", "port=2"]).unwrap(),
+            (Some(0), Some(2), DmDevice::Emulated(EmulatedKind::Tablet))
+        );
+        assert_eq!(
+            dev(&["hostbus=1", "hostaddr=3"]).unwrap().2,
+            DmDevice::HostAddr { bus: 1, addr: 3 }
+        );
+        assert_eq!(
+            dev(&["vendor=1234", "product=5678"]).unwrap().2,
+            DmDevice::HostIds {
+                vendor: 0x1234,
+                product: 0x5678
+            }
+        );
+        assert_eq!(
+            dev(&["busid=3-1.4"]).unwrap().2,
+            DmDevice::HostPort {
+                bus: 3,
+                path: "1.4".into()
+            }
+        );
+        assert_eq!(
+            dev(&["hostbus=2", "portpath=1.4"]).unwrap().2,
+            DmDevice::HostPort {
+                bus: 2,
+                path: "1.4".into()
+            }
+        );
         assert!(dev(&["vendor=1234"]).is_err());
         assert!(dev(&["type=mouse", "hostbus=1"]).is_err());
         assert!(dev(&["hostbus=1"]).is_err());
@@ -136,8 +182,14 @@ mod tests {
     fn controllers() {
         let c = |a: &[&str]| controller(&parse_usbctrl_args(a).unwrap()).map_err(|e| e.to_string());
         assert_eq!(c(&["version=3", "ports=4"]).unwrap().ports, 4);
-        assert_eq!(c(&["version=1", "ports=4"]).unwrap_err(), "Number of ports for USB controller of version 1 is always 2");
+        assert_eq!(
+            c(&["version=1", "ports=4"]).unwrap_err(),
+            "Number of ports for USB controller of version 1 is always 2"
+        );
         assert!(c(&["type=pv"]).is_err());
-        assert_eq!(c(&["model=qemu-xhci"]).unwrap().driver.qemu_name(), "qemu-xhci");
+        assert_eq!(
+            c(&["model=qemu-xhci"]).unwrap().driver.qemu_name(),
+            "qemu-xhci"
+        );
     }
 }
