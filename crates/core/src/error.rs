@@ -231,6 +231,56 @@ pub enum Error {
         reason: String,
     },
 
+    /// Reading or writing vusb's saved USB configuration failed
+    /// ([`crate::persist`]).
+    #[error("updating vusb's saved configuration `{path}' failed")]
+    SavedConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// vusb's saved configuration cannot be read back.
+    #[error("vusb's saved configuration `{path}' is malformed: {reason}")]
+    SavedConfigMalformed {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// There is no saved configuration for the domain (or no uuid to find
+    /// it by).
+    #[error("no saved USB configuration for domain {domid}{}", uuid.as_deref().map(|u| format!(" (uuid {u})")).unwrap_or_default())]
+    NoSavedConfig {
+        /// The domain.
+        domid: DomId,
+        /// Its uuid, if it has one.
+        uuid: Option<String>,
+    },
+
+    /// A configuration names a controller it does not define and the guest
+    /// does not have.
+    #[error("usbdev {index} names controller {ctrl}, which neither the configuration nor the guest has")]
+    UndefinedController {
+        /// Index of the usbdev in the configuration.
+        index: usize,
+        /// The controller devid.
+        ctrl: i64,
+    },
+
+    /// One step of `config-apply` failed (everything it did was undone).
+    #[error("applying {what} failed")]
+    ConfigApply {
+        /// The entry, e.g. `usbdev 2`.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Several removals failed; the first cause is kept.
     #[error("removing {what} of domain {domid} failed")]
     Remove {
