@@ -47,3 +47,60 @@ pub fn qmp_socket_path(paths: &HostPaths, domid: vusb_xenstore::DomId) -> PathBu
 pub fn connect_domain(paths: &HostPaths, domid: vusb_xenstore::DomId) -> Result<DmConn, DmError> {
     DmConn::connect(&qmp_socket_path(paths, domid), QMP_TIMEOUT)
 }
+
+/// How long a removal waits for QEMU: a USB device's `DEVICE_DELETED`
+/// (normally ~60 ms after `device_del`).
+pub const DEVICE_REMOVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a controller removal waits for the guest's ACPI eject (libxl's
+/// 10 s operation timeout).
+pub const CONTROLLER_REMOVE_TIMEOUT: std::time::Duration = QMP_TIMEOUT;
+
+/// One operation on domain `domid`'s device model: connect (libxl: one
+/// connection per operation), `device_add` the controller `xenusb-<devid>`.
+/// Resolve `model` first with [`resolve_controller`], before any xenstore
+/// write, so bad input never reaches QEMU.
+pub fn add_domain_controller(
+    paths: &HostPaths,
+    domid: vusb_xenstore::DomId,
+    devid: u32,
+    model: &ControllerModel,
+) -> Result<String, DmError> {
+    connect_domain(paths, domid)?.add_controller(devid, model)
+}
+
+/// Connect and remove the controller `xenusb-<devid>`, waiting up to
+/// `timeout` for the guest to release it. [`Removal::GuestDidNotRelease`]
+/// is an honest "not done"; [`Removal::NotPresent`] means QEMU never had it
+/// (libxl's ghost controllers of bug A1), so the xenstore entry can go.
+pub fn remove_domain_controller(
+    paths: &HostPaths,
+    domid: vusb_xenstore::DomId,
+    devid: u32,
+    timeout: std::time::Duration,
+) -> Result<Removal, DmError> {
+    connect_domain(paths, domid)?.remove_controller(devid, timeout)
+}
+
+/// Connect and `device_add` a device on controller `ctrl`, port `port`;
+/// returns the QOM id to keep for the removal.
+pub fn add_domain_device(
+    paths: &HostPaths,
+    domid: vusb_xenstore::DomId,
+    ctrl: u32,
+    port: u32,
+    device: &DmDevice,
+) -> Result<String, DmError> {
+    connect_domain(paths, domid)?.add_device(ctrl, port, device)
+}
+
+/// Connect, `device_del` the device `qom_id` and wait up to `timeout` for
+/// its `DEVICE_DELETED`.
+pub fn remove_domain_device(
+    paths: &HostPaths,
+    domid: vusb_xenstore::DomId,
+    qom_id: &str,
+    timeout: std::time::Duration,
+) -> Result<Removal, DmError> {
+    connect_domain(paths, domid)?.remove_device(qom_id, timeout)
+}

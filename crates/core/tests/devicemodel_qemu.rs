@@ -337,3 +337,47 @@ fn qemu_killed_mid_command_is_a_typed_error() {
     let e = DmConn::connect(vm.qmp_path(), Duration::from_secs(1)).unwrap_err();
     assert!(matches!(e.qmp(), vusb_qmp::Error::Connect { .. }), "{e:?}");
 }
+
+#[test]
+fn domain_socket_path_and_one_connection_per_operation() {
+    use vusb_core::HostPaths;
+    use vusb_core::devicemodel::{
+        add_domain_controller, add_domain_device, qmp_socket_path, remove_domain_controller,
+        remove_domain_device,
+    };
+    let Some(vm) = require_or_skip("domain_operations") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::under(root.path());
+    let sock = qmp_socket_path(&paths, 3);
+    assert_eq!(sock, root.path().join("var/run/xen/qmp-libxl-3"));
+    // Missing socket: a connection error naming the path.
+    let e =
+        add_domain_controller(&paths, 3, 0, &resolve_controller(2, 0, None).unwrap()).unwrap_err();
+    assert!(
+        matches!(e.qmp(), vusb_qmp::Error::Connect { path, .. } if *path == sock),
+        "{e:?}"
+    );
+    std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(vm.qmp_path(), &sock).unwrap();
+    let model = resolve_controller(3, 4, None).unwrap();
+    assert_eq!(
+        add_domain_controller(&paths, 3, 0, &model).unwrap(),
+        "xenusb-0"
+    );
+    let tab = DmDevice::Emulated(EmulatedKind::Tablet);
+    let id = add_domain_device(&paths, 3, 0, 2, &tab).unwrap();
+    assert_eq!(
+        remove_domain_device(&paths, 3, &id, Duration::from_secs(2)).unwrap(),
+        Removal::Removed
+    );
+    assert_eq!(
+        remove_domain_controller(&paths, 3, 0, Duration::from_millis(200)).unwrap(),
+        Removal::GuestDidNotRelease
+    );
+    assert_eq!(
+        remove_domain_controller(&paths, 3, 9, Duration::from_millis(200)).unwrap(),
+        Removal::NotPresent
+    );
+}
