@@ -23,23 +23,14 @@ const CMD: XlCmd = XlCmd {
 
 /// Run the command.
 pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
-    // `<dom> busid=...` has two arguments: accept it before xl's count check.
-    let host_form = {
-        let mut i = 0;
-        while args.get(i).is_some_and(|a| a.starts_with('-') && a != "-" && a != "--") {
-            i += 1;
-        }
-        let rest = &args[i.min(args.len())..];
-        rest.len() == 2 && rest[1].contains('=')
+    // vusb's `<dom> busid=...` form has two arguments; xl's needs three.
+    let rest = match xl_args::options(&CMD, args) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
     };
+    let host_form = rest.len() == 2 && rest[1].contains('=');
     let pos = if host_form {
-        let skip = args.len() - 2;
-        if let Err(code) = xl_args::positional(&CMD, &args[..skip]) {
-            if code != ExitCode::from(2) {
-                return Ok(code);
-            }
-        }
-        &args[skip..]
+        rest
     } else {
         match xl_args::positional(&CMD, args) {
             Ok(p) => p,

@@ -43,6 +43,23 @@ pub fn help_text(cmd: &XlCmd) -> String {
 
 /// The positional arguments, or the exit status when xl would stop here.
 pub fn positional<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], ExitCode> {
+    let rest = options(cmd, args)?;
+    if rest.len() < cmd.min_args {
+        eprintln!(
+            "'xl {}' requires at least {} argument{}.\n",
+            cmd.name,
+            cmd.min_args,
+            if cmd.min_args > 1 { "s" } else { "" }
+        );
+        crate::output::out(&help_text(cmd));
+        return Err(ExitCode::from(2));
+    }
+    Ok(rest)
+}
+
+/// Handle the leading options (`-h`, `--help`, `--`); the rest, or the
+/// exit status when xl would stop here.
+pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], ExitCode> {
     let mut i = 0;
     while let Some(a) = args.get(i) {
         if a == "--" {
@@ -70,18 +87,7 @@ pub fn positional<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], E
         }
         i += 1;
     }
-    let rest = &args[i..];
-    if rest.len() < cmd.min_args {
-        eprintln!(
-            "'xl {}' requires at least {} argument{}.\n",
-            cmd.name,
-            cmd.min_args,
-            if cmd.min_args > 1 { "s" } else { "" }
-        );
-        crate::output::out(&help_text(cmd));
-        return Err(ExitCode::from(2));
-    }
-    Ok(rest)
+    Ok(&args[i..])
 }
 
 /// C's `atoi`: optional blanks and sign, then decimal digits; anything else
