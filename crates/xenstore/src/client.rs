@@ -130,7 +130,7 @@ impl Client {
     /// Sets the request timeout (also bounds each wait for a reply).
     pub fn set_timeout(&self, timeout: Duration) {
         if let Ok(mut c) = self.conn.lock() {
-            c.timeout = timeout;
+            c.set_timeout(timeout);
         }
     }
 

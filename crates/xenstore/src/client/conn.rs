@@ -93,7 +93,7 @@ pub(crate) struct Call<'a> {
 
 impl Conn {
     pub(crate) fn new(stream: Stream, timeout: Duration) -> Conn {
-        Conn {
+        let mut conn = Conn {
             stream,
             decoder: Decoder::new(),
             events: VecDeque::new(),
@@ -101,6 +101,19 @@ impl Conn {
             timeout,
             relative_ok: false,
             poisoned: None,
+        };
+        conn.set_timeout(timeout);
+        conn
+    }
+
+    /// Sets the request timeout (and a socket's send timeout).
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        if let Stream::Socket(s) = &self.stream {
+            let send = timeout.max(Duration::from_millis(1));
+            if let Err(e) = s.set_write_timeout(Some(send)) {
+                log::debug!("xenstore: cannot set the socket send timeout: {e}");
+            }
         }
     }
 
@@ -168,10 +181,15 @@ impl Conn {
         let io_err = |source| Error::Io { op, source };
         let mut off = 0;
         while off < bytes.len() {
-            if !self
-                .stream
-                .ready(PollFlags::OUT, deadline)
-                .map_err(io_err)?
+            // A socket's writes are bounded by its send timeout (set with
+            // the request timeout), saving a poll per request; the device
+            // is polled.
+            let is_device = matches!(self.stream, Stream::Device(_));
+            if is_device
+                && !self
+                    .stream
+                    .ready(PollFlags::OUT, deadline)
+                    .map_err(io_err)?
             {
                 return Err(self.timeout_error(call));
             }
@@ -179,6 +197,14 @@ impl Conn {
                 Ok(0) => return Err(Error::Closed { op }),
                 Ok(n) => off += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(self.timeout_error(call));
+                }
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                     return Err(Error::Closed { op });
                 }
