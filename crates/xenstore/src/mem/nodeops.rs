@@ -23,7 +23,8 @@ use crate::{DomId, Errno, Perm};
 /// Limits applied to unprivileged domains (the daemon's defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotas {
-    /// Largest node record (`-S`, default 2048): `ENOSPC` beyond.
+    /// Node record size (`-S`, default 2048) from which a write is
+    /// `ENOSPC`.
     pub node_size: usize,
     /// Watches per connection beyond which `WATCH` is `E2BIG` (`-W`, 128).
     pub watches: usize,
@@ -106,7 +107,8 @@ impl NodeCtx<'_> {
     }
 
     fn check_size(&self, n: &Node) -> Result<(), Errno> {
-        if self.domid != 0 && n.record_size() > self.quotas.node_size {
+        // Measured: a record of exactly `node_size` bytes is refused too.
+        if self.domid != 0 && n.record_size() >= self.quotas.node_size {
             return Err(Errno::ENOSPC);
         }
         Ok(())
