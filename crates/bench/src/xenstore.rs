@@ -49,7 +49,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 }
 
 fn harness(script: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testsupport/harness").join(script)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testsupport/harness")
+        .join(script)
 }
 
 /// A private xenstored, stopped on drop.
@@ -109,7 +111,9 @@ fn run_vusb(socket: &Path, n: u64) -> anyhow::Result<Times> {
         c.read(TxId::NONE, path)?;
         Ok(())
     })?;
-    let write = time(n, |i| Ok(c.write(TxId::NONE, path, i.to_string().as_bytes())?))?;
+    let write = time(n, |i| {
+        Ok(c.write(TxId::NONE, path, i.to_string().as_bytes())?)
+    })?;
     let rmw = time(n, |_| {
         vusb_xenstore::transaction(&c, 32, |tx| {
             let v = c.read(tx, path)?;
@@ -133,7 +137,10 @@ fn build_c(dir: &Path) -> anyhow::Result<PathBuf> {
         .output()
         .context("running gcc")?;
     if !out.status.success() {
-        bail!("gcc failed (is libxen-dev installed?): {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "gcc failed (is libxen-dev installed?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(bin)
 }
@@ -146,7 +153,10 @@ fn run_c(bin: &Path, socket: &Path, n: u64) -> anyhow::Result<Times> {
         .output()
         .with_context(|| format!("running {}", bin.display()))?;
     if !out.status.success() {
-        bail!("xs_c_bench failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "xs_c_bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| -> anyhow::Result<Duration> {
@@ -170,12 +180,16 @@ fn median_rate(n: u64, mut times: Vec<Duration>) -> f64 {
 }
 
 fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
         })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cpus} CPUs, {model}")
@@ -206,7 +220,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     drop(daemon);
     let n = o.iterations;
     println!("machine: {}", machine());
-    println!("iterations per operation: {n}, rounds: {} (median shown)", o.rounds);
+    println!(
+        "iterations per operation: {n}, rounds: {} (median shown)",
+        o.rounds
+    );
     println!();
     println!("| operation | vusb ops/s | libxenstore ops/s | ratio (vusb / C) |");
     println!("|---|---:|---:|---:|");
