@@ -271,6 +271,17 @@ pub enum Error {
         ctrl: i64,
     },
 
+    /// A configuration holds a device type that cannot be given to a Xen
+    /// guest at run time (vusb's `type=tablet|mouse|keyboard`, which only
+    /// plain QEMU VMs support).
+    #[error("usbdev {index} has type {kind}, which config-apply cannot add to a Xen guest")]
+    UnsupportedDeviceType {
+        /// Index of the usbdev in the configuration.
+        index: usize,
+        /// The type.
+        kind: String,
+    },
+
     /// One step of `config-apply` failed (everything it did was undone).
     #[error("applying {what} failed")]
     ConfigApply {
