@@ -469,3 +469,67 @@ fn connect_error_lists_every_place_tried() {
         "{msg}"
     );
 }
+
+/// Deterministic xorshift, so failures reproduce.
+fn rng(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn garbage_replies_never_panic_or_hang() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for case in 0..300 {
+        let mut bytes = Vec::new();
+        let n = (rng(&mut seed) % 64) as usize;
+        let mode = case % 3;
+        let s2 = rng(&mut seed);
+        let (c, h) = scripted(move |p| {
+            let Some(r) = p.recv() else { return };
+            let mut s = s2;
+            if mode > 0 {
+                // A plausible header: right id, a known or unknown type,
+                // a small length; then random bytes.
+                let ty = if mode == 1 {
+                    r.header.ty
+                } else {
+                    (rng(&mut s) % 30) as u32
+                };
+                let len = (rng(&mut s) % 40) as u32;
+                bytes.extend(
+                    Header {
+                        ty,
+                        req_id: r.header.req_id,
+                        tx_id: 0,
+                        len,
+                    }
+                    .encode(),
+                );
+            }
+            for _ in 0..n {
+                bytes.push(rng(&mut s) as u8);
+            }
+            let _ = p.s.write_all(&bytes);
+        });
+        c.set_timeout(Duration::from_millis(500));
+        let t = Instant::now();
+        let ops: [&dyn Fn() -> bool; 5] = [
+            &|| c.read(TxId::NONE, "/a").is_ok(),
+            &|| c.directory(TxId::NONE, "/a").is_ok(),
+            &|| c.get_perms(TxId::NONE, "/a").is_ok(),
+            &|| c.transaction_start().is_ok(),
+            &|| c.is_domain_introduced(1).is_ok(),
+        ];
+        let _ = ops[case % 5]();
+        let _ = c.wait_event(Duration::from_millis(10));
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "case {case} took {:?}",
+            t.elapsed()
+        );
+        drop(c);
+        h.join().unwrap();
+    }
+}
