@@ -87,6 +87,8 @@ suite! {
     cases_txn_watch::event_and_reply_ordering_on_the_wire,
     cases_txn_watch::transaction_events_fire_at_commit,
     cases_txn_watch::special_watches_introduce_release,
+    cases_txn_watch::removal_events_per_removed_node,
+    cases_txn_watch::release_removes_the_domains_nodes,
     cases_guest::guest_gets_eacces_on_dom0_nodes,
     cases_guest::guest_created_nodes_inherit_with_owner_rewritten,
     cases_guest::guest_errors_for_missing_nodes_come_from_ancestors,

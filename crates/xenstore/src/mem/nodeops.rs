@@ -114,22 +114,26 @@ impl NodeCtx<'_> {
         Ok(())
     }
 
-    fn fire(&mut self, fire: Fire) -> Option<Fire> {
+    /// Events of an operation: returned outside a transaction, queued in
+    /// it for the commit otherwise.
+    fn fire(&mut self, fires: Vec<Fire>) -> Vec<Fire> {
         match self.tx.as_deref_mut() {
             Some(t) => {
-                t.queue_fire(&fire.path, fire.exact, fire.removed);
-                None
+                for f in fires {
+                    t.queue_fire(&f.path, f.only, f.removed);
+                }
+                Vec::new()
             }
-            None => Some(fire),
+            None => fires,
         }
     }
 
     /// `WRITE` (`value`) or `MKDIR` (`None`).
-    pub fn write(&mut self, p: &str, value: Option<&[u8]>) -> Result<Option<Fire>, Errno> {
+    pub fn write(&mut self, p: &str, value: Option<&[u8]>) -> Result<Vec<Fire>, Errno> {
         match self.lookup(p, Want::Write) {
             Ok(mut n) => {
                 let Some(v) = value else {
-                    return Ok(None);
+                    return Ok(Vec::new());
                 };
                 n.value = v.to_vec();
                 self.check_size(&n)?;
@@ -138,7 +142,7 @@ impl NodeCtx<'_> {
             Err(Errno::ENOENT) => self.create(p, value.unwrap_or_default())?,
             Err(e) => return Err(e),
         }
-        Ok(self.fire(Fire::exact(p)))
+        Ok(self.fire(vec![Fire::change(p)]))
     }
 
     /// Creates `p` and its missing ancestors; all checks before any change.
@@ -193,7 +197,7 @@ impl NodeCtx<'_> {
     }
 
     /// `RM`.
-    pub fn rm(&mut self, p: &str) -> Result<Option<Fire>, Errno> {
+    pub fn rm(&mut self, p: &str) -> Result<Vec<Fire>, Errno> {
         if p == "/" {
             return Err(Errno::EINVAL);
         }
@@ -202,7 +206,7 @@ impl NodeCtx<'_> {
             Err(Errno::ENOENT) => {
                 let parent_exists = path::parent(p).is_some_and(|up| self.get(up).is_some());
                 return if parent_exists {
-                    Ok(None)
+                    Ok(Vec::new())
                 } else {
                     Err(Errno::ENOENT)
                 };
@@ -214,13 +218,12 @@ impl NodeCtx<'_> {
             return Err(Errno::ENOENT);
         };
         let nodes = subtree(self.tree, self.tx.as_deref(), p);
-        let mut removed = HashMap::new();
+        let perms: HashMap<String, Vec<Perm>> = nodes
+            .iter()
+            .filter_map(|n| self.get(n).map(|node| (n.clone(), node.perms.clone())))
+            .collect();
+        // Pre-order, as the daemon touches them inside a transaction.
         for n in &nodes {
-            if let Some(node) = self.get(n) {
-                removed.insert(n.clone(), node.perms.clone());
-            }
-        }
-        for n in nodes.iter().rev() {
             self.tree.delete(self.tx.as_deref_mut(), n);
         }
         // The daemon also rewrites each removed node's parent inside the
@@ -231,15 +234,22 @@ impl NodeCtx<'_> {
         let name = path::basename(p);
         parent.children.retain(|c| c != name);
         self.tree.put(self.tx.as_deref_mut(), &up, parent);
-        Ok(self.fire(Fire {
-            path: p.to_owned(),
-            exact: false,
-            removed,
-        }))
+        let removal =
+            |n: &String, only| Fire::removal(n, perms.get(n).cloned().unwrap_or_default(), only);
+        let fires = if self.tx.is_some() {
+            // Order does not matter here: the commit fires in touch order.
+            nodes.iter().map(|n| removal(n, n != p)).collect()
+        } else {
+            // Live: the removed nodes below `p` children first, then `p`.
+            let mut v: Vec<Fire> = post_order(&nodes[1..]).map(|n| removal(n, true)).collect();
+            v.push(removal(&nodes[0], false));
+            v
+        };
+        Ok(self.fire(fires))
     }
 
     /// `SET_PERMS` on a node.
-    pub fn set_perms(&mut self, p: &str, perms: &[Perm]) -> Result<Option<Fire>, Errno> {
+    pub fn set_perms(&mut self, p: &str, perms: &[Perm]) -> Result<Vec<Fire>, Errno> {
         let mut n = self.lookup(p, Want::Write)?;
         if self.domid != 0 && n.perms.first().map(|o| o.domid) != perms.first().map(|o| o.domid) {
             return Err(Errno::EPERM);
@@ -247,7 +257,7 @@ impl NodeCtx<'_> {
         n.perms = perms.to_vec();
         self.check_size(&n)?;
         self.tree.put(self.tx.as_deref_mut(), p, n);
-        Ok(self.fire(Fire::exact(p)))
+        Ok(self.fire(vec![Fire::change(p)]))
     }
 
     /// `DIRECTORY`.
@@ -281,4 +291,23 @@ impl NodeCtx<'_> {
         }
         Ok(out)
     }
+}
+
+/// A pre-order list of a subtree's nodes in post-order (children first).
+fn post_order(pre: &[String]) -> impl Iterator<Item = &String> {
+    let mut out: Vec<&String> = Vec::with_capacity(pre.len());
+    let mut pending: Vec<&String> = Vec::new();
+    for n in pre {
+        while let Some(top) = pending.last() {
+            if path::is_child(n, top) {
+                break;
+            }
+            out.extend(pending.pop());
+        }
+        pending.push(n);
+    }
+    while let Some(top) = pending.pop() {
+        out.push(top);
+    }
+    out.into_iter()
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use super::nodeops::{NodeCtx, Quotas};
+use super::nodeops::{NodeCtx, Quotas, Want};
 use super::path::{self, Canon};
 use super::tree::{Tree, Txn};
 use super::watch::{self, Fire, Watch};
@@ -186,7 +186,7 @@ impl State {
                     return Err(Errno::EACCES);
                 }
                 if self.introduced.insert(d) {
-                    self.dispatch(vec![Fire::exact("@introduceDomain")]);
+                    self.dispatch(vec![Fire::change("@introduceDomain")]);
                 }
                 Ok(Reply::Ok)
             }
@@ -200,7 +200,8 @@ impl State {
                 if !self.introduced.remove(&d) {
                     return Err(Errno::ENOENT);
                 }
-                self.dispatch(vec![Fire::exact("@releaseDomain")]);
+                self.remove_owned_by(d);
+                self.dispatch(vec![Fire::change("@releaseDomain")]);
                 Ok(Reply::Ok)
             }
             Op::Resume(d) => {
@@ -274,10 +275,8 @@ impl State {
         if let (Some(t), Some(conn)) = (txn, self.conns.get_mut(&id)) {
             conn.txns.insert(tx, t);
         }
-        let (reply, fire) = result?;
-        if let Some(f) = fire {
-            self.dispatch(vec![f]);
-        }
+        let (reply, fires) = result?;
+        self.dispatch(fires);
         Ok(reply)
     }
 
@@ -286,7 +285,7 @@ impl State {
         domid: DomId,
         tx: Option<&mut Txn>,
         op: Op,
-    ) -> Result<(Reply, Option<Fire>), Errno> {
+    ) -> Result<(Reply, Vec<Fire>), Errno> {
         let mut ctx = NodeCtx {
             tree: &mut self.tree,
             tx,
@@ -296,21 +295,40 @@ impl State {
         let abs = |p: &str| path::canonicalize(domid, p, false).map(|c| c.abs);
         Ok(match op {
             Op::Read(p) => (
-                Reply::Raw(ctx.lookup(&abs(&p)?, super::nodeops::Want::Read)?.value),
-                None,
+                Reply::Raw(ctx.lookup(&abs(&p)?, Want::Read)?.value),
+                Vec::new(),
             ),
             Op::Write(p, v) => (Reply::Ok, ctx.write(&abs(&p)?, Some(&v))?),
             Op::Mkdir(p) => (Reply::Ok, ctx.write(&abs(&p)?, None)?),
             Op::Rm(p) => (Reply::Ok, ctx.rm(&abs(&p)?)?),
-            Op::Directory(p) => (Reply::List(ctx.directory(&abs(&p)?)?), None),
-            Op::DirectoryPart(p, off) => (Reply::Raw(ctx.directory_part(&abs(&p)?, off)?), None),
+            Op::Directory(p) => (Reply::List(ctx.directory(&abs(&p)?)?), Vec::new()),
+            Op::DirectoryPart(p, off) => {
+                (Reply::Raw(ctx.directory_part(&abs(&p)?, off)?), Vec::new())
+            }
             Op::GetPerms(p) => (
-                Reply::Perms(ctx.lookup(&abs(&p)?, super::nodeops::Want::Read)?.perms),
-                None,
+                Reply::Perms(ctx.lookup(&abs(&p)?, Want::Read)?.perms),
+                Vec::new(),
             ),
             Op::SetPerms(p, perms) => (Reply::Ok, ctx.set_perms(&abs(&p)?, &perms)?),
             _ => return Err(Errno::EINVAL),
         })
+    }
+
+    /// Removes every node owned by `domid` (with its subtree), as the
+    /// daemon does when a domain is released (unless `-K`).
+    fn remove_owned_by(&mut self, domid: DomId) {
+        for root in super::tree::owned_roots(&self.tree, domid) {
+            let mut ctx = NodeCtx {
+                tree: &mut self.tree,
+                tx: None,
+                domid: 0,
+                quotas: self.quotas,
+            };
+            match ctx.rm(&root) {
+                Ok(fires) => self.dispatch(fires),
+                Err(e) => log::debug!("removing {root} of released domain {domid}: {e}"),
+            }
+        }
     }
 
     fn set_special_perms(&mut self, domid: DomId, p: &str, perms: &[Perm]) -> Result<Reply, Errno> {
@@ -333,18 +351,12 @@ impl State {
         }
         let mut fires = Vec::new();
         for t in txn.touched {
-            let Some(exact) = t.fire else { continue };
-            let exists = self.tree.live(&t.path).is_some();
-            if exists {
+            let Some(only) = t.fire else { continue };
+            // A node created and removed inside the transaction: no event.
+            if self.tree.live(&t.path).is_some() || t.generation.is_some() {
                 fires.push(Fire {
                     path: t.path,
-                    exact,
-                    removed: t.removed,
-                });
-            } else if t.generation.is_some() {
-                fires.push(Fire {
-                    path: t.path,
-                    exact: false,
+                    only,
                     removed: t.removed,
                 });
             }

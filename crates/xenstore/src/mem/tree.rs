@@ -84,8 +84,8 @@ pub struct Touched {
     pub path: String,
     /// Its live generation at first touch; `None` if it did not exist.
     pub generation: Option<u64>,
-    /// A watch event is due at commit: `Some(true)` exact, `Some(false)`
-    /// for a removal (subtree semantics).
+    /// A watch event is due at commit: `Some(only)`, see
+    /// [`Fire::only`](super::watch::Fire::only).
     pub fire: Option<bool>,
     /// Permissions of removed nodes (path and below), for event filtering.
     pub removed: HashMap<String, Vec<Perm>>,
@@ -247,18 +247,37 @@ impl Default for Tree {
 }
 
 impl Txn {
-    /// Marks `path` (already touched) for a watch event at commit; a
-    /// removal event replaces an exact one, not the other way round.
-    pub fn queue_fire(&mut self, path: &str, exact: bool, removed: HashMap<String, Vec<Perm>>) {
+    /// Marks `path` (already touched) for a watch event at commit; an
+    /// event for the node and its ancestors replaces an exact-path one,
+    /// not the other way round (as the daemon's `queue_watches`).
+    pub fn queue_fire(&mut self, path: &str, only: bool, removed: HashMap<String, Vec<Perm>>) {
         if let Some(&i) = self.index.get(path) {
             let t = &mut self.touched[i];
             t.fire = Some(match t.fire {
                 Some(false) => false,
-                _ => exact,
+                _ => only,
             });
             t.removed.extend(removed);
         }
     }
+}
+
+/// The live nodes, depth first in child order, whose owner is `domid`
+/// (not descending into them): what a domain's release removes.
+pub fn owned_roots(tree: &Tree, domid: DomId) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec!["/".to_owned()];
+    while let Some(p) = stack.pop() {
+        let Some(n) = tree.live(&p) else { continue };
+        if p != "/" && n.perms.first().is_some_and(|o| o.domid == domid) {
+            out.push(p);
+            continue;
+        }
+        for c in n.children.iter().rev() {
+            stack.push(path::join(&p, c));
+        }
+    }
+    out
 }
 
 /// The nodes of the subtree at `path` (itself first), as `tx` sees them.

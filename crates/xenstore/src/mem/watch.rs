@@ -1,8 +1,10 @@
 //! Watches and their events, with the C xenstored 4.17 rules measured
 //! against the real daemon:
 //! - a change at `P` fires every watch on `P` or an ancestor of `P`, with
-//!   path `P`; a removal of `P` also fires every watch below `P`, with the
-//!   watch's own path;
+//!   path `P`; a removal of the subtree at `P` fires, for every removed
+//!   node below `P` (children first), the watches on exactly that node,
+//!   then the watches on `P` and its ancestors (a watch on a path below `P`
+//!   that did not exist gets nothing);
 //! - only the target of an operation fires (parents created on the way do
 //!   not); `MKDIR` of an existing node and `RM` of a missing one fire
 //!   nothing; every `WRITE` and `SET_PERMS` fires;
@@ -33,19 +35,30 @@ pub struct Watch {
 pub struct Fire {
     /// The node changed (or the special name).
     pub path: String,
-    /// `true` for a change of the node; `false` for a removal (subtree).
-    pub exact: bool,
+    /// Only watches on exactly this path fire (a node removed below the
+    /// target of an `RM`); else watches on it and its ancestors.
+    pub only: bool,
     /// Permissions of the removed nodes, by path.
     pub removed: HashMap<String, Vec<Perm>>,
 }
 
 impl Fire {
-    /// An exact event for `path`.
-    pub fn exact(path: &str) -> Fire {
+    /// A change of `path`: watches on it and its ancestors fire.
+    pub fn change(path: &str) -> Fire {
         Fire {
             path: path.to_owned(),
-            exact: true,
+            only: false,
             removed: HashMap::new(),
+        }
+    }
+
+    /// The removal of `path` with permissions `perms`; `only` for a node
+    /// below the target of the removal.
+    pub fn removal(path: &str, perms: Vec<Perm>, only: bool) -> Fire {
+        Fire {
+            path: path.to_owned(),
+            only,
+            removed: HashMap::from([(path.to_owned(), perms)]),
         }
     }
 }
@@ -55,13 +68,12 @@ pub fn matches(w: &Watch, fire: &Fire) -> Option<String> {
     if fire.path.starts_with('@') || w.abs.starts_with('@') {
         return (w.abs == fire.path).then(|| fire.path.clone());
     }
-    if path::is_child(&fire.path, &w.abs) {
-        Some(fire.path.clone())
-    } else if !fire.exact && path::is_child(&w.abs, &fire.path) {
-        Some(w.abs.clone())
+    let hit = if fire.only {
+        w.abs == fire.path
     } else {
-        None
-    }
+        path::is_child(&fire.path, &w.abs)
+    };
+    hit.then(|| fire.path.clone())
 }
 
 /// May `domid` see an event for `event_path`?

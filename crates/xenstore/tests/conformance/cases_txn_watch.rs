@@ -200,3 +200,83 @@ pub fn special_watches_introduce_release(b: &dyn Backend) {
     assert!(!a.is_domain_introduced(6).unwrap());
     assert_eq!(errno(a.release(6)), Errno::ENOENT);
 }
+
+pub fn removal_events_per_removed_node(b: &dyn Backend) {
+    let a = b.dom0();
+    let w = b.dom0();
+    let tree = ["/r/a/b/c", "/r/a/x", "/r/a/b/d"];
+    let watched = ["/r/a/nonexist", "/r/a/b/d", "/r/a/x", "/r/a/b", "/r/a/b/c", "/r", "/r/a"];
+    for n in tree {
+        a.write(T0, n, b"1").unwrap();
+    }
+    for p in watched {
+        w.watch(p, p).unwrap();
+    }
+    assert_eq!(events(&w).len(), watched.len());
+    a.rm(T0, "/r/a").unwrap();
+    let e = |p: &str, t: &str| ev(p, t);
+    assert_eq!(
+        events(&w),
+        [
+            e("/r/a/b/c", "/r/a/b/c"),
+            e("/r/a/b/d", "/r/a/b/d"),
+            e("/r/a/b", "/r/a/b"),
+            e("/r/a/x", "/r/a/x"),
+            e("/r/a", "/r"),
+            e("/r/a", "/r/a"),
+        ],
+        "removed nodes children first (exact watches), then the target"
+    );
+    for n in tree {
+        a.write(T0, n, b"1").unwrap();
+    }
+    events(&w);
+    let t = a.transaction_start().unwrap();
+    a.rm(t, "/r/a").unwrap();
+    a.transaction_end(t, true).unwrap();
+    assert_eq!(
+        events(&w),
+        [
+            e("/r/a", "/r"),
+            e("/r/a", "/r/a"),
+            e("/r/a/b", "/r/a/b"),
+            e("/r/a/b/c", "/r/a/b/c"),
+            e("/r/a/b/d", "/r/a/b/d"),
+            e("/r/a/x", "/r/a/x"),
+        ],
+        "in a transaction: in the order the removal touched them"
+    );
+}
+
+pub fn release_removes_the_domains_nodes(b: &dyn Backend) {
+    let a = b.dom0();
+    let w = b.dom0();
+    a.introduce(5, 1, 7).unwrap();
+    a.write(T0, "/own5/child", b"1").unwrap();
+    a.set_perms(T0, "/own5", &perms(&["b5"])).unwrap();
+    a.write(T0, "/x/own5b/y", b"1").unwrap();
+    a.set_perms(T0, "/x/own5b", &perms(&["n5"])).unwrap();
+    a.write(T0, "/x/keep", b"1").unwrap();
+    a.write(T0, "/acl", b"1").unwrap();
+    a.set_perms(T0, "/acl", &perms(&["n0", "r5"])).unwrap();
+    a.write(T0, "/local/domain/5/a", b"1").unwrap();
+    a.set_perms(T0, "/local/domain/5", &perms(&["n5"])).unwrap();
+    w.watch("/", "root").unwrap();
+    w.watch("@releaseDomain", "rel").unwrap();
+    w.watch("/own5/child", "c").unwrap();
+    events(&w);
+    a.release(5).unwrap();
+    assert_eq!(
+        events(&w),
+        [
+            ev("/own5/child", "c"),
+            ev("/own5", "root"),
+            ev("/x/own5b", "root"),
+            ev("/local/domain/5", "root"),
+            ev("@releaseDomain", "rel"),
+        ]
+    );
+    assert_eq!(a.directory(T0, "/").unwrap(), ["tool", "x", "acl", "local"]);
+    assert_eq!(a.directory(T0, "/x").unwrap(), ["keep"]);
+    assert_eq!(a.get_perms(T0, "/acl").unwrap(), perms(&["n0", "r5"]), "ACL entries stay");
+}
