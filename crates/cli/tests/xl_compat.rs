@@ -167,3 +167,58 @@ fn guest_json_equals_xl_create_dry_run() {
         assert_eq!(format!("{}\0", out.stdout), ours, "{kind:?}");
     }
 }
+
+fn devicemodel_config() -> FakeHostConfig {
+    use vusb_core::sim::layout::{DomainKind, GuestSpec};
+    let mut cfg = FakeHostConfig::default();
+    cfg.domains.push(GuestSpec::new(3, DomainKind::Hvm));
+    cfg
+}
+
+/// HVM guest with a (fake) QEMU: the QMP commands must be equal too.
+#[test]
+fn devicemodel_scenario_matches_xl() {
+    let steps = xlpeer::DEVICEMODEL_SCENARIO;
+    let r = match xlpeer::run_scenario(&devicemodel_config(), steps, &Second::Vusb(vusb())) {
+        Ok(r) => r,
+        Err(e) if !ci() && !xlpeer::xl_available() => {
+            eprintln!("SKIP: devicemodel: {e}");
+            return;
+        }
+        Err(e) => panic!("devicemodel: the fake hosts could not run: {e}"),
+    };
+    assert_all_pass("devicemodel", &r);
+}
+
+#[test]
+fn harness_reproduces_the_recorded_devicemodel_goldens() {
+    if !xlpeer::xl_available() {
+        assert!(!ci(), "the real xl is not installed");
+        eprintln!("SKIP: the real xl is not installed");
+        return;
+    }
+    let reports = xlpeer::run_scenario(
+        &devicemodel_config(),
+        xlpeer::DEVICEMODEL_SCENARIO,
+        &Second::Xl,
+    )
+    .unwrap();
+    let mut bad = Vec::new();
+    for r in &reports {
+        assert!(
+            r.diffs.is_empty(),
+            "xl vs xl differs at {}: {:?}",
+            r.name,
+            r.diffs
+        );
+        let d = xlpeer::check_against_golden("devicemodel", r).unwrap();
+        if !d.is_empty() {
+            eprintln!("devicemodel {}: {}", r.name, d.join("\n"));
+            bad.push(r.name);
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "devicemodel: steps not reproducing the golden: {bad:?}"
+    );
+}

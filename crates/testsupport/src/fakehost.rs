@@ -32,6 +32,7 @@ use vusb_core::sim::xenbus::{DriverConfig, Drivers};
 use vusb_xenstore::client::Client;
 
 use crate::xlpeer;
+use crate::xlpeer::fake_qmp::FakeQmp;
 
 /// Directory of the xenstored harness scripts.
 fn harness_dir() -> PathBuf {
@@ -85,6 +86,7 @@ pub struct FakeHost {
     dir: tempfile::TempDir,
     socket: PathBuf,
     drivers: Option<Drivers>,
+    qmp: Vec<FakeQmp>,
 }
 
 impl std::fmt::Debug for FakeHost {
@@ -161,6 +163,7 @@ impl FakeHost {
             dir,
             socket,
             drivers: None,
+            qmp: Vec::new(),
         };
         host.init_dom0()?;
         let xs = host.client()?;
@@ -170,6 +173,11 @@ impl FakeHost {
                 dm_pid,
                 ..g.clone()
             };
+            if g.kind.is_hvm() {
+                let sock = root.join(format!("var/run/xen/qmp-libxl-{}", g.domid));
+                let log = root.join(format!("qmp-{}.log", g.domid));
+                host.qmp.push(FakeQmp::start(&sock, &log)?);
+            }
             layout::write_guest(&xs, &g).map_err(xs_err)?;
             let json = layout::guest_json(
                 &g,
@@ -350,6 +358,35 @@ impl FakeHost {
         Ok(out)
     }
 
+    /// The QMP commands received by the HVM guests' fake device models
+    /// (`qmp-<domid>.log`, canonical JSON, one per line, prefixed with the
+    /// domid).
+    pub fn qmp_log(&self) -> String {
+        let mut logs: Vec<(u32, PathBuf)> = fs::read_dir(self.root())
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        let domid = name
+                            .strip_prefix("qmp-")?
+                            .strip_suffix(".log")?
+                            .parse()
+                            .ok()?;
+                        Some((domid, e.path()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        logs.sort();
+        let mut out = String::new();
+        for (domid, p) in logs {
+            for l in fs::read_to_string(&p).unwrap_or_default().lines() {
+                out.push_str(&format!("{domid} {l}\n"));
+            }
+        }
+        out
+    }
+
     /// The sysfs operations logged by the shim (`sysfs.log`).
     pub fn sysfs_log(&self) -> String {
         fs::read_to_string(self.root().join("sysfs.log")).unwrap_or_default()
@@ -361,6 +398,7 @@ impl Drop for FakeHost {
         if let Some(d) = self.drivers.take() {
             d.stop();
         }
+        self.qmp.clear();
         let r = Command::new(harness_dir().join("stop.sh"))
             .arg(self.root().join("xs"))
             .env_remove("LD_PRELOAD")

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use crate::fakehost::{FakeHost, XEN_BIN};
 
+pub mod fake_qmp;
+
 const SHIM_SRC: &str = include_str!("../xl-peer/xlshim.c");
 
 /// True when the real `xl` is installed.
@@ -170,6 +172,9 @@ pub struct Observation {
     pub bindings: Vec<String>,
     /// libxl JSON files.
     pub json: BTreeMap<String, String>,
+    /// QMP commands received by the fake device models (during the step,
+    /// in [`run_scenario`]).
+    pub qmp: String,
 }
 
 /// Let the drivers react, then observe the host.
@@ -180,6 +185,7 @@ pub fn observe(host: &FakeHost, outcome: Outcome) -> io::Result<Observation> {
         store: host.dump()?,
         bindings: host.sysfs_bindings()?,
         json: host.json_files()?,
+        qmp: host.qmp_log(),
     })
 }
 
@@ -212,6 +218,12 @@ pub fn compare(xl: &Observation, vusb: &Observation, notes: &mut Vec<String>) ->
         d.push(format!(
             "sysfs bindings (- xl, + vusb):\n{}",
             line_diff(&a, &b).join("\n")
+        ));
+    }
+    if xl.qmp != vusb.qmp {
+        d.push(format!(
+            "QMP commands (- xl, + vusb):\n{}",
+            line_diff(&xl.qmp, &vusb.qmp).join("\n")
         ));
     }
     if xl.json != vusb.json {
@@ -378,6 +390,49 @@ pub const QUSB_SCENARIO: &[Step] = &[
     ("08-usbctrl-detach-auto", "usbctrl-detach 2 0", Expect::Same),
 ];
 
+/// The golden `devicemodel` scenario (domain 3: HVM, fake QMP device model).
+pub const DEVICEMODEL_SCENARIO: &[Step] = &[
+    (
+        "01-usbctrl-attach-auto-hvm",
+        "usbctrl-attach 3",
+        Expect::Same,
+    ),
+    (
+        "02-usbctrl-attach-v3-4ports",
+        "usbctrl-attach 3 version=3 ports=4",
+        Expect::Same,
+    ),
+    (
+        "03-usbdev-attach-auto",
+        "usbdev-attach 3 hostbus=1 hostaddr=2",
+        Expect::Same,
+    ),
+    (
+        "04-usbdev-attach-ctrl1-port2",
+        "usbdev-attach 3 hostbus=1 hostaddr=3 controller=1 port=2",
+        Expect::Same,
+    ),
+    ("05-usb-list", "usb-list 3", Expect::Same),
+    ("06-usbdev-detach-0-1", "usbdev-detach 3 0 1", Expect::Same),
+    (
+        "07-usbctrl-detach-1-with-dev",
+        "usbctrl-detach 3 1",
+        Expect::Same,
+    ),
+    ("08-usbctrl-detach-0", "usbctrl-detach 3 0", Expect::Same),
+    (
+        "09-err-usbctrl-attach-v1-4ports",
+        "usbctrl-attach 3 version=1 ports=4",
+        Expect::Same,
+    ),
+    (
+        "10-usbctrl-attach-v1",
+        "usbctrl-attach 3 version=1",
+        Expect::Same,
+    ),
+    ("11-usb-list-v1", "usb-list 3", Expect::Same),
+];
+
 /// Steps of our own: both guests at once, names instead of domids, two
 /// controllers, a device moving between guests, version 1 pv.
 pub const EXTRA_SCENARIO: &[Step] = &[
@@ -477,12 +532,16 @@ pub fn run_scenario(
         let argv: Vec<&str> = args.split_whitespace().collect();
         let before_a = a.dump()?;
         let before_b = b.dump()?;
-        let xl = observe(&a, run(&a, a.xl_command(&argv)?)?)?;
+        let (qmp_a, qmp_b) = (a.qmp_log().len(), b.qmp_log().len());
+        let mut xl = observe(&a, run(&a, a.xl_command(&argv)?)?)?;
         let cmd = match second {
             Second::Vusb(bin) => b.vusb_command(bin, &argv)?,
             Second::Xl => b.xl_command(&argv)?,
         };
-        let vusb = observe(&b, run(&b, cmd)?)?;
+        let mut vusb = observe(&b, run(&b, cmd)?)?;
+        // Only this step's QMP commands (the logs only grow).
+        xl.qmp = xl.qmp.get(qmp_a..).unwrap_or_default().to_owned();
+        vusb.qmp = vusb.qmp.get(qmp_b..).unwrap_or_default().to_owned();
         let mut notes = Vec::new();
         let diffs = match (expect, second) {
             (Expect::XlCrashes, Second::Vusb(_)) => {
@@ -556,8 +615,9 @@ pub fn check_against_golden(scenario: &str, report: &StepReport) -> io::Result<V
         .map_err(io::Error::other)?;
     if rc != report.xl.outcome.rc {
         d.push(format!(
-            "exit status {} (golden {rc})",
-            report.xl.outcome.rc
+            "exit status {} (golden {rc}), stderr: {}",
+            report.xl.outcome.rc,
+            report.xl.outcome.stderr.trim()
         ));
     }
     let golden = diff_changes(&fs::read_to_string(dir.join("xenstore.diff"))?);
