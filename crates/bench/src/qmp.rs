@@ -177,16 +177,66 @@ fn row(what: &str, raw: &mut [f64], vusb: &mut [f64]) -> String {
     )
 }
 
+/// Whole `vusb --qmp` processes (start, connect, QOM inventory, command,
+/// exit): comparable with xl's whole-process times.
+fn cli_processes(bin: &Path, sock: &Path, n: usize) -> anyhow::Result<()> {
+    let run = |args: &[&str]| -> anyhow::Result<f64> {
+        let t = Instant::now();
+        let out = std::process::Command::new(bin)
+            .arg("--qmp")
+            .arg(sock)
+            .args(args)
+            .output()?;
+        let took = ms(t);
+        if !out.status.success() {
+            bail!("vusb {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(took)
+    };
+    let (mut add, mut del, mut list) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        add.push(run(&[
+            "usbdev-attach",
+            "vm",
+            "type=tablet",
+            "controller=0",
+            "port=1",
+        ])?);
+        list.push(run(&["usb-list", "vm"])?);
+        del.push(run(&["usbdev-detach", "vm", "0", "1"])?);
+    }
+    println!("\nWhole `vusb --qmp` processes, {n} runs each (ms):\n");
+    println!("| command | median | p90 | p99 |");
+    println!("|---|---|---|---|");
+    for (what, v) in [
+        ("usbdev-attach vm type=tablet controller=0 port=1", &mut add),
+        ("usb-list vm", &mut list),
+        ("usbdev-detach vm 0 1 (waits for DEVICE_DELETED)", &mut del),
+    ] {
+        println!(
+            "| {what} | {:.2} | {:.2} | {:.2} |",
+            pct(v, 0.5),
+            pct(v, 0.9),
+            pct(v, 0.99)
+        );
+    }
+    Ok(())
+}
+
 /// Run the benchmark.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut iterations = 100usize;
+    let mut vusb_bin: Option<std::path::PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--iterations" | "-n" => {
                 iterations = it.next().context("--iterations needs a value")?.parse()?;
             }
-            other => bail!("unknown argument {other:?} (usage: vusb-bench qmp [--iterations N])"),
+            "--vusb" => vusb_bin = Some(it.next().context("--vusb needs a path")?.into()),
+            other => bail!(
+                "unknown argument {other:?} (usage: vusb-bench qmp [--iterations N] [--vusb BIN])"
+            ),
         }
     }
     let vm = QemuVm::launch()
@@ -244,5 +294,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             &mut fresh.vusb_del
         )
     );
+    if let Some(bin) = vusb_bin {
+        cli_processes(&bin, path, iterations.div_ceil(4))?;
+    }
     Ok(())
 }
