@@ -39,6 +39,10 @@ use std::fmt;
 use crate::cnum::{atoi, strtoul0_u8};
 use crate::error::{Error, Result};
 
+#[path = "spec_values.rs"]
+mod values;
+use values::{non_empty, parse_busid, parse_portpath, parse_usb_id};
+
 /// A controller type as written (`type=`); `Auto` when absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CtrlKind {
@@ -355,85 +359,6 @@ pub fn parse_usbdev_args<S: AsRef<str>>(args: &[S]) -> Result<UsbDevSpec> {
         spec.apply_field(arg.as_ref())?;
     }
     Ok(spec)
-}
-
-fn non_empty(
-    spec: &'static str,
-    key: &'static str,
-    v: &str,
-    expected: &'static str,
-) -> Result<String> {
-    if v.is_empty() {
-        return Err(Error::InvalidExtensionValue {
-            spec,
-            key,
-            value: v.to_owned(),
-            expected,
-        });
-    }
-    Ok(v.to_owned())
-}
-
-/// A USB id: 1–4 hex digits, optional `0x`/`0X` prefix (`046d`, `0x46d`).
-fn parse_usb_id(key: &'static str, v: &str) -> Result<u16> {
-    let digits = v
-        .strip_prefix("0x")
-        .or_else(|| v.strip_prefix("0X"))
-        .unwrap_or(v);
-    let ok = (1..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then(|| u16::from_str_radix(digits, 16).ok())
-        .flatten()
-        .ok_or_else(|| Error::InvalidExtensionValue {
-            spec: "usbdev",
-            key,
-            value: v.to_owned(),
-            expected: "1 to 4 hexadecimal digits, e.g. 046d",
-        })
-}
-
-/// Dot-separated decimal port numbers 1..=255 (`1`, `1.4`, `2.1.3`).
-fn is_port_chain(s: &str) -> bool {
-    !s.is_empty()
-        && s.split('.').all(|p| {
-            !p.is_empty()
-                && p.len() <= 3
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && p.parse::<u16>().is_ok_and(|n| (1..=255).contains(&n))
-        })
-}
-
-/// A sysfs device name `<bus>-<port chain>`, e.g. `3-1.2`.
-fn parse_busid(v: &str) -> Result<String> {
-    let ok = v.split_once('-').is_some_and(|(bus, chain)| {
-        !bus.is_empty()
-            && bus.len() <= 3
-            && bus.bytes().all(|b| b.is_ascii_digit())
-            && bus.parse::<u16>().is_ok_and(|n| (1..=255).contains(&n))
-            && is_port_chain(chain)
-    });
-    if ok {
-        Ok(v.to_owned())
-    } else {
-        Err(Error::InvalidExtensionValue {
-            spec: "usbdev",
-            key: "busid",
-            value: v.to_owned(),
-            expected: "a sysfs device name such as 3-1.2",
-        })
-    }
-}
-
-fn parse_portpath(v: &str) -> Result<String> {
-    if is_port_chain(v) {
-        Ok(v.to_owned())
-    } else {
-        Err(Error::InvalidExtensionValue {
-            spec: "usbdev",
-            key: "portpath",
-            value: v.to_owned(),
-            expected: "hub ports separated by dots, e.g. 1.4",
-        })
-    }
 }
 
 #[cfg(test)]
