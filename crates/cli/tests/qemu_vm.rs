@@ -12,11 +12,15 @@ use std::time::Duration;
 use vusb_testsupport::qemu::{QemuOptions, require_or_skip, require_or_skip_with};
 
 fn vusb(qmp: &Path, args: &[&str]) -> Output {
+    vusb_waiting(qmp, args, 400)
+}
+
+fn vusb_waiting(qmp: &Path, args: &[&str], unplug_ms: u32) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vusb"))
         .arg("--qmp")
         .arg(qmp)
         .args(args)
-        .env("VUSB_UNPLUG_TIMEOUT_MS", "400")
+        .env("VUSB_UNPLUG_TIMEOUT_MS", unplug_ms.to_string())
         .output()
         .expect("run vusb")
 }
@@ -53,7 +57,7 @@ fn readme_flow_controller_tablet_list_and_cleanup() {
     let Some(vm) = require_or_skip_with("readme_flow", &opts) else {
         return;
     };
-    std::thread::sleep(Duration::from_millis(1500)); // SeaBIOS boots the ejector
+    vm.wait_for_ejector(Duration::from_secs(60)).unwrap();
     let q = vm.qmp_path();
     assert_eq!(
         ok(&vusb(q, &["usbctrl-attach", "vm", "version=3", "ports=4"])),
@@ -75,7 +79,10 @@ fn readme_flow_controller_tablet_list_and_cleanup() {
     assert_eq!(ok(&vusb(q, &["usb-list", "vm"])), LIST_WITH_TABLET);
     assert_eq!(ok(&vusb(q, &["usbdev-detach", "vm", "0", "2"])), "");
     assert!(ok(&vusb(q, &["usb-list", "vm"])).contains("  Port 2:\n"));
-    assert_eq!(ok(&vusb(q, &["usbctrl-detach", "vm", "0"])), "");
+    assert_eq!(
+        ok(&vusb_waiting(q, &["usbctrl-detach", "vm", "0"], 10_000)),
+        ""
+    );
     assert_eq!(ok(&vusb(q, &["usb-list", "vm"])), "");
 }
 

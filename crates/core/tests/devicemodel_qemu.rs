@@ -284,9 +284,8 @@ fn controller_removal_completes_when_the_guest_ejects() {
     let Some(vm) = require_or_skip_with("controller_removal_ejector", &opts) else {
         return;
     };
-    let mut c = connect(&vm);
-    // Give SeaBIOS time to boot the ejector.
-    std::thread::sleep(Duration::from_millis(1500));
+    vm.wait_for_ejector(Duration::from_secs(60)).unwrap();
+    let mut c = connect(&vm); // after: QEMU serves one QMP client at a time
     add_ctrl(&mut c, 0, 1, 0, None);
     add_ctrl(&mut c, 1, 3, 4, None); // xHCI: never sends DEVICE_DELETED
     add_ctrl(&mut c, 2, 2, 0, None);

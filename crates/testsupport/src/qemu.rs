@@ -188,6 +188,60 @@ impl QemuVm {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
+    /// Wait until the guest CPU runs the ejector boot sector (its
+    /// instruction pointer inside `0x7c00..0x7c19`, read with HMP `info
+    /// registers` over QMP). Opens and closes its own QMP connection.
+    pub fn wait_for_ejector(&self, limit: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            let regs = self.hmp("info registers")?;
+            let ip = regs
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("RIP=").or_else(|| w.strip_prefix("EIP=")))
+                .and_then(|h| u64::from_str_radix(h, 16).ok());
+            if let Some(ip) = ip {
+                if (0x7c00..0x7c00 + EJECTOR_CODE.len() as u64).contains(&ip) {
+                    return Ok(());
+                }
+            }
+            if start.elapsed() > limit {
+                return Err(format!(
+                    "the ejector did not start within {limit:?} (ip {ip:x?})"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One HMP command through a fresh QMP connection (minimal client).
+    pub fn hmp(&self, command: &str) -> Result<String, String> {
+        use std::io::{BufRead, BufReader, Write};
+        let err = |e: std::io::Error| format!("QMP {}: {e}", self.qmp.display());
+        let s = std::os::unix::net::UnixStream::connect(&self.qmp).map_err(err)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(err)?;
+        let mut w = s.try_clone().map_err(err)?;
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).map_err(err)?; // greeting
+        w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+            .map_err(err)?;
+        let escaped = command.replace('\\', "\\\\").replace('"', "\\\"");
+        let req = format!(
+            "{{\"execute\":\"human-monitor-command\",\"arguments\":{{\"command-line\":\"{escaped}\"}},\"id\":2}}\n"
+        );
+        w.write_all(req.as_bytes()).map_err(err)?;
+        loop {
+            line.clear();
+            if r.read_line(&mut line).map_err(err)? == 0 {
+                return Err("QEMU closed the QMP connection".into());
+            }
+            if line.contains("\"id\": 2") || line.contains("\"id\":2") {
+                return Ok(line.replace("\\r\\n", "\n").replace("\\n", "\n"));
+            }
+        }
+    }
+
     /// SIGKILL QEMU now and reap it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
