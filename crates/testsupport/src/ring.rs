@@ -66,7 +66,9 @@ pub struct GuestConn {
 
 impl std::fmt::Debug for GuestConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GuestConn").field("domid", &self.domid).finish()
+        f.debug_struct("GuestConn")
+            .field("domid", &self.domid)
+            .finish()
     }
 }
 
@@ -240,11 +242,23 @@ impl GuestConn {
 
     /// `XS_INTRODUCE` sent by the guest itself (the daemon refuses it).
     pub fn introduce_other(&self, domid: DomId) -> Result<()> {
-        self.call_ok(TxId::NONE, &Request::Introduce { domid, mfn: 1, evtchn: 7 })
+        self.call_ok(
+            TxId::NONE,
+            &Request::Introduce {
+                domid,
+                mfn: 1,
+                evtchn: 7,
+            },
+        )
     }
 
     /// `XS_DIRECTORY_PART` raw reply parse.
-    pub fn directory_part(&self, tx: TxId, path: &str, offset: u32) -> Result<reply::DirectoryPart> {
+    pub fn directory_part(
+        &self,
+        tx: TxId,
+        path: &str,
+        offset: u32,
+    ) -> Result<reply::DirectoryPart> {
         let p = self.call(tx, &Request::DirectoryPart { path, offset })?;
         reply::parse_directory_part(&p)
     }

@@ -185,7 +185,10 @@ impl Xenstored {
             return;
         }
         self.stopped = true;
-        match Command::new(harness_dir().join("stop.sh")).arg(&self.dir).output() {
+        match Command::new(harness_dir().join("stop.sh"))
+            .arg(&self.dir)
+            .output()
+        {
             Ok(o) if o.status.success() => {}
             Ok(o) => log::warn!(
                 "stop.sh {}: {}",

@@ -17,6 +17,8 @@ mod cases_basic;
 mod cases_guest;
 #[path = "conformance/cases_txn_watch.rs"]
 mod cases_txn_watch;
+#[path = "conformance/differential.rs"]
+mod differential;
 #[path = "conformance/raw.rs"]
 mod raw;
 

@@ -84,7 +84,9 @@ impl Mem {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let socket = dir.join("socket");
         let store = MemStore::new();
-        let h = Server::new(store.clone()).spawn(&socket).expect("memory server");
+        let h = Server::new(store.clone())
+            .spawn(&socket)
+            .expect("memory server");
         Mem {
             store,
             dir,

@@ -28,11 +28,18 @@ pub fn guest_gets_eacces_on_dom0_nodes(b: &dyn Backend) {
     assert_eq!(errno(g.write(T0, "/shared", b"x")), Errno::EACCES);
     assert_eq!(errno(g.rm(T0, "/priv")), Errno::EACCES);
     assert_eq!(errno(g.mkdir(T0, "/tool/x")), Errno::EACCES);
-    assert_eq!(errno(g.write(T0, "data", b"1")), Errno::EACCES, "no home yet");
+    assert_eq!(
+        errno(g.write(T0, "data", b"1")),
+        Errno::EACCES,
+        "no home yet"
+    );
     node(&a, "/local/domain/5", &["n5"]);
     g.write(T0, "data", b"mine").unwrap();
     assert_eq!(a.read(T0, "/local/domain/5/data").unwrap(), b"mine");
-    assert_eq!(a.get_perms(T0, "/local/domain/5/data").unwrap(), perms(&["n5"]));
+    assert_eq!(
+        a.get_perms(T0, "/local/domain/5/data").unwrap(),
+        perms(&["n5"])
+    );
     let t = g.transaction_start().unwrap();
     g.write(t, "data", b"tx").unwrap();
     g.transaction_end(t, true).unwrap();
@@ -49,7 +56,11 @@ pub fn guest_created_nodes_inherit_with_owner_rewritten(b: &dyn Backend) {
     g.write(T0, "/w5/a/b", b"1").unwrap();
     assert_eq!(a.get_perms(T0, "/w5/a").unwrap(), perms(&["n5", "w5"]));
     g.set_perms(T0, "/g/y", &perms(&["n5", "r0"])).unwrap();
-    assert_eq!(errno(g.set_perms(T0, "/g/y", &perms(&["b7"]))), Errno::EPERM, "cannot give away");
+    assert_eq!(
+        errno(g.set_perms(T0, "/g/y", &perms(&["b7"]))),
+        Errno::EPERM,
+        "cannot give away"
+    );
     assert_eq!(a.get_perms(T0, "/g/y").unwrap(), perms(&["n5", "r0"]));
 }
 
@@ -80,11 +91,18 @@ pub fn guest_watch_events_need_read_permission(b: &dyn Backend) {
     a.set_perms(T0, "/r5/del", &perms(&["n0"])).unwrap();
     a.write(T0, "/n5/x/y", b"1").unwrap();
     a.set_perms(T0, "/n5/x/y", &perms(&["n0", "r5"])).unwrap();
-    for (i, p) in ["/r5/none", "/n5/none", "/r5/del", "/n5", "/n5/x/y"].iter().enumerate() {
+    for (i, p) in ["/r5/none", "/n5/none", "/r5/del", "/n5", "/n5/x/y"]
+        .iter()
+        .enumerate()
+    {
         g.watch(p, &format!("g{i}")).unwrap();
     }
     g.watch("@releaseDomain", "rel").unwrap();
-    assert_eq!(events(g.as_ref()).len(), 6, "initial events are always sent");
+    assert_eq!(
+        events(g.as_ref()).len(),
+        6,
+        "initial events are always sent"
+    );
     a.rm(T0, "/r5/del").unwrap();
     a.write(T0, "/r5/none", b"1").unwrap();
     a.write(T0, "/n5/none", b"1").unwrap();
@@ -95,9 +113,16 @@ pub fn guest_watch_events_need_read_permission(b: &dyn Backend) {
     let got = events(g.as_ref());
     assert_eq!(
         got,
-        [ev("/r5/del", "g2"), ev("/r5/none", "g0"), ev("/n5/x/y/z", "g3"), ev("/n5/x/y/z", "g4"), ev("/n5/x/y", "g4")]
+        [
+            ev("/r5/del", "g2"),
+            ev("/r5/none", "g0"),
+            ev("/n5/x/y/z", "g3"),
+            ev("/n5/x/y/z", "g4"),
+            ev("/n5/x/y", "g4")
+        ]
     );
-    a.set_perms(T0, "@releaseDomain", &perms(&["n0", "r5"])).unwrap();
+    a.set_perms(T0, "@releaseDomain", &perms(&["n0", "r5"]))
+        .unwrap();
     a.introduce(9, 1, 7).unwrap();
     a.release(9).unwrap();
     assert_eq!(events(g.as_ref()), [ev("@releaseDomain", "rel")]);
@@ -108,7 +133,11 @@ pub fn guest_domain_requests(b: &dyn Backend) {
     node(&a, "/local/domain/5", &["n5"]);
     g.watch("rel", "r").unwrap();
     g.write(T0, "rel/x", b"1").unwrap();
-    assert_eq!(events(g.as_ref()), [ev("rel", "r"), ev("rel/x", "r")], "relative watch, relative events");
+    assert_eq!(
+        events(g.as_ref()),
+        [ev("rel", "r"), ev("rel/x", "r")],
+        "relative watch, relative events"
+    );
     assert!(a.is_domain_introduced(5).unwrap());
 }
 
@@ -124,7 +153,9 @@ pub fn guest_quotas(b: &dyn Backend) {
         assert!(open < 100, "no transaction quota");
     };
     assert_eq!((open, err), (11, Some(Errno::ENOSPC)));
-    let n = (0..200).take_while(|i| g.watch(&format!("w{i}"), "t").is_ok()).count();
+    let n = (0..200)
+        .take_while(|i| g.watch(&format!("w{i}"), "t").is_ok())
+        .count();
     assert_eq!(n, 129);
     assert_eq!(errno(g.watch("w-over", "t")), Errno::E2BIG);
     // Node size: the largest value a guest may store in a fresh node.
@@ -134,16 +165,28 @@ pub fn guest_quotas(b: &dyn Backend) {
         let mid = (lo + hi) / 2;
         if fits(mid) { lo = mid } else { hi = mid }
     }
-    assert_eq!(lo, 2048 - 24 - 8 - 1, "record (24-byte header + 8 per permission + value) < 2048");
+    assert_eq!(
+        lo,
+        2048 - 24 - 8 - 1,
+        "record (24-byte header + 8 per permission + value) < 2048"
+    );
     node(&a, "/local/domain/5/two", &["n5", "r0"]);
     let fits2 = |len: usize| g.write(T0, "two", &vec![b'x'; len]).is_ok();
     assert!(fits2(lo - 8) && !fits2(lo - 7), "8 bytes per permission");
     for i in 0.. {
         if let Err(e) = g.write(T0, &format!("kids/k{i:07}"), b"") {
-            assert_eq!((i, e.errno()), (223, Some(Errno::ENOSPC)), "child names count too");
+            assert_eq!(
+                (i, e.errno()),
+                (223, Some(Errno::ENOSPC)),
+                "child names count too"
+            );
             break;
         }
     }
-    assert_eq!(errno(g.write(T0, "big", &vec![b'x'; lo + 1])), Errno::ENOSPC);
-    a.write(T0, "/local/domain/5/dom0-big", &[b'x'; 4000]).unwrap();
+    assert_eq!(
+        errno(g.write(T0, "big", &vec![b'x'; lo + 1])),
+        Errno::ENOSPC
+    );
+    a.write(T0, "/local/domain/5/dom0-big", &[b'x'; 4000])
+        .unwrap();
 }

@@ -14,8 +14,16 @@ pub fn transaction_commit_abort_visibility(b: &dyn Backend) {
     assert_ne!(t, T0);
     a.write(t, "/t/mine", b"1").unwrap();
     a.write(t, "/t/c", b"1").unwrap();
-    assert_eq!(a.read(t, "/t/mine").unwrap(), b"1", "own write visible inside");
-    assert_eq!(errno(o.read(T0, "/t/mine")), Errno::ENOENT, "invisible outside");
+    assert_eq!(
+        a.read(t, "/t/mine").unwrap(),
+        b"1",
+        "own write visible inside"
+    );
+    assert_eq!(
+        errno(o.read(T0, "/t/mine")),
+        Errno::ENOENT,
+        "invisible outside"
+    );
     assert_eq!(o.read(T0, "/t/c").unwrap(), b"0");
     assert_eq!(a.directory(t, "/t").unwrap(), ["c", "mine"]);
     a.rm(t, "/t/mine").unwrap();
@@ -28,15 +36,32 @@ pub fn transaction_commit_abort_visibility(b: &dyn Backend) {
     a.transaction_end(t, false).unwrap();
     assert_eq!(errno(o.read(T0, "/t/aborted")), Errno::ENOENT);
     assert_eq!(errno(a.transaction_end(t, true)), Errno::ENOENT, "ended");
-    assert_eq!(errno(a.read(TxId(99999), "/t/c")), Errno::ENOENT, "unknown id");
+    assert_eq!(
+        errno(a.read(TxId(99999), "/t/c")),
+        Errno::ENOENT,
+        "unknown id"
+    );
     let t = a.transaction_start().unwrap();
-    assert_eq!(errno(o.read(t, "/t/c")), Errno::ENOENT, "ids are per connection");
+    assert_eq!(
+        errno(o.read(t, "/t/c")),
+        Errno::ENOENT,
+        "ids are per connection"
+    );
     a.transaction_end(t, false).unwrap();
     let mut r = Raw::connect(b.socket());
     let (_, id) = r.call(ty::TRANSACTION_START, 0, b"\0");
-    let id: u32 = String::from_utf8_lossy(&id).trim_end_matches('\0').parse().unwrap();
-    assert_eq!(r.err(ty::TRANSACTION_START, id, b"\0").as_deref(), Some("EBUSY"));
-    assert_eq!(r.call(ty::GET_DOMAIN_PATH, id, &z(&["3"])).0, ty::GET_DOMAIN_PATH);
+    let id: u32 = String::from_utf8_lossy(&id)
+        .trim_end_matches('\0')
+        .parse()
+        .unwrap();
+    assert_eq!(
+        r.err(ty::TRANSACTION_START, id, b"\0").as_deref(),
+        Some("EBUSY")
+    );
+    assert_eq!(
+        r.call(ty::GET_DOMAIN_PATH, id, &z(&["3"])).0,
+        ty::GET_DOMAIN_PATH
+    );
 }
 
 pub fn transaction_conflicts_between_connections(b: &dyn Backend) {
@@ -53,7 +78,11 @@ pub fn transaction_conflicts_between_connections(b: &dyn Backend) {
     a.transaction_end(t1, true).unwrap();
     assert_eq!(errno(o.transaction_end(t2, true)), Errno::EAGAIN);
     assert_eq!(a.read(T0, "/t/c").unwrap(), b"1");
-    assert_eq!(errno(o.transaction_end(t2, true)), Errno::ENOENT, "gone after EAGAIN");
+    assert_eq!(
+        errno(o.transaction_end(t2, true)),
+        Errno::ENOENT,
+        "gone after EAGAIN"
+    );
 
     let conflict = |setup: &dyn Fn(TxId), outside: &dyn Fn()| -> Option<Errno> {
         let t = a.transaction_start().unwrap();
@@ -63,15 +92,50 @@ pub fn transaction_conflicts_between_connections(b: &dyn Backend) {
     };
     let again = Some(Errno::EAGAIN);
     let read = |p: &'static str| move |t: TxId| drop(a.read(t, p));
-    assert_eq!(conflict(&read("/t/c"), &|| o.write(T0, "/t/c", b"1").unwrap()), again, "same value still a change");
-    assert_eq!(conflict(&read("/t/c"), &|| o.mkdir(T0, "/t/c").unwrap()), None, "mkdir of existing is no change");
-    assert_eq!(conflict(&read("/t/c"), &|| o.rm(T0, "/t/c/none").unwrap()), None);
-    assert_eq!(conflict(&read("/t/n0"), &|| o.write(T0, "/t/n0", b"").unwrap()), again, "missed node appeared");
-    assert_eq!(conflict(&read("/t/c/sub"), &|| o.rm(T0, "/t/c").unwrap()), again, "ancestor looked at");
+    assert_eq!(
+        conflict(&read("/t/c"), &|| o.write(T0, "/t/c", b"1").unwrap()),
+        again,
+        "same value still a change"
+    );
+    assert_eq!(
+        conflict(&read("/t/c"), &|| o.mkdir(T0, "/t/c").unwrap()),
+        None,
+        "mkdir of existing is no change"
+    );
+    assert_eq!(
+        conflict(&read("/t/c"), &|| o.rm(T0, "/t/c/none").unwrap()),
+        None
+    );
+    assert_eq!(
+        conflict(&read("/t/n0"), &|| o.write(T0, "/t/n0", b"").unwrap()),
+        again,
+        "missed node appeared"
+    );
+    assert_eq!(
+        conflict(&read("/t/c/sub"), &|| o.rm(T0, "/t/c").unwrap()),
+        again,
+        "ancestor looked at"
+    );
     o.write(T0, "/t/c", b"0").unwrap();
-    assert_eq!(conflict(&|t| a.write(t, "/t/n1", b"").unwrap(), &|| o.write(T0, "/t/n2", b"").unwrap()), again, "both add to /t");
-    assert_eq!(conflict(&|t| a.write(t, "/t/c", b"5").unwrap(), &|| o.write(T0, "/t/n3", b"").unwrap()), None);
-    assert_eq!(conflict(&|t| drop(a.directory(t, "/t")), &|| o.write(T0, "/t/c", b"9").unwrap()), None);
+    assert_eq!(
+        conflict(&|t| a.write(t, "/t/n1", b"").unwrap(), &|| o
+            .write(T0, "/t/n2", b"")
+            .unwrap()),
+        again,
+        "both add to /t"
+    );
+    assert_eq!(
+        conflict(&|t| a.write(t, "/t/c", b"5").unwrap(), &|| o
+            .write(T0, "/t/n3", b"")
+            .unwrap()),
+        None
+    );
+    assert_eq!(
+        conflict(&|t| drop(a.directory(t, "/t")), &|| o
+            .write(T0, "/t/c", b"9")
+            .unwrap()),
+        None
+    );
     assert_eq!(
         conflict(&|t| drop(a.directory(t, "/t")), &|| {
             o.write(T0, "/t/z", b"").unwrap();
@@ -79,8 +143,17 @@ pub fn transaction_conflicts_between_connections(b: &dyn Backend) {
         }),
         again
     );
-    assert_eq!(conflict(&|t| drop(a.get_perms(t, "/t/c")), &|| o.set_perms(T0, "/t/c", &perms(&["n0", "r3"])).unwrap()), again);
-    assert_eq!(conflict(&read("/t/c"), &|| drop(o.read(T0, "/t/c"))), None, "reads do not conflict");
+    assert_eq!(
+        conflict(&|t| drop(a.get_perms(t, "/t/c")), &|| o
+            .set_perms(T0, "/t/c", &perms(&["n0", "r3"]))
+            .unwrap()),
+        again
+    );
+    assert_eq!(
+        conflict(&read("/t/c"), &|| drop(o.read(T0, "/t/c"))),
+        None,
+        "reads do not conflict"
+    );
     // The retry helper gets through.
     let n = std::cell::Cell::new(0);
     vusb_xenstore::transaction(a, 5, |t| -> vusb_xenstore::Result<()> {
@@ -92,7 +165,10 @@ pub fn transaction_conflicts_between_connections(b: &dyn Backend) {
         a.write(t, "/t/c", &[v, b"+".to_vec()].concat())
     })
     .unwrap();
-    assert_eq!((n.get(), a.read(T0, "/t/c").unwrap()), (2, b"interference+".to_vec()));
+    assert_eq!(
+        (n.get(), a.read(T0, "/t/c").unwrap()),
+        (2, b"interference+".to_vec())
+    );
 }
 
 pub fn watch_initial_subtree_and_removal_events(b: &dyn Backend) {
@@ -103,20 +179,50 @@ pub fn watch_initial_subtree_and_removal_events(b: &dyn Backend) {
     w.watch("/r/a", "top").unwrap();
     w.watch("/r", "root").unwrap();
     w.watch("/nonexistent/x", "ne").unwrap();
-    assert_eq!(events(&w), [ev("/r/a/b/c", "deep"), ev("/r/a", "top"), ev("/r", "root"), ev("/nonexistent/x", "ne")]);
+    assert_eq!(
+        events(&w),
+        [
+            ev("/r/a/b/c", "deep"),
+            ev("/r/a", "top"),
+            ev("/r", "root"),
+            ev("/nonexistent/x", "ne")
+        ]
+    );
     assert_eq!(errno(w.watch("/r", "root")), Errno::EEXIST);
     w.watch("/r", "root2").unwrap();
     assert_eq!(events(&w), [ev("/r", "root2")]);
     w.unwatch("/r", "root2").unwrap();
     a.write(T0, "/r/a/b/c", b"2").unwrap();
-    assert_eq!(events(&w), [ev("/r/a/b/c", "deep"), ev("/r/a/b/c", "top"), ev("/r/a/b/c", "root")]);
+    assert_eq!(
+        events(&w),
+        [
+            ev("/r/a/b/c", "deep"),
+            ev("/r/a/b/c", "top"),
+            ev("/r/a/b/c", "root")
+        ]
+    );
     a.write(T0, "/r/q/r/s", b"").unwrap();
-    assert_eq!(events(&w), [ev("/r/q/r/s", "root")], "created parents fire nothing");
+    assert_eq!(
+        events(&w),
+        [ev("/r/q/r/s", "root")],
+        "created parents fire nothing"
+    );
     a.rm(T0, "/r/a").unwrap();
-    assert_eq!(events(&w), [ev("/r/a/b/c", "deep"), ev("/r/a", "top"), ev("/r/a", "root")]);
+    assert_eq!(
+        events(&w),
+        [
+            ev("/r/a/b/c", "deep"),
+            ev("/r/a", "top"),
+            ev("/r/a", "root")
+        ]
+    );
     a.mkdir(T0, "/r/q").unwrap();
     a.rm(T0, "/r/zz").unwrap();
-    assert_eq!(events(&w), [], "mkdir of existing / rm of missing fire nothing");
+    assert_eq!(
+        events(&w),
+        [],
+        "mkdir of existing / rm of missing fire nothing"
+    );
     a.set_perms(T0, "/r/q", &perms(&["n0"])).unwrap();
     assert_eq!(events(&w), [ev("/r/q", "root")]);
     w.unwatch("/r", "root").unwrap();
@@ -129,7 +235,10 @@ pub fn watch_initial_subtree_and_removal_events(b: &dyn Backend) {
     w.watch("rel/w", "tr").unwrap();
     a.write(T0, "/local/domain/0/rel/w/x", b"1").unwrap();
     let got = events(&w);
-    assert!(got.contains(&ev("rel/w", "tr")) && got.contains(&ev("rel/w/x", "tr")), "{got:?}");
+    assert!(
+        got.contains(&ev("rel/w", "tr")) && got.contains(&ev("rel/w/x", "tr")),
+        "{got:?}"
+    );
 }
 
 pub fn event_and_reply_ordering_on_the_wire(b: &dyn Backend) {
@@ -137,13 +246,33 @@ pub fn event_and_reply_ordering_on_the_wire(b: &dyn Backend) {
     let q = Duration::from_millis(300);
     r.send(ty::WATCH, 0, &z(&["/ord", "o"]));
     let m = r.drain(q);
-    assert_eq!(m, [(ty::WATCH, 1, z(&["OK"])), (ty::WATCH_EVENT, 0, z(&["/ord", "o"]))], "reply, then initial event");
+    assert_eq!(
+        m,
+        [
+            (ty::WATCH, 1, z(&["OK"])),
+            (ty::WATCH_EVENT, 0, z(&["/ord", "o"]))
+        ],
+        "reply, then initial event"
+    );
     r.send(ty::WRITE, 0, &[z(&["/ord/x"]), b"1".to_vec()].concat());
     let m = r.drain(q);
-    assert_eq!(m, [(ty::WATCH_EVENT, 0, z(&["/ord/x", "o"])), (ty::WRITE, 2, z(&["OK"]))], "own event before the reply");
+    assert_eq!(
+        m,
+        [
+            (ty::WATCH_EVENT, 0, z(&["/ord/x", "o"])),
+            (ty::WRITE, 2, z(&["OK"]))
+        ],
+        "own event before the reply"
+    );
     r.send(ty::RM, 0, &z(&["/ord"]));
     let m = r.drain(q);
-    assert_eq!(m, [(ty::WATCH_EVENT, 0, z(&["/ord", "o"])), (ty::RM, 3, z(&["OK"]))]);
+    assert_eq!(
+        m,
+        [
+            (ty::WATCH_EVENT, 0, z(&["/ord", "o"])),
+            (ty::RM, 3, z(&["OK"]))
+        ]
+    );
 }
 
 pub fn transaction_events_fire_at_commit(b: &dyn Backend) {
@@ -165,7 +294,11 @@ pub fn transaction_events_fire_at_commit(b: &dyn Backend) {
     a.rm(t, "/ev/n").unwrap();
     assert_eq!(events(&w), [], "nothing before commit");
     a.transaction_end(t, true).unwrap();
-    assert_eq!(events(&w), [ev("/ev/a", "e"), ev("/ev/b", "e")], "once per node, first-touch order");
+    assert_eq!(
+        events(&w),
+        [ev("/ev/a", "e"), ev("/ev/b", "e")],
+        "once per node, first-touch order"
+    );
     let t = a.transaction_start().unwrap();
     a.write(t, "/ev/p/c", b"2").unwrap();
     a.rm(t, "/ev/p").unwrap();
@@ -176,7 +309,13 @@ pub fn transaction_events_fire_at_commit(b: &dyn Backend) {
     a.transaction_end(t, true).unwrap();
     assert_eq!(
         events(&w),
-        [ev("/ev/p/c", "e"), ev("/ev/p", "e"), ev("/ev/x", "e"), ev("/ev/1", "e"), ev("/ev/1/deep", "deep")]
+        [
+            ev("/ev/p/c", "e"),
+            ev("/ev/p", "e"),
+            ev("/ev/x", "e"),
+            ev("/ev/1", "e"),
+            ev("/ev/1/deep", "deep")
+        ]
     );
     let t = a.transaction_start().unwrap();
     a.write(t, "/ev/aborted", b"1").unwrap();
@@ -188,7 +327,10 @@ pub fn special_watches_introduce_release(b: &dyn Backend) {
     let a = b.dom0();
     a.watch("@introduceDomain", "i").unwrap();
     a.watch("@releaseDomain", "r").unwrap();
-    assert_eq!(events(&a), [ev("@introduceDomain", "i"), ev("@releaseDomain", "r")]);
+    assert_eq!(
+        events(&a),
+        [ev("@introduceDomain", "i"), ev("@releaseDomain", "r")]
+    );
     assert!(!a.is_domain_introduced(6).unwrap());
     a.introduce(6, 1, 7).unwrap();
     assert_eq!(events(&a), [ev("@introduceDomain", "i")]);
@@ -205,7 +347,15 @@ pub fn removal_events_per_removed_node(b: &dyn Backend) {
     let a = b.dom0();
     let w = b.dom0();
     let tree = ["/r/a/b/c", "/r/a/x", "/r/a/b/d"];
-    let watched = ["/r/a/nonexist", "/r/a/b/d", "/r/a/x", "/r/a/b", "/r/a/b/c", "/r", "/r/a"];
+    let watched = [
+        "/r/a/nonexist",
+        "/r/a/b/d",
+        "/r/a/x",
+        "/r/a/b",
+        "/r/a/b/c",
+        "/r",
+        "/r/a",
+    ];
     for n in tree {
         a.write(T0, n, b"1").unwrap();
     }
@@ -278,5 +428,9 @@ pub fn release_removes_the_domains_nodes(b: &dyn Backend) {
     );
     assert_eq!(a.directory(T0, "/").unwrap(), ["tool", "x", "acl", "local"]);
     assert_eq!(a.directory(T0, "/x").unwrap(), ["keep"]);
-    assert_eq!(a.get_perms(T0, "/acl").unwrap(), perms(&["n0", "r5"]), "ACL entries stay");
+    assert_eq!(
+        a.get_perms(T0, "/acl").unwrap(),
+        perms(&["n0", "r5"]),
+        "ACL entries stay"
+    );
 }

@@ -50,7 +50,8 @@ pub mod ty {
 impl Raw {
     pub fn connect(p: &Path) -> Raw {
         let s = UnixStream::connect(p).expect("raw connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         Raw {
             s,
             req: 0,
@@ -98,7 +99,11 @@ impl Raw {
     /// The error name of a reply, or `None` if it was not `XS_ERROR`.
     pub fn err(&mut self, t: u32, tx: u32, payload: &[u8]) -> Option<String> {
         match self.call(t, tx, payload) {
-            (ty::ERROR, b) => Some(String::from_utf8_lossy(&b).trim_end_matches('\0').to_owned()),
+            (ty::ERROR, b) => Some(
+                String::from_utf8_lossy(&b)
+                    .trim_end_matches('\0')
+                    .to_owned(),
+            ),
             _ => None,
         }
     }
