@@ -36,6 +36,16 @@ pub enum Error {
         value: String,
     },
 
+    /// A usbdev `controller=` or `port=` value is not a number. xl reads
+    /// it with `atoi`, so a typo silently means "auto"; vusb refuses it.
+    #[error("Invalid {key} `{value}' in usbdev spec: not a number")]
+    InvalidDevNumber {
+        /// `controller` or `port`.
+        key: &'static str,
+        /// The value as written.
+        value: String,
+    },
+
     /// A value of one of vusb's extension keys is malformed (xl has no such
     /// keys, so there is no xl wording to keep).
     #[error("Invalid value `{value}' for `{key}' in {spec} spec: {expected}")]

@@ -8,8 +8,8 @@
 //!   `KEY=` prefix; anything else (including an empty field) is
 //!   ``Unknown string `<field>' in usbctrl spec`` / `usbdev spec`;
 //! * `type=` values are compared case-insensitively;
-//! * `version=`, `ports=`, `controller=`, `port=` use C `atoi` (garbage is 0,
-//!   which libxl then treats as "default"/"auto");
+//! * `version=`, `ports=` use C `atoi` (garbage is 0, which libxl then
+//!   treats as "default"), `controller=` and `port=` too, but see below;
 //! * `hostbus=`, `hostaddr=` use `strtoul(v, NULL, 0)` truncated to 8 bits
 //!   (`0x0a` = 10, `010` = 8, `008` = 0, `256` = 0);
 //! * repeated keys: the last one wins;
@@ -21,6 +21,10 @@
 //! Deliberate differences:
 //!
 //! * a bad usbdev `type=` names the value (xl prints `optarg`, BUG D2);
+//! * usbdev `controller=` and `port=` must be numbers (blanks around and a
+//!   sign allowed; the value is then `atoi`'s): xl's `atoi` turns a typo
+//!   such as `port=l` into 0, "choose a port", and the device silently
+//!   lands elsewhere;
 //! * usbdev `type=` may also be `tablet`, `mouse` or `keyboard` (emulated
 //!   devices of the guest's QEMU), and a spec without `type=` is a host
 //!   device for every consumer, the saved JSON included (fix of BUG J2);
@@ -41,7 +45,7 @@ use crate::error::{Error, Result};
 
 #[path = "spec_values.rs"]
 mod values;
-use values::{non_empty, parse_busid, parse_portpath, parse_usb_id};
+use values::{non_empty, parse_busid, parse_portpath, parse_usb_id, strict_atoi};
 
 /// A controller type as written (`type=`); `Auto` when absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -255,9 +259,9 @@ impl UsbDevSpec {
         } else if let Some(v) = field.strip_prefix("hostaddr=") {
             self.hostaddr = Some(strtoul0_u8(v));
         } else if let Some(v) = field.strip_prefix("controller=") {
-            self.controller = Some(atoi(v));
+            self.controller = Some(strict_atoi("controller", v)?);
         } else if let Some(v) = field.strip_prefix("port=") {
-            self.port = Some(atoi(v));
+            self.port = Some(strict_atoi("port", v)?);
         } else if let Some(v) = field.strip_prefix("busid=") {
             self.busid = Some(parse_busid(v)?);
         } else if let Some(v) = field.strip_prefix("vendor=") {

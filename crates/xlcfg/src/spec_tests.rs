@@ -94,7 +94,27 @@ fn dev_strtoul_numbers() {
     assert_eq!((d.hostbus, d.hostaddr), (Some(0), Some(10)));
     let d = parse_usbdev_args(&["hostbus=256", "hostaddr=-1"]).unwrap();
     assert_eq!((d.hostbus, d.hostaddr), (Some(0), Some(255)));
-    assert_eq!(parse_usbdev_args(&["port=x"]).unwrap().port, Some(0));
+    // controller=/port= must be numbers (vusb refuses xl's silent 0).
+    let e = parse_usbdev_args(&["port=x"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Invalid port `x' in usbdev spec: not a number"
+    );
+    for bad in [
+        "port=",
+        "port=1x",
+        "controller=one",
+        "controller=-",
+        "port=0x1",
+    ] {
+        assert!(
+            matches!(parse_usbdev_item(bad), Err(Error::InvalidDevNumber { .. })),
+            "{bad}"
+        );
+    }
+    let d = parse_usbdev_item("controller=-1,port= 2 ").unwrap();
+    assert_eq!((d.controller, d.port), (Some(-1), Some(2)));
+    assert_eq!(parse_usbdev_item("port=+007").unwrap().port, Some(7));
 }
 
 #[test]

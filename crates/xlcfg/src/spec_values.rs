@@ -81,3 +81,18 @@ pub(super) fn parse_portpath(v: &str) -> Result<String> {
         })
     }
 }
+
+/// `atoi` of a text that must be a number: optional C blanks, optional
+/// sign, decimal digits, optional trailing blanks.
+pub(super) fn strict_atoi(key: &'static str, v: &str) -> Result<i32> {
+    let blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
+    let t = v.trim_matches(blank);
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidDevNumber {
+            key,
+            value: v.to_owned(),
+        });
+    }
+    Ok(crate::cnum::atoi(v))
+}
