@@ -70,8 +70,8 @@ impl Default for FakeHostConfig {
 }
 
 impl FakeHostConfig {
-    /// `n` PV guests, domids 1..=n, without vifs when `n` is large (the
-    /// scale runs), and `n + 1` devices.
+    /// `n` PV guests, domids 1..=n, each with its vif (as the xl-peer
+    /// scale runs), and `n + 1` fixture devices.
     pub fn pv_guests(n: u32) -> FakeHostConfig {
         FakeHostConfig {
             domains: (1..=n).map(|d| GuestSpec::new(d, DomainKind::Pv)).collect(),
