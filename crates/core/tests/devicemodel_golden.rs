@@ -6,7 +6,6 @@
 //! to check that a removal completed) are listed separately.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -38,7 +37,7 @@ fn strip_id(mut v: Value) -> Value {
 
 /// Open a connection recording what is sent from the first byte.
 fn conn(sock: &Path, style: ArgStyle) -> DmConn {
-    let mut qmp = Qmp::new(UnixStream::connect(sock).expect("connect"));
+    let mut qmp = Qmp::new(vusb_qmp::connect_unix(sock, Duration::from_secs(10)).expect("connect"));
     qmp.set_timeout(Duration::from_secs(10));
     qmp.record_sent();
     qmp.handshake().expect("handshake");

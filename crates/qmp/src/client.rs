@@ -309,7 +309,7 @@ impl Qmp<UnixStream> {
     /// Connect to a QMP Unix socket, read the greeting and negotiate, each
     /// step bounded by `timeout` (also kept as the per-command timeout).
     pub fn connect(path: &std::path::Path, timeout: Duration) -> Result<Qmp<UnixStream>> {
-        let stream = connect_retrying(path, timeout)?;
+        let stream = connect_unix(path, timeout)?;
         stream
             .set_write_timeout(Some(timeout))
             .map_err(Error::SetTimeout)?;
@@ -324,7 +324,7 @@ impl Qmp<UnixStream> {
 /// `EAGAIN` on a Unix socket): QEMU serves one QMP client at a time and
 /// its backlog is short, so a client that just left may still hold the
 /// slot. libxl retries the same way. A missing socket fails at once.
-fn connect_retrying(path: &std::path::Path, timeout: Duration) -> Result<UnixStream> {
+pub fn connect_unix(path: &std::path::Path, timeout: Duration) -> Result<UnixStream> {
     use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::metadata(path) {
         if !meta.file_type().is_socket() {

@@ -22,7 +22,7 @@ pub mod commands;
 pub mod error;
 pub mod message;
 
-pub use client::{DEFAULT_TIMEOUT, Qmp, Stream};
+pub use client::{DEFAULT_TIMEOUT, Qmp, Stream, connect_unix};
 pub use commands::{DeviceAdd, PciFunction, Peripheral};
 pub use error::{Error, Result};
 pub use message::{Event, Greeting, Message};

@@ -194,7 +194,15 @@ impl QemuVm {
     pub fn wait_for_ejector(&self, limit: Duration) -> Result<(), String> {
         let start = Instant::now();
         loop {
-            let regs = self.hmp("info registers")?;
+            // A refused connection (full listen queue) is retried too.
+            let regs = match self.hmp("info registers") {
+                Ok(r) => r,
+                Err(_) if start.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let ip = regs
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("RIP=").or_else(|| w.strip_prefix("EIP=")))
