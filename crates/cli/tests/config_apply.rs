@@ -235,17 +235,17 @@ fn bad_input_is_refused_before_any_change() {
         (
             "undef.cfg",
             "usbctrl=['type=pv']\nusbdev=['hostbus=1,hostaddr=2,controller=5']\n",
-            "usbdev 0 names controller 5, which neither the configuration nor the guest has",
+            "undef.cfg:2:9: usbdev 0 names controller 5, which neither the configuration nor the guest has",
         ),
         (
             "absent.cfg",
             "usbctrl=['type=pv']\nusbdev=['hostbus=1,hostaddr=2','hostbus=9,hostaddr=9']\n",
-            "applying usbdev 1 failed: USB device is not assignable.",
+            "absent.cfg:2:32: applying usbdev 1 (type=hostdev,hostbus=9,hostaddr=9) failed: USB device is not assignable.",
         ),
         (
             "tablet.cfg",
             "usbdev=['type=tablet']\n",
-            "usbdev 0 has type tablet, which config-apply cannot add to a Xen guest",
+            "tablet.cfg:1:9: usbdev 0 has type tablet, which config-apply cannot add to a Xen guest",
         ),
     ];
     for (name, text, expected) in cases {

@@ -283,10 +283,14 @@ pub enum Error {
     },
 
     /// One step of `config-apply` failed (everything it did was undone).
-    #[error("applying {what} failed")]
+    #[error("applying {setting} {index} ({spec}) failed")]
     ConfigApply {
-        /// The entry, e.g. `usbdev 2`.
-        what: String,
+        /// `usbctrl` or `usbdev`.
+        setting: &'static str,
+        /// Index of the entry in that list of the configuration.
+        index: usize,
+        /// The entry, in spec form.
+        spec: String,
         /// The cause.
         #[source]
         source: Box<Error>,

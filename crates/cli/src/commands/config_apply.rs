@@ -1,12 +1,14 @@
 //! `vusb config-apply <dom> FILE` and `vusb config-apply <dom> --saved`:
 //! attach everything an xl config file declares (or what vusb saved for
 //! the guest) to the running guest; see `vusb_core::ops::config_apply`.
-//! A bad file exits 1 with `FILE:LINE:COL: message` and nothing applied.
+//! A bad file exits 1 with `FILE:LINE:COL: message` and nothing applied;
+//! an entry that cannot be applied is reported at its position too.
 //! On success one line per change is printed.
 
 use std::process::ExitCode;
 
 use anyhow::anyhow;
+use vusb_core::Error;
 use vusb_core::ops::OpEnv;
 use vusb_core::ops::config_apply::{Applied, config_apply, config_apply_saved};
 
@@ -14,6 +16,7 @@ use super::config_show::load_usb_config;
 use super::xl_args::{self, XlCmd};
 use crate::context::Context;
 use crate::output::out;
+use vusb_xlcfg::{Pos, UsbConfig};
 
 const CMD: XlCmd = XlCmd {
     name: "config-apply",
@@ -22,6 +25,21 @@ const CMD: XlCmd = XlCmd {
     modifies: true,
     min_args: 2,
 };
+
+/// Where in the file the entry an error is about was written.
+fn position(e: &Error, cfg: &UsbConfig) -> Option<Pos> {
+    match e {
+        Error::ConfigApply {
+            setting: "usbctrl",
+            index,
+            ..
+        } => cfg.ctrls.get(*index)?.pos,
+        Error::ConfigApply { index, .. }
+        | Error::UndefinedController { index, .. }
+        | Error::UnsupportedDeviceType { index, .. } => cfg.devs.get(*index)?.pos,
+        _ => None,
+    }
+}
 
 fn summary(a: &Applied) -> String {
     let mut s = String::new();
@@ -73,6 +91,9 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             out(&summary(&a));
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => Err(anyhow!(e)),
+        Err(e) => match cfg.as_ref().and_then(|c| position(&e, c)) {
+            Some(p) => Err(anyhow!(e).context(format!("{what}:{}:{}", p.line, p.col))),
+            None => Err(anyhow!(e)),
+        },
     }
 }

@@ -70,9 +70,11 @@ struct PlannedDev {
     serial: Option<String>,
 }
 
-fn step(what: String) -> impl FnOnce(Error) -> Error {
+fn step(setting: &'static str, index: usize, spec: String) -> impl FnOnce(Error) -> Error {
     move |e| Error::ConfigApply {
-        what,
+        setting,
+        index,
+        spec,
         source: Box::new(e),
     }
 }
@@ -193,10 +195,11 @@ fn plan<X: Xenstore + ?Sized>(
                 });
             }
         }
-        let sel = super::hostdev::selector(&d.spec).map_err(step(format!("usbdev {index}")))?;
+        let sel =
+            super::hostdev::selector(&d.spec).map_err(step("usbdev", index, d.spec.to_string()))?;
         let dev = vusb_host::lookup::find(&devices, &sel).map_err(|e| {
             log::info!("usbdev {index}: {}", vusb_host::discover::error_chain(&e));
-            step(format!("usbdev {index}"))(Error::NotAssignable { busid: None })
+            step("usbdev", index, d.spec.to_string())(Error::NotAssignable { busid: None })
         })?;
         planned.push(PlannedDev {
             index,
@@ -220,7 +223,7 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
     let mut applied = Applied::default();
     let mut ctrls = Vec::new();
     let mut devid_map: HashMap<i32, u32> = HashMap::new();
-    for c in &cfg.ctrls {
+    for (cindex, c) in cfg.ctrls.iter().enumerate() {
         let existing = match u32::try_from(c.devid) {
             Ok(devid) => read_controller(env.xs, TxId::NONE, dom.domid, devid)?,
             Err(_) => None,
@@ -236,8 +239,11 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
                 ctrl
             }
             None => {
-                let ctrl = usbctrl_attach(env, dom, &c.spec)
-                    .map_err(step(format!("usbctrl {} ({})", c.devid, c.spec)))?;
+                let ctrl = usbctrl_attach(env, dom, &c.spec).map_err(step(
+                    "usbctrl",
+                    cindex,
+                    c.spec.to_string(),
+                ))?;
                 done.push(Done::Ctrl(ctrl.devid));
                 applied.created_ctrls.push(ctrl.devid);
                 if i64::from(ctrl.devid) != i64::from(c.devid) {
@@ -256,7 +262,6 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
     }
     let mut devs = Vec::new();
     for p in planned {
-        let what = || format!("usbdev {} ({})", p.index, p.spec);
         if let Some(rec) = assign::lookup(env.xs, TxId::NONE, &p.busid)? {
             if rec.domid == dom.domid {
                 log::info!("domain {}: {} already attached", dom.domid, p.busid);
@@ -273,7 +278,8 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
                 spec.controller = i32::try_from(actual).ok();
             }
         }
-        let a = usbdev_attach(env, dom, &spec).map_err(step(what()))?;
+        let a =
+            usbdev_attach(env, dom, &spec).map_err(step("usbdev", p.index, p.spec.to_string()))?;
         if let Some(c) = a.created_ctrl {
             done.push(Done::Ctrl(c));
             applied.created_ctrls.push(c);
