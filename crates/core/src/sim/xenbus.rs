@@ -315,7 +315,151 @@ fn backend_of(path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::backend_of;
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use vusb_xenstore::mem::{MemConn, MemStore};
+
+    fn read(xs: &MemConn, p: &str) -> Option<String> {
+        xs.read_opt(TxId::NONE, p).unwrap()
+    }
+
+    /// Wait (up to 3 s) until `path` reads `value`.
+    fn wait(xs: &MemConn, path: &str, value: &str) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            if read(xs, path).as_deref() == Some(value) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    /// A controller as a toolstack writes it: frontend at 1, backend at 1
+    /// with online = 1, in one transaction.
+    fn add_controller(xs: &MemConn, kind: &str, domid: u32, devid: u32) -> (String, String) {
+        let fe = format!("/local/domain/{domid}/device/vusb/{devid}");
+        let be = format!("/local/domain/0/backend/{kind}/{domid}/{devid}");
+        let tx = xs.transaction_start().unwrap();
+        for (p, v) in [
+            (format!("{fe}/backend"), be.as_str()),
+            (format!("{fe}/state"), "1"),
+            (format!("{be}/frontend"), fe.as_str()),
+            (format!("{be}/online"), "1"),
+            (format!("{be}/state"), "1"),
+        ] {
+            xs.write_str(tx, &p, v).unwrap();
+        }
+        xs.transaction_end(tx, true).unwrap();
+        (fe, be)
+    }
+
+    #[test]
+    fn connects_then_closes_like_usbback_and_usbfront() {
+        for (kind, devid) in [("vusb", 0), ("qusb", 3)] {
+            let store = MemStore::new();
+            let xs = store.connect(0);
+            let drivers = Drivers::spawn(store.connect(0), DriverConfig::default()).unwrap();
+            let (fe, be) = add_controller(&xs, kind, 1, devid);
+            assert!(
+                wait(&xs, &format!("{be}/state"), "4"),
+                "{kind}: backend never connected"
+            );
+            assert!(wait(&xs, &format!("{fe}/state"), "4"));
+            assert_eq!(
+                read(&xs, &format!("{fe}/urb-ring-ref")),
+                Some((8 + 2 * devid).to_string())
+            );
+            assert_eq!(
+                read(&xs, &format!("{fe}/conn-ring-ref")),
+                Some((9 + 2 * devid).to_string())
+            );
+            assert_eq!(
+                read(&xs, &format!("{fe}/event-channel")),
+                Some((20 + devid).to_string())
+            );
+            xs.write_str(TxId::NONE, &format!("{be}/state"), "5")
+                .unwrap();
+            assert!(wait(&xs, &format!("{be}/state"), "6"));
+            assert_eq!(read(&xs, &format!("{fe}/state")).as_deref(), Some("6"));
+            let log = drivers.log();
+            assert_eq!(
+                log,
+                vec![
+                    format!("{be} backend 1 -> 2"),
+                    format!("{fe} frontend -> 3"),
+                    format!("{be} backend 2 -> 4"),
+                    format!("{fe} frontend -> 4"),
+                    format!("{fe} frontend -> 6"),
+                    format!("{be} backend 5 -> 6"),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn backend_waits_for_online_and_frontend_waits_its_delay() {
+        let store = MemStore::new();
+        let xs = store.connect(0);
+        let config = DriverConfig {
+            frontend_delay: Duration::from_millis(300),
+            ..DriverConfig::default()
+        };
+        let _drivers = Drivers::spawn(store.connect(0), config).unwrap();
+        let be = "/local/domain/0/backend/vusb/2/0";
+        xs.write_str(TxId::NONE, &format!("{be}/state"), "1")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            read(&xs, &format!("{be}/state")).as_deref(),
+            Some("1"),
+            "online is not set"
+        );
+        let (_, be) = add_controller(&xs, "vusb", 2, 0);
+        assert!(wait(&xs, &format!("{be}/state"), "2"));
+        // Still 2 well within the delay: libxl can see InitWait.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(read(&xs, &format!("{be}/state")).as_deref(), Some("2"));
+        assert!(wait(&xs, &format!("{be}/state"), "4"));
+    }
+
+    #[test]
+    fn failure_modes_stop_the_protocol_where_asked() {
+        let cases = [
+            (Failure::BackendNeverInitWait, "1", None),
+            (Failure::FrontendNeverConnects, "2", None),
+            (Failure::BackendNeverCloses, "4", Some("5")),
+        ];
+        for (failure, settled, after_close) in cases {
+            let store = MemStore::new();
+            let xs = store.connect(0);
+            let config = DriverConfig {
+                failure: Some(failure),
+                ..DriverConfig::default()
+            };
+            let _drivers = Drivers::spawn(store.connect(0), config).unwrap();
+            let (fe, be) = add_controller(&xs, "vusb", 1, 0);
+            std::thread::sleep(Duration::from_millis(250));
+            assert_eq!(
+                read(&xs, &format!("{be}/state")).as_deref(),
+                Some(settled),
+                "{failure:?}"
+            );
+            if let Some(stays) = after_close {
+                xs.write_str(TxId::NONE, &format!("{be}/state"), "5")
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(250));
+                assert_eq!(read(&xs, &format!("{be}/state")).as_deref(), Some(stays));
+                assert_eq!(read(&xs, &format!("{fe}/state")).as_deref(), Some("4"));
+            } else {
+                assert_eq!(
+                    read(&xs, &format!("{fe}/state")).as_deref(),
+                    Some("1"),
+                    "{failure:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn backend_paths_are_recognised() {
