@@ -199,8 +199,12 @@ fn a_failing_step_undoes_everything() {
     let o = h.vusb(&["config-apply", "1", &cfg]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("vusb config-apply: "), "{err}");
     assert!(
-        err.starts_with("vusb config-apply: applying usbdev 1 "),
+        err.contains(
+            "clash.cfg:2:52: applying usbdev 1 \
+             (type=hostdev,hostbus=1,hostaddr=4,controller=0,port=1) failed: "
+        ),
         "{err}"
     );
     assert!(err.contains("The controller port isn't available"), "{err}");
