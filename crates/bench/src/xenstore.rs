@@ -6,8 +6,9 @@
 //! value, `WRITE` of a small value, and a read-modify-write transaction
 //! (`TRANSACTION_START`, `READ`, `WRITE`, `TRANSACTION_END` commit, retried
 //! on `EAGAIN`). The C side is `xs_c_bench.c`, compiled here with gcc and
-//! linked to `-lxenstore`. The two sides alternate for `R` rounds and the
-//! median rate of each is printed, to dampen noise from other load.
+//! linked to `-lxenstore`. After one untimed warm-up of each side, the two
+//! sides alternate for `R` rounds and the median rate of each is printed,
+//! to dampen noise from other load.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -204,6 +205,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .context("creating a temporary directory")?;
     let bin = build_c(dir.path())?;
     let daemon = Daemon::start(&dir.path().join("xs"))?;
+    // One untimed warm-up of each side: the daemon's first requests and
+    // the first connection are slower and would bias whoever goes first.
+    let warmup = o.iterations.min(2000);
+    run_vusb(&daemon.socket, warmup)?;
+    run_c(&bin, &daemon.socket, warmup)?;
     let mut v = Vec::new();
     let mut c = Vec::new();
     for round in 0..o.rounds {
