@@ -104,7 +104,7 @@ pub fn block_uses(sysfs_root: &Path, proc_root: &Path) -> Result<Vec<BlockUse>> 
                     mount_point: m.mount_point.clone(),
                 });
             }
-            if swaps.iter().any(|s| *s == dev_name) {
+            if swaps.contains(&dev_name) {
                 push(UseKind::Swap);
             }
             for holder in node
