@@ -144,7 +144,30 @@ pub fn usb_config(cfg: &Config) -> Result<(UsbConfig, Vec<Warning>)> {
     if guest_type == GuestType::Hvm {
         out.legacy = legacy(cfg, &mut warnings);
     }
+    undefined_controllers(&out, &mut warnings);
     Ok((out, warnings))
+}
+
+/// vusb's own warning: a device naming a controller the file does not
+/// define makes `xl create` fail (libxl cannot read the controller). It
+/// is no error here, as `config-apply` to a running guest that has the
+/// controller is fine.
+fn undefined_controllers(cfg: &UsbConfig, warnings: &mut Vec<Warning>) {
+    for (index, d) in cfg.devs.iter().enumerate() {
+        let Some(c) = d.spec.controller.filter(|&c| c >= 0) else {
+            continue;
+        };
+        if !cfg.ctrls.iter().any(|e| e.devid == c) {
+            let pos = d.pos.unwrap_or_default();
+            warnings.push(Warning {
+                line: pos.line,
+                col: Some(pos.col),
+                message: format!(
+                    "usbdev {index} names controller {c}, which this file does not define (xl create would fail)"
+                ),
+            });
+        }
+    }
 }
 
 fn in_file(key: &str, pos: Pos, source: Error) -> Error {

@@ -122,3 +122,18 @@ fn legacy_options_only_for_hvm() {
         "4: warning: parameter `usbversion' is not a valid number"
     );
 }
+
+#[test]
+fn undefined_controller_is_a_warning() {
+    let (u, w) = usb(
+        "usbctrl=['']\nusbdev=['hostbus=1,controller=0','hostbus=2,controller=1','controller=-1']\n",
+    );
+    assert_eq!(u.devs.len(), 3);
+    let text: Vec<String> = w.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "2:34: warning: usbdev 1 names controller 1, which this file does not define (xl create would fail)"
+        ]
+    );
+}
