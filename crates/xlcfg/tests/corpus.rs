@@ -4,8 +4,8 @@
 //!   golden files), survives a JSON round trip, and its warnings equal
 //!   `*.warn` (absent = none);
 //! * every `bad/*.cfg` fails with the message in `bad/*.err`;
-//! * where the libxlu oracle is available, libxlu agrees on accept/reject
-//!   of the syntax (the spec errors of `bad/` are xl's, not libxlu's).
+//! * (in `libxlu_diff.rs`) the real libxlu agrees with vusb on the syntax
+//!   of every file (the spec errors of `bad/` are xl's, not libxlu's).
 //!
 //! `UPDATE_GOLDEN=1` rewrites the golden files (review the diff!).
 

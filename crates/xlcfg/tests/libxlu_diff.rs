@@ -201,6 +201,25 @@ fn hand_picked_cases_agree_with_libxlu() {
     run_cases(&cases);
 }
 
+/// Every file of the corpus (`tests/configs`, good and bad): same syntax
+/// verdict and values as libxlu (the spec errors of `bad/` are xl's, after
+/// libxlu accepted the syntax).
+#[test]
+fn corpus_files_agree_with_libxlu() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs");
+    let mut cases = Vec::new();
+    for dir in [root.clone(), root.join("bad")] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "cfg") {
+                cases.push(std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    assert!(cases.len() >= 20, "{}", cases.len());
+    run_cases(&cases);
+}
+
 /// How many random cases to run (`XLU_DIFF_CASES` overrides, for long runs).
 fn case_count(default: u64) -> u64 {
     std::env::var("XLU_DIFF_CASES")
