@@ -98,3 +98,28 @@ suite! {
     cases_guest::guest_domain_requests,
     cases_guest::guest_quotas,
 }
+
+mod quota {
+    use vusb_testsupport::xenstored::XenstoredOptions;
+    use vusb_xenstore::mem::Quotas;
+
+    #[test]
+    fn real_node_count_quota() {
+        let opts = XenstoredOptions {
+            extra_args: vec!["--entry-nb=10".into()],
+            ..XenstoredOptions::default()
+        };
+        if let Some(b) = super::backend::Real::start_with("node_count_quota", &opts) {
+            super::cases_guest::node_count_quota(&b);
+        }
+    }
+
+    #[test]
+    fn mem_node_count_quota() {
+        let quotas = Quotas {
+            nodes: 10,
+            ..Quotas::default()
+        };
+        super::cases_guest::node_count_quota(&super::backend::Mem::start_with(quotas));
+    }
+}

@@ -30,6 +30,8 @@ pub struct Quotas {
     pub watches: usize,
     /// Open transactions beyond which a start is `ENOSPC` (`-t`, 10).
     pub transactions: usize,
+    /// Nodes a domain may own; creating more is `ENOSPC` (`-E`, 1000).
+    pub nodes: usize,
 }
 
 impl Default for Quotas {
@@ -38,6 +40,7 @@ impl Default for Quotas {
             node_size: 2048,
             watches: 128,
             transactions: 10,
+            nodes: 1000,
         }
     }
 }
@@ -162,6 +165,10 @@ impl NodeCtx<'_> {
         let Some(mut parent) = self.get(&parent_path).cloned() else {
             return Err(Errno::ENOENT);
         };
+        if self.domid != 0 && self.tree.count_owned(self.domid) + missing.len() > self.quotas.nodes
+        {
+            return Err(Errno::ENOSPC);
+        }
         let mut perms = parent.perms.clone();
         if self.domid != 0 {
             if let Some(owner) = perms.first_mut() {

@@ -158,6 +158,14 @@ impl Tree {
         self.nodes.len()
     }
 
+    /// Number of live nodes owned by `domid` (for the node quota).
+    pub fn count_owned(&self, domid: DomId) -> usize {
+        self.nodes
+            .values()
+            .filter(|n| n.perms.first().is_some_and(|o| o.domid == domid))
+            .count()
+    }
+
     /// The node at `path` as the transaction (or the live tree) sees it.
     pub fn get<'a>(&'a self, tx: Option<&'a Txn>, path: &str) -> Option<&'a Node> {
         if let Some(t) = tx {

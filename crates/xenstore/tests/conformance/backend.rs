@@ -79,11 +79,15 @@ pub struct Mem {
 
 impl Mem {
     pub fn start() -> Mem {
+        Mem::start_with(vusb_xenstore::mem::Quotas::default())
+    }
+
+    pub fn start_with(quotas: vusb_xenstore::mem::Quotas) -> Mem {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("vxm{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let socket = dir.join("socket");
-        let store = MemStore::new();
+        let store = MemStore::with_quotas(quotas);
         let h = Server::new(store.clone())
             .spawn(&socket)
             .expect("memory server");

@@ -190,3 +190,24 @@ pub fn guest_quotas(b: &dyn Backend) {
     a.write(T0, "/local/domain/5/dom0-big", &[b'x'; 4000])
         .unwrap();
 }
+
+/// Run with a node quota of 10 on both stores (`--entry-nb=10`).
+pub fn node_count_quota(b: &dyn Backend) {
+    let (a, g) = setup(b);
+    node(&a, "/local/domain/5", &["n5"]);
+    let made = (0..30)
+        .take_while(|i| g.write(T0, &format!("n{i}"), b"").is_ok())
+        .count();
+    assert_eq!(made, 9, "the home and 9 more: 10 nodes owned by dom5");
+    assert_eq!(errno(g.write(T0, "over", b"")), Errno::ENOSPC);
+    a.write(T0, "/local/domain/5/bydom0", b"").unwrap();
+    assert_eq!(
+        a.get_perms(T0, "/local/domain/5/bydom0").unwrap(),
+        perms(&["n5"]),
+        "dom0 is not limited"
+    );
+    g.rm(T0, "n0").unwrap();
+    g.rm(T0, "n1").unwrap();
+    g.write(T0, "again", b"").unwrap();
+    assert_eq!(errno(g.write(T0, "again2", b"")), Errno::ENOSPC);
+}
