@@ -450,3 +450,66 @@ fn bad_arguments_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
 }
+
+#[test]
+fn assigned_devices_name_their_domain() {
+    use vusb_core::assign::{self, Assignment};
+    use vusb_xenstore::TxId;
+    let t = vusb_testsupport::sysfs::typical_host().unwrap();
+    // 1-2.1's interface handed to usbback by another toolstack (xl).
+    t.driver("usbback").unwrap();
+    let intf = t.devpath("1-2.1").unwrap() + "/1-2.1:1.0";
+    t.link(&format!("{intf}/driver"), "bus/usb/drivers/usbback")
+        .unwrap();
+    let store = vusb_xenstore::mem::MemStore::new();
+    let record = Assignment {
+        busid: "1-1".into(),
+        domid: 3,
+        ctrl: 0,
+        port: 1,
+        ctrl_type: vusb_core::layout::UsbCtrlType::Pv,
+        hostbus: 1,
+        hostaddr: 2,
+        qom_id: None,
+    };
+    assign::update(&store.connect(0), TxId::NONE, &record).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("socket");
+    let _server = vusb_xenstore::server::Server::new(store)
+        .spawn(&socket)
+        .unwrap();
+    let out = Command::new(VUSB)
+        .arg("--sysfs-root")
+        .arg(t.root())
+        .args(["usb-assignable-list", "--all", "--json"])
+        .env("VUSB_PROC_ROOT", proc_root(&[], &[]).path())
+        .env("XENSTORED_PATH", &socket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Vec<Value> = serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone();
+    check_schema(&list);
+    let kbd = entry(&list, "1-1");
+    assert_eq!(
+        (kbd["assigned_to"].as_u64(), kbd["reason"].as_str()),
+        (Some(3), Some("assigned to domain 3"))
+    );
+    assert_eq!(
+        reason(&list, "1-2.1"),
+        Some("its interfaces are bound to usbback (assigned by another toolstack)")
+    );
+    assert_eq!(entry(&list, "2-1")["assigned_to"], Value::Null);
+}

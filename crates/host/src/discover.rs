@@ -32,6 +32,11 @@ pub fn discover(sysfs_root: &Path) -> Result<Vec<UsbDevice>> {
             interfaces.push((interface_owner(owner), name.clone()));
             continue;
         }
+        if name.contains("-port") {
+            // A port device (`usb1-port1`) some recordings list here.
+            log::debug!("ignoring port entry {name}");
+            continue;
+        }
         match read_device(sysfs_root, &name) {
             Ok(dev) => {
                 devices.insert(sort_key(&dev.busid), dev);

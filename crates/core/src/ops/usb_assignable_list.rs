@@ -43,8 +43,15 @@ pub fn usb_assignable_list(paths: &HostPaths, xs: Option<&dyn Xenstore>) -> Resu
             Vec::new()
         }
     };
-    let assigned = match xs {
-        Some(xs) => crate::assign::list(xs, TxId::NONE)?,
+    let assigned = match xs.map(|xs| crate::assign::list(xs, TxId::NONE)) {
+        Some(Ok(list)) => list,
+        Some(Err(e)) => {
+            log::warn!(
+                "cannot tell which devices are assigned to domains: {}",
+                vusb_host::discover::error_chain(&e)
+            );
+            Vec::new()
+        }
         None => Vec::new(),
     };
     let mut out = Vec::with_capacity(devices.len());
