@@ -91,6 +91,7 @@ suite! {
     cases_txn_watch::special_watches_introduce_release,
     cases_txn_watch::removal_events_per_removed_node,
     cases_txn_watch::release_removes_the_domains_nodes,
+    cases_txn_watch::concurrent_transactional_increments,
     cases_guest::guest_gets_eacces_on_dom0_nodes,
     cases_guest::guest_created_nodes_inherit_with_owner_rewritten,
     cases_guest::guest_errors_for_missing_nodes_come_from_ancestors,
@@ -121,5 +122,36 @@ mod quota {
             ..Quotas::default()
         };
         super::cases_guest::node_count_quota(&super::backend::Mem::start_with(quotas));
+    }
+}
+
+/// The real harness's own domain mechanism (no memory counterpart: the
+/// memory store has no hypervisor): a domain vanishing from `DIR/domains`
+/// plus the fake `VIRQ_DOM_EXC` releases it like `XS_RELEASE`.
+mod harness {
+    use super::*;
+    use vusb_testsupport::xenstored::XenstoredOptions;
+
+    #[test]
+    fn vanished_domain_is_released_on_dom_exc() {
+        let opts = XenstoredOptions {
+            domains: Some("0\n5\n".into()),
+            ..XenstoredOptions::default()
+        };
+        let Some(b) = super::backend::Real::start_with("vanished_domain_is_released", &opts) else {
+            return;
+        };
+        use super::backend::Backend;
+        let a = b.dom0();
+        a.introduce(5, 1, 7).unwrap();
+        a.write(T0, "/local/domain/5/k", b"1").unwrap();
+        a.set_perms(T0, "/local/domain/5", &perms(&["n5"])).unwrap();
+        a.watch("@releaseDomain", "rel").unwrap();
+        assert_eq!(events(&a), [ev("@releaseDomain", "rel")]);
+        b.xs.set_domains("0\n").unwrap();
+        b.xs.fire_dom_exc().unwrap();
+        assert_eq!(events(&a), [ev("@releaseDomain", "rel")]);
+        assert!(!a.is_domain_introduced(5).unwrap());
+        assert_eq!(errno(a.read(T0, "/local/domain/5")), Errno::ENOENT);
     }
 }

@@ -434,3 +434,27 @@ pub fn release_removes_the_domains_nodes(b: &dyn Backend) {
         "ACL entries stay"
     );
 }
+
+pub fn concurrent_transactional_increments(b: &dyn Backend) {
+    b.dom0().write(T0, "/cnt", b"0").unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let c = b.dom0();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    vusb_xenstore::transaction(&c, 1000, |t| -> vusb_xenstore::Result<()> {
+                        let v: u32 = String::from_utf8_lossy(&c.read(t, "/cnt")?)
+                            .parse()
+                            .unwrap();
+                        c.write(t, "/cnt", (v + 1).to_string().as_bytes())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(b.dom0().read(T0, "/cnt").unwrap(), b"100", "no lost update");
+}
