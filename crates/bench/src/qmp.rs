@@ -223,10 +223,80 @@ fn cli_processes(bin: &Path, sock: &Path, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The real `xl` on the xl-peer fake host (domain 3 HVM, fake QMP server
+/// that answers at once and sends no events): whole-process times of
+/// `usbdev-attach 3 hostbus=1 hostaddr=3` and `usbdev-detach 3 0 1`, and
+/// vusb's attach on the same host. vusb's detach is not timed there: it
+/// waits for `DEVICE_DELETED`, which the fake never sends.
+fn xl_on_fake_host(vusb: Option<&Path>, n: usize) -> anyhow::Result<()> {
+    use vusb_core::sim::layout::{DomainKind, GuestSpec};
+    use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig};
+    use vusb_testsupport::xlpeer;
+
+    if !xlpeer::xl_available() {
+        bail!("the real xl (xen-utils-4.17) is not installed");
+    }
+    let mut cfg = FakeHostConfig::default();
+    cfg.domains.push(GuestSpec::new(3, DomainKind::Hvm));
+    let host = FakeHost::start(&cfg)?;
+    let xl = |args: &[&str]| -> anyhow::Result<f64> {
+        let o = xlpeer::run(&host, host.xl_command(args)?)?;
+        if o.rc != 0 {
+            bail!("xl {args:?}: rc {} {}", o.rc, o.stderr);
+        }
+        Ok(o.wall.as_secs_f64() * 1000.0)
+    };
+    xl(&["usbctrl-attach", "3"])?;
+    let (mut xl_add, mut xl_del, mut v_add) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        xl_add.push(xl(&["usbdev-attach", "3", "hostbus=1", "hostaddr=3"])?);
+        xl_del.push(xl(&["usbdev-detach", "3", "0", "1"])?);
+    }
+    if let Some(bin) = vusb {
+        // A host of its own: xl and vusb are not mixed on one guest here.
+        let vhost = FakeHost::start(&cfg)?;
+        let v = |args: &[&str]| -> anyhow::Result<f64> {
+            let o = xlpeer::run(&vhost, vhost.vusb_command(bin, args)?)?;
+            if o.rc != 0 {
+                bail!("vusb {args:?}: rc {} {}", o.rc, o.stderr);
+            }
+            Ok(o.wall.as_secs_f64() * 1000.0)
+        };
+        v(&["usbctrl-attach", "3"])?;
+        // Each detach waits DEVICE_REMOVE_TIMEOUT for an event the fake
+        // never sends, so only a few rounds.
+        for _ in 0..n.min(5) {
+            v_add.push(v(&["usbdev-attach", "3", "hostbus=1", "hostaddr=3"])?);
+            v(&["usbdev-detach", "3", "0", "1"])?;
+        }
+    }
+    println!(
+        "\nxl-peer fake host (real xl 4.17 and xenstored, fake QMP server), whole processes (ms):\n"
+    );
+    println!("| command | runs | median | p90 |");
+    println!("|---|---:|---:|---:|");
+    let mut rows = vec![
+        ("xl usbdev-attach 3 hostbus=1 hostaddr=3", xl_add),
+        ("xl usbdev-detach 3 0 1", xl_del),
+    ];
+    if !v_add.is_empty() {
+        rows.push(("vusb usbdev-attach 3 hostbus=1 hostaddr=3", v_add));
+    }
+    for (what, mut v) in rows {
+        println!(
+            "| {what} | {:.2} | {:.2} |",
+            pct(&mut v, 0.5),
+            pct(&mut v, 0.9)
+        );
+    }
+    Ok(())
+}
+
 /// Run the benchmark.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut iterations = 100usize;
     let mut vusb_bin: Option<std::path::PathBuf> = None;
+    let mut xl = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -234,8 +304,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 iterations = it.next().context("--iterations needs a value")?.parse()?;
             }
             "--vusb" => vusb_bin = Some(it.next().context("--vusb needs a path")?.into()),
+            "--xl" => xl = true,
             other => bail!(
-                "unknown argument {other:?} (usage: vusb-bench qmp [--iterations N] [--vusb BIN])"
+                "unknown argument {other:?} (usage: vusb-bench qmp [--iterations N] [--vusb BIN] [--xl])"
             ),
         }
     }
@@ -294,8 +365,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             &mut fresh.vusb_del
         )
     );
-    if let Some(bin) = vusb_bin {
-        cli_processes(&bin, path, iterations.div_ceil(4))?;
+    if let Some(bin) = &vusb_bin {
+        cli_processes(bin, path, iterations.div_ceil(4))?;
+    }
+    if xl {
+        xl_on_fake_host(vusb_bin.as_deref(), iterations.div_ceil(4))?;
     }
     Ok(())
 }
