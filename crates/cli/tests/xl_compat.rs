@@ -222,3 +222,30 @@ fn harness_reproduces_the_recorded_devicemodel_goldens() {
         "devicemodel: steps not reproducing the golden: {bad:?}"
     );
 }
+
+/// libxl bugs vusb fixes (reference §10.2 C1, U1, U2): where xl accepts
+/// what it should refuse, vusb refuses and changes nothing; where xl fails
+/// after an unplug, vusb succeeds.
+#[test]
+fn libxl_bugs_are_fixed() {
+    let mut failed = Vec::new();
+    for (name, steps) in xlpeer::BUG_SCENARIOS {
+        let Some(r) = scenario(name, steps, Second::Vusb(vusb())) else {
+            return;
+        };
+        for s in &r {
+            eprintln!(
+                "{name} {} {}",
+                if s.diffs.is_empty() { "PASS" } else { "FAIL" },
+                s.name
+            );
+            for d in s.diffs.iter().chain(&s.notes) {
+                eprintln!("    {}", d.replace('\n', "\n    "));
+            }
+            if !s.diffs.is_empty() {
+                failed.push(format!("{name}/{}", s.name));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "steps failing: {failed:?}");
+}

@@ -387,6 +387,28 @@ impl FakeHost {
         out
     }
 
+    /// Unplug a device: its sysfs directory, its interfaces' and every
+    /// driver's links to them disappear, as when the kernel removes it.
+    pub fn unplug(&self, busid: &str) -> io::Result<()> {
+        let usb = self.root().join("sys/bus/usb");
+        let mine = |name: &str| name == busid || name.starts_with(&format!("{busid}:"));
+        for e in fs::read_dir(usb.join("drivers"))? {
+            for l in fs::read_dir(e?.path())? {
+                let l = l?;
+                if mine(&l.file_name().to_string_lossy()) {
+                    fs::remove_file(l.path())?;
+                }
+            }
+        }
+        for e in fs::read_dir(usb.join("devices"))? {
+            let e = e?;
+            if mine(&e.file_name().to_string_lossy()) {
+                fs::remove_dir_all(e.path())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The sysfs operations logged by the shim (`sysfs.log`).
     pub fn sysfs_log(&self) -> String {
         fs::read_to_string(self.root().join("sysfs.log")).unwrap_or_default()

@@ -279,9 +279,17 @@ pub enum Expect {
     /// xl crashes here (a libxl bug); vusb must exit 1 with an error and
     /// change nothing.
     XlCrashes,
+    /// xl accepts input it should refuse (a libxl bug, e.g. C1: a port
+    /// beyond the controller); vusb must exit 1 and change nothing.
+    XlAcceptsVusbRefuses,
+    /// xl fails where it should not (a libxl bug, e.g. U1/U2 after an
+    /// unplug); vusb must succeed. The hosts differ afterwards.
+    XlFailsVusbSucceeds,
 }
 
 /// One step: name, arguments (as typed after `xl`), expectation.
+/// Arguments `!unplug <busid>` are not a command: the device is unplugged
+/// from both hosts' sysfs ([`FakeHost::unplug`]).
 pub type Step = (&'static str, &'static str, Expect);
 
 /// The golden `pv` scenario (domain 1: PV, no device model).
@@ -489,6 +497,69 @@ pub const EXTRA_SCENARIO: &[Step] = &[
     ("15-usb-list-empty", "usb-list 1", Expect::Same),
 ];
 
+/// libxl bugs vusb fixes, one scenario each (the hosts differ after the
+/// buggy step): C1 (port beyond the controller, negative port), U1/U2 (a
+/// device unplugged while assigned blocks every later attach and its own
+/// detach).
+pub const BUG_SCENARIOS: &[(&str, &[Step])] = &[
+    (
+        "c1-port-beyond-count",
+        &[
+            (
+                "01-usbctrl-attach",
+                "usbctrl-attach 1 type=pv ports=2",
+                Expect::Same,
+            ),
+            (
+                "02-usbdev-attach-port-5-of-2",
+                "usbdev-attach 1 hostbus=1 hostaddr=2 controller=0 port=5",
+                Expect::XlAcceptsVusbRefuses,
+            ),
+        ],
+    ),
+    (
+        "c1-negative-port",
+        &[
+            (
+                "01-usbctrl-attach",
+                "usbctrl-attach 1 type=pv ports=2",
+                Expect::Same,
+            ),
+            (
+                "02-usbdev-attach-port-minus-1",
+                "usbdev-attach 1 hostbus=1 hostaddr=2 controller=0 port=-1",
+                Expect::XlAcceptsVusbRefuses,
+            ),
+        ],
+    ),
+    (
+        "u1-u2-unplugged-while-assigned",
+        &[
+            (
+                "01-usbctrl-attach",
+                "usbctrl-attach 1 type=pv ports=2",
+                Expect::Same,
+            ),
+            (
+                "02-usbdev-attach",
+                "usbdev-attach 1 hostbus=1 hostaddr=2",
+                Expect::Same,
+            ),
+            ("03-unplug-1-1", "!unplug 1-1", Expect::Same),
+            (
+                "04-usbdev-attach-other-device",
+                "usbdev-attach 1 hostbus=1 hostaddr=3",
+                Expect::XlFailsVusbSucceeds,
+            ),
+            (
+                "05-usbdev-detach-unplugged",
+                "usbdev-detach 1 0 1",
+                Expect::XlFailsVusbSucceeds,
+            ),
+        ],
+    ),
+];
+
 /// The result of one step on both hosts.
 #[derive(Debug)]
 pub struct StepReport {
@@ -530,7 +601,13 @@ pub fn run_scenario(
     let mut reports = Vec::new();
     for &(name, args, expect) in steps {
         let argv: Vec<&str> = args.split_whitespace().collect();
+        if let ["!unplug", busid] = argv.as_slice() {
+            a.unplug(busid)?;
+            b.unplug(busid)?;
+            continue;
+        }
         let before_a = a.dump()?;
+        let bindings_b = b.sysfs_bindings()?;
         let before_b = b.dump()?;
         let (qmp_a, qmp_b) = (a.qmp_log().len(), b.qmp_log().len());
         let mut xl = observe(&a, run(&a, a.xl_command(&argv)?)?)?;
@@ -560,6 +637,46 @@ pub fn run_scenario(
                     ));
                 }
                 notes.push(format!("xl exit status {} (libxl bug)", xl.outcome.rc));
+                d
+            }
+            (Expect::XlAcceptsVusbRefuses, Second::Vusb(_)) => {
+                let mut d = Vec::new();
+                if vusb.outcome.rc != 1 {
+                    d.push(format!(
+                        "exit status: vusb {} (expected 1: refused)",
+                        vusb.outcome.rc
+                    ));
+                }
+                let diff = line_diff(&before_b, &vusb.store);
+                if !diff.is_empty() {
+                    d.push(format!(
+                        "xenstore changed by a refused command:\n{}",
+                        diff.join("\n")
+                    ));
+                }
+                if vusb.bindings != bindings_b {
+                    d.push("sysfs bindings changed by a refused command".to_owned());
+                }
+                notes.push(format!(
+                    "xl exit status {} (libxl accepts this)",
+                    xl.outcome.rc
+                ));
+                d
+            }
+            (Expect::XlFailsVusbSucceeds, Second::Vusb(_)) => {
+                let mut d = Vec::new();
+                if vusb.outcome.rc != 0 {
+                    d.push(format!(
+                        "exit status: vusb {} (expected 0), stderr: {}",
+                        vusb.outcome.rc,
+                        vusb.outcome.stderr.trim()
+                    ));
+                }
+                notes.push(format!(
+                    "xl exit status {} (libxl bug): {}",
+                    xl.outcome.rc,
+                    xl.outcome.stderr.trim()
+                ));
                 d
             }
             _ => compare(&xl, &vusb, &mut notes),

@@ -48,6 +48,10 @@
  *   XLSHIM_DEBUG   log intercepted calls to stderr
  *
  * Build: gcc -O2 -Wall -shared -fPIC -o xlshim.so xlshim.c -ldl
+ *    (vusb adaptation: statx/fstatat launder their path pointer before the
+ *    NULL test: glibc declares it nonnull, gcc dropped the test, and Rust's
+ *    std probes statx(0, NULL, ...) after a failed stat — a segfault in
+ *    vusb under the shim, seen when a device had been unplugged.)
  * Use:   LD_PRELOAD=xlshim.so XLSHIM_ROOT=... XENSTORED_PATH=... xl usb-list 1
  *
  * Struct layouts (xen_domctl_getdomaininfo / xc_dominfo_t, Xen 4.17, x86_64)
@@ -533,7 +537,12 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask,
 		errno = ENOSYS;
 		return -1;
 	}
-	return real_statx(dirfd, path && path[0] == '/' ? mapp(path, b, sizeof(b)) : path,
+	/* glibc declares path nonnull, so gcc drops a plain NULL test even with
+	 * -fno-delete-null-pointer-checks; launder the pointer first (Rust's
+	 * std probes statx(0, NULL, ...)). */
+	const char *p = path;
+	__asm__("" : "+r"(p));
+	return real_statx(dirfd, p && p[0] == '/' ? mapp(p, b, sizeof(b)) : p,
 			  flags, mask, stx);
 }
 
@@ -543,7 +552,9 @@ EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 	static int (*real_fstatat)(int, const char *, struct stat *, int);
 	if (!real_fstatat)
 		real_fstatat = dlsym(RTLD_NEXT, "fstatat");
-	return real_fstatat(dirfd, path && path[0] == '/' ? mapp(path, b, sizeof(b)) : path,
+	const char *p = path;
+	__asm__("" : "+r"(p));
+	return real_fstatat(dirfd, p && p[0] == '/' ? mapp(p, b, sizeof(b)) : p,
 			    st, flags);
 }
 
@@ -553,7 +564,9 @@ EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 	static int (*real_fstatat64)(int, const char *, struct stat64 *, int);
 	if (!real_fstatat64)
 		real_fstatat64 = dlsym(RTLD_NEXT, "fstatat64");
-	return real_fstatat64(dirfd, path && path[0] == '/' ? mapp(path, b, sizeof(b)) : path,
+	const char *p = path;
+	__asm__("" : "+r"(p));
+	return real_fstatat64(dirfd, p && p[0] == '/' ? mapp(p, b, sizeof(b)) : p,
 			      st, flags);
 }
 
