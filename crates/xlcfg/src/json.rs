@@ -13,7 +13,8 @@
 //! As libxl's generated `_gen_json`, a field is left out when it holds its
 //! init value (usbctrl `type` auto, `devid` −1, `version`/`ports` 0; usbdev
 //! `ctrl` −1, `port` 0, `hostbus`/`hostaddr` 0; empty arrays). `b_info` is
-//! written only when a legacy HVM option is set. Deliberate differences:
+//! written only when a legacy HVM option holds a value other than its
+//! default. Deliberate differences:
 //!
 //! * a host device always carries `type.hostdev`, also when the spec had no
 //!   `type=` (libxl stores an empty object there, BUG J2);
@@ -114,9 +115,12 @@ fn legacy_to_json(l: &LegacyUsb) -> Value {
 pub fn to_json(cfg: &UsbConfig) -> Value {
     let mut m = Map::new();
     m.insert("c_info".into(), json!({ "type": cfg.guest_type.as_str() }));
-    if !cfg.legacy.is_empty() {
+    // Only when something differs from libxl's defaults (`usbversion=0`
+    // is set but is the default: no `b_info`).
+    let legacy = legacy_to_json(&cfg.legacy);
+    if legacy.as_object().is_some_and(|o| !o.is_empty()) {
         let key = format!("type.{}", cfg.guest_type.as_str());
-        m.insert("b_info".into(), json!({ key: legacy_to_json(&cfg.legacy) }));
+        m.insert("b_info".into(), json!({ key: legacy }));
     }
     if !cfg.ctrls.is_empty() {
         let ctrls = cfg

@@ -113,3 +113,16 @@ fn bad_json_names_the_place() {
         }
     }
 }
+
+/// Fuzz finding (crash-96b4fd50): `usbversion = 0` is set but default, so
+/// it must not produce an empty `b_info`, which did not survive the JSON
+/// round trip.
+#[test]
+fn default_legacy_value_writes_no_b_info() {
+    let src = "type = \"hvm\"\nname = \"usb3\"\nmemory = 2048\nusbversion =  0\n";
+    let (cfg, _) = crate::parse_usb(src).unwrap();
+    assert_eq!(cfg.legacy.usbversion, Some(0));
+    let v = to_json(&cfg);
+    assert_eq!(v, json!({"c_info": {"type": "hvm"}}));
+    assert_eq!(to_json(&from_json(&v).unwrap()), v);
+}
