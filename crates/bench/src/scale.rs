@@ -1,10 +1,12 @@
-//! `vusb-bench scale [--sizes 1,10,100,1000] [--reps 5] [--vusb PATH]`:
+//! `vusb-bench scale [--sizes 1,10,100,1000] [--reps 5] [--vusb PATH] [--devices K]`:
 //! xenstore requests and wall time of `usbdev-attach`, `usb-list` and
 //! `usbdev-detach` on hosts with N domains, the real `xl` beside vusb on
 //! the same fake host in the same run.
 //!
 //! Each of the N PV guests has one pv controller (2 ports) with one device
-//! in port 1, laid out exactly as libxl leaves it (frontend, backend and
+//! in port 1 (with `--devices K`: only the first K - 1 guests, the others'
+//! controllers are empty, so the host's device count stays K while the
+//! domain count grows), laid out exactly as libxl leaves it (frontend, backend and
 //! `/libxl` nodes, driver memory, interfaces bound to usbback) plus vusb's
 //! assignment record; the setup is written directly, not timed. Measured,
 //! alternately for xl and vusb, `reps` times: one more `usbdev-attach 1
@@ -29,6 +31,8 @@ struct Options {
     sizes: Vec<u32>,
     reps: usize,
     vusb: PathBuf,
+    /// Fixed number of host devices (default: one per domain, plus one).
+    devices: Option<usize>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -37,6 +41,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         sizes: vec![1, 10, 100, 1000],
         reps: 5,
         vusb: exe.with_file_name("vusb"),
+        devices: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -50,7 +55,16 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             }
             "--reps" => o.reps = val()?.parse().context("bad --reps")?,
             "--vusb" => o.vusb = PathBuf::from(val()?),
-            _ => bail!("usage: vusb-bench scale [--sizes 1,10,100,1000] [--reps N] [--vusb PATH]"),
+            "--devices" => {
+                let k: usize = val()?.parse().context("bad --devices")?;
+                if k < 2 {
+                    bail!("--devices needs at least 2 (one in domain 1, one to attach)");
+                }
+                o.devices = Some(k);
+            }
+            _ => bail!(
+                "usage: vusb-bench scale [--sizes 1,10,100,1000] [--reps N] [--vusb PATH] [--devices K]"
+            ),
         }
     }
     if !o.vusb.exists() {
@@ -68,8 +82,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !xlpeer::xl_available() {
         bail!("the real xl (xen-utils-4.17) is not installed");
     }
+    let devs = match o.devices {
+        None => "one device each (N + 1 host devices)".to_owned(),
+        Some(k) => format!(
+            "{k} host devices, in domains 1..{} (the others' controllers are empty)",
+            k - 1
+        ),
+    };
     println!(
-        "Each of N PV domains has a pv controller (2 ports) with one device; measured: usbdev-attach 1 \
+        "Each of N PV domains has a pv controller (2 ports); {devs}; measured: usbdev-attach 1 \
          (port 2), usb-list 1, usbdev-detach 1 0 2; {} repetitions, median wall ms; requests from the \
          xenstored -T trace.\n",
         o.reps
@@ -89,10 +110,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 fn measure(n: u32, o: &Options) -> anyhow::Result<Vec<String>> {
     let mut cfg = FakeHostConfig::pv_guests(n);
     cfg.trace = true;
+    let ndev = o.devices.unwrap_or(n as usize + 1);
+    cfg.usb_devices = ndev;
     let host = FakeHost::start(&cfg).context("starting the fake host")?;
-    populate(&host, n).context("setting up the domains' controllers")?;
+    populate(&host, n, ndev).context("setting up the domains' controllers")?;
     host.settle();
-    let (bus, addr) = usb_addr(n as usize);
+    let (bus, addr) = usb_addr(ndev - 1);
     let attach = format!("usbdev-attach 1 hostbus={bus} hostaddr={addr}");
     let steps = [attach.as_str(), "usb-list 1", "usbdev-detach 1 0 2"];
     let mut res: [Vec<Vec<Outcome>>; 2] = [vec![Vec::new(); 3], vec![Vec::new(); 3]];
@@ -142,12 +165,19 @@ fn median_ms(outs: &[Outcome]) -> f64 {
 }
 
 /// Give every domain d a pv controller 0 (2 ports) with fixture device
-/// d-1 in port 1, as libxl and vusb leave it.
-fn populate(host: &FakeHost, n: u32) -> anyhow::Result<()> {
+/// d-1 in port 1 (while there are devices to spare: the last one is kept
+/// for the measured attach), as libxl and vusb leave it.
+fn populate(host: &FakeHost, n: u32, ndev: usize) -> anyhow::Result<()> {
     let xs = host.client()?;
-    let devs = devices(n as usize + 1);
+    let devs = devices(ndev);
     let usb = host.paths().sysfs_root.join("bus/usb");
     for d in 1..=n {
+        if d as usize > ndev - 1 {
+            vusb_xenstore::transaction(&xs, 32, |tx| -> anyhow::Result<()> {
+                controller_nodes(&xs, tx, d, "")
+            })?;
+            continue;
+        }
         let dev = &devs[d as usize - 1];
         let busid = dev.busid();
         vusb_xenstore::transaction(&xs, 32, |tx| -> anyhow::Result<()> {
