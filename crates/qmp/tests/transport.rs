@@ -240,3 +240,51 @@ fn silent_socket_gives_no_greeting_error() {
     );
     assert!(e.to_string().contains("another client"));
 }
+
+/// Deterministic pseudo-random garbage never panics the decoder or the
+/// client, and replies split at every byte boundary still decode.
+#[test]
+fn garbage_and_split_replies() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet = br#"{}[]":,QMPreturnerrorevent0123456789 \ntrue"#;
+    for _ in 0..3000 {
+        let len = (next() % 80) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                let r = next();
+                if r % 4 == 0 {
+                    (r >> 8) as u8
+                } else {
+                    alphabet[(r >> 8) as usize % alphabet.len()]
+                }
+            })
+            .collect();
+        let _ = vusb_qmp::message::parse(&bytes);
+    }
+    // One reply delivered one byte at a time.
+    let (a, b) = UnixStream::pair().unwrap();
+    let h = thread::spawn(move || {
+        let mut b = b;
+        let mut r = BufReader::new(b.try_clone().unwrap());
+        let script = format!("{GREETING}\r\n");
+        for byte in script.as_bytes() {
+            b.write_all(&[*byte]).unwrap();
+        }
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        for byte in br#"{"return": {}, "id": 1}"#.iter().chain(b"\r\n") {
+            b.write_all(&[*byte]).unwrap();
+            thread::sleep(Duration::from_micros(50));
+        }
+        thread::sleep(Duration::from_millis(100));
+    });
+    let mut qmp = Qmp::new(a);
+    qmp.handshake().unwrap();
+    h.join().unwrap();
+}
