@@ -39,7 +39,14 @@ pub fn resolve<X: Xenstore + ?Sized>(
     spec: &UsbCtrlSpec,
 ) -> Result<Controller> {
     let ctype = resolve_ctrl_type(env.xs, env.paths, dom.domid, spec.kind)?;
-    let (version, ports) = ctrl_defaults(ctype, spec.version_or_zero(), spec.ports_or_zero())?;
+    let (version, ports) = match ctype {
+        UsbCtrlType::DeviceModel => super::dm::resolve(
+            spec.version_or_zero(),
+            spec.ports_or_zero(),
+            spec.model.as_deref(),
+        )?,
+        _ => ctrl_defaults(ctype, spec.version_or_zero(), spec.ports_or_zero())?,
+    };
     Ok(Controller {
         domid: dom.domid,
         devid: 0,
@@ -56,14 +63,16 @@ pub fn usbctrl_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     spec: &UsbCtrlSpec,
 ) -> Result<Controller> {
     let proto = resolve(env, dom, spec)?;
-    attach_resolved(env, dom, proto)
+    attach_resolved(env, dom, proto, spec.model.as_deref())
 }
 
-/// Create a resolved controller (its `devid` is ignored and allocated).
+/// Create a resolved controller (its `devid` is ignored and allocated);
+/// `model` is vusb's `model=` for devicemodel controllers.
 pub fn attach_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
     proto: Controller,
+    model: Option<&str>,
 ) -> Result<Controller> {
     let xs = env.xs;
     check_device_model(xs, dom.domid, proto.ctype)?;
@@ -82,7 +91,7 @@ pub fn attach_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
         ctrl.version,
         ctrl.ports
     );
-    if let Err(e) = bring_up(env, dom, &ctrl) {
+    if let Err(e) = bring_up(env, dom, &ctrl, model) {
         rollback(env, &ctrl);
         return Err(e);
     }
@@ -100,6 +109,7 @@ fn bring_up<X: Xenstore + XenstoreWatch + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
     ctrl: &Controller,
+    model: Option<&str>,
 ) -> Result<()> {
     match ctrl.ctype {
         UsbCtrlType::Pv => {
@@ -117,7 +127,7 @@ fn bring_up<X: Xenstore + XenstoreWatch + ?Sized>(
         }
         // libxl does not wait for QEMU's qusb backend (reference §4.7).
         UsbCtrlType::Qusb => Ok(()),
-        UsbCtrlType::DeviceModel => super::dm::add_controller(env, dom, ctrl),
+        UsbCtrlType::DeviceModel => super::dm::add_controller(env, dom, ctrl, model),
     }
 }
 
