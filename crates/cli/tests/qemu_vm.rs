@@ -274,3 +274,47 @@ fn a_socket_that_is_not_qemus() {
     assert!(err.contains("file.qmp is not a socket"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn q35_controllers_go_onto_free_pcie_root_ports() {
+    let opts = QemuOptions {
+        machine: "q35".into(),
+        extra_args: ["-device", "pcie-root-port,id=rp1,chassis=1,slot=1"]
+            .map(String::from)
+            .to_vec(),
+        ..QemuOptions::default()
+    };
+    let Some(vm) = require_or_skip_with("q35_root_ports", &opts) else {
+        return;
+    };
+    let q = vm.qmp_path();
+    ok(&vusb(
+        q,
+        &["usbctrl-attach", "vm", "model=qemu-xhci", "ports=4"],
+    ));
+    ok(&vusb(
+        q,
+        &[
+            "usbdev-attach",
+            "vm",
+            "type=tablet",
+            "controller=0",
+            "port=1",
+        ],
+    ));
+    {
+        let mut qmp = vusb_qmp::Qmp::connect(q, Duration::from_secs(10)).unwrap();
+        let bus = qmp
+            .qom_get("/machine/peripheral/xenusb-0", "parent_bus")
+            .unwrap();
+        assert_eq!(bus, serde_json::Value::from("/machine/peripheral/rp1/rp1"));
+    } // QEMU serves one QMP client at a time
+    assert!(ok(&vusb(q, &["usb-list", "vm"])).contains("  Port 1: Emulated tablet\n"));
+    // The only root port is taken now.
+    let err = fails(&vusb(q, &["usbctrl-attach", "vm", "version=2"]), 1);
+    assert!(err.contains("no free pcie-root-port"), "{err}");
+    assert!(
+        err.contains("Bus 'pcie.0' does not support hotplugging"),
+        "{err}"
+    );
+}

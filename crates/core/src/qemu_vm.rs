@@ -86,6 +86,12 @@ pub enum VmError {
         /// Port.
         port: u32,
     },
+    /// QEMU's root bus cannot hot-plug (q35's `pcie.0`) and no free PCIe
+    /// root port exists.
+    #[error(
+        "QEMU cannot hot-plug a controller on the VM's root bus, and the VM has no free pcie-root-port (start it with e.g. -device pcie-root-port,id=rp1,chassis=1,slot=1)"
+    )]
+    NoHotplugSlot(#[source] DmError),
     /// QEMU accepted the removal but the guest did not complete it.
     #[error(
         "QEMU accepted the removal of {id}, but the guest did not release it within {secs} s; it stays until the guest ejects it or the VM is reset"

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 /// How to start the VM.
 #[derive(Debug, Clone)]
 pub struct QemuOptions {
+    /// Machine type (`pc` or `q35`); `accel=tcg` is always added.
+    pub machine: String,
     /// Start paused (`-S`, QEMU's "prelaunch"); default true.
     pub paused: bool,
     /// Guest memory in MiB (`-m`); default 64.
@@ -25,6 +27,7 @@ pub struct QemuOptions {
 impl Default for QemuOptions {
     fn default() -> Self {
         QemuOptions {
+            machine: "pc".into(),
             paused: true,
             memory_mib: 64,
             extra_args: Vec::new(),
@@ -65,6 +68,7 @@ impl QemuOptions {
         let img = dir_hint.join("ejector.img");
         write_ejector_image(&img)?;
         Ok(QemuOptions {
+            machine: "pc".into(),
             paused: false,
             memory_mib: 64,
             extra_args: vec![
@@ -107,17 +111,13 @@ impl QemuVm {
         let stderr = fs::File::create(dir.path().join("stderr"))
             .map_err(|e| format!("creating the stderr file: {e}"))?;
         let mut cmd = Command::new(qemu_binary());
-        cmd.args([
-            "-machine",
-            "pc,accel=tcg",
-            "-nodefaults",
-            "-display",
-            "none",
-        ])
-        .arg("-m")
-        .arg(opts.memory_mib.to_string())
-        .arg("-qmp")
-        .arg(format!("unix:{},server=on,wait=off", qmp.display()));
+        cmd.arg("-machine")
+            .arg(format!("{},accel=tcg", opts.machine))
+            .args(["-nodefaults", "-display", "none"])
+            .arg("-m")
+            .arg(opts.memory_mib.to_string())
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()));
         if opts.paused {
             cmd.arg("-S");
         }

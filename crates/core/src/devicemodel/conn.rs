@@ -96,6 +96,26 @@ impl<S: Stream> DmConn<S> {
         Ok(id)
     }
 
+    /// [`DmConn::add_controller`] onto a given PCI bus (a cold-plugged
+    /// `pcie-root-port` of a q35 VM, whose `pcie.0` cannot hot-plug).
+    pub fn add_controller_on_bus(
+        &mut self,
+        devid: u32,
+        model: &ControllerModel,
+        bus: &str,
+    ) -> Result<String, DmError> {
+        let args = model.device_add(devid, self.style).arg("bus", bus);
+        let id = controller_id(devid);
+        log::debug!("adding controller {id}: {} on {bus}", model.driver);
+        self.qmp
+            .device_add(&args)
+            .map_err(|source| DmError::AddController {
+                id: id.clone(),
+                source,
+            })?;
+        Ok(id)
+    }
+
     /// `device_del` the controller, then wait up to `timeout` for it to
     /// leave `/machine/peripheral`.
     pub fn remove_controller(&mut self, devid: u32, timeout: Duration) -> Result<Removal, DmError> {

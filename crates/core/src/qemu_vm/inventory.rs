@@ -112,6 +112,29 @@ pub fn read<S: Stream>(qmp: &mut Qmp<S>) -> Result<Vec<VmController>, vusb_qmp::
     Ok(ctrls)
 }
 
+/// PCIe root ports QEMU can hot-plug a controller into.
+const ROOT_PORTS: [&str; 2] = ["pcie-root-port", "ioh3420"];
+
+/// The first cold-plugged PCIe root port (by id) with nothing behind it:
+/// where a controller goes on q35, whose `pcie.0` cannot hot-plug. A port's
+/// bus `/machine/peripheral/<id>/<id>` lists its devices as `child[N]`.
+pub fn free_root_port<S: Stream>(qmp: &mut Qmp<S>) -> Result<Option<String>, vusb_qmp::Error> {
+    let mut ports: Vec<String> = qmp
+        .peripherals()?
+        .into_iter()
+        .filter(|p| ROOT_PORTS.contains(&p.driver.as_str()))
+        .map(|p| p.id)
+        .collect();
+    ports.sort();
+    for id in ports {
+        let bus = qmp.qom_list(&format!("/machine/peripheral/{id}/{id}"))?;
+        if !bus.iter().any(|(name, _)| name.starts_with("child[")) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
 /// `/machine/peripheral/xenusb-N/xenusb-N.0` → N.
 fn devid_of_bus_path(path: &str) -> Option<u32> {
     let rest = path.strip_prefix("/machine/peripheral/")?;

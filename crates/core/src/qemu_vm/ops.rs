@@ -45,8 +45,37 @@ pub fn usbctrl_attach<S: Stream>(
     model: &ControllerModel,
 ) -> Result<u32, VmError> {
     let devid = next_devid(&controllers(conn)?);
-    conn.add_controller(devid, model)?;
+    add_controller(conn, devid, model)?;
     Ok(devid)
+}
+
+/// Hot-plug a controller on the root bus (pc), or, when QEMU says the root
+/// bus cannot hot-plug (q35's `pcie.0`), onto a free cold-plugged PCIe
+/// root port. libxl never needs this: Xen's device model is i440fx-based.
+fn add_controller<S: Stream>(
+    conn: &mut DmConn<S>,
+    devid: u32,
+    model: &ControllerModel,
+) -> Result<(), VmError> {
+    let err = match conn.add_controller(devid, model) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    let root_bus_refused = err
+        .qmp()
+        .qemu_desc()
+        .is_some_and(|d| d.contains("does not support hotplugging"));
+    if !root_bus_refused {
+        return Err(err.into());
+    }
+    match inventory::free_root_port(conn.qmp()).map_err(VmError::Query)? {
+        Some(port) => {
+            log::debug!("root bus cannot hot-plug; using root port {port}");
+            conn.add_controller_on_bus(devid, model, &port)?;
+            Ok(())
+        }
+        None => Err(VmError::NoHotplugSlot(err)),
+    }
 }
 
 /// `usbctrl-detach`: remove every device of the controller, then the
@@ -115,7 +144,7 @@ pub fn usbdev_attach<S: Stream>(
             None => {
                 let model = resolve_controller(0, 0, None)?;
                 let devid = next_devid(&ctrls);
-                conn.add_controller(devid, &model)?;
+                add_controller(conn, devid, &model)?;
                 (devid, 1, true)
             }
         },
