@@ -231,3 +231,90 @@ fn usb_recover_without_xenstore_fails_with_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("vusb usb-recover: "));
 }
+
+/// The real thing: `vusb usbdev-attach` (pv) on the simulated host, killed
+/// with SIGKILL while the FUSE sysfs holds its second bind to usbback; then
+/// `vusb usb-recover` rolls the attach back.
+#[test]
+fn kill_9_mid_usbdev_attach_then_usb_recover() {
+    use vusb_core::sim::host::{SimConfig, SimHost};
+    if !fusesys::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimHost::start(&dir.path().join("sim"), &SimConfig::default()).unwrap();
+    let fs = FuseSys::mount(&sim.paths().sysfs_root).unwrap();
+    let vusb = |args: &[&str]| {
+        let mut c = Command::new(VUSB);
+        c.envs(sim.env())
+            .arg("--sysfs-root")
+            .arg(fs.root())
+            .args(args);
+        c
+    };
+    let out = vusb(&["usbctrl-attach", "1", "type=pv"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before: Vec<Option<String>> = (0..3)
+        .map(|i| fs.driver_of(&format!("1-2:1.{i}")))
+        .collect();
+    assert_eq!(
+        before,
+        [
+            Some("usbhid".to_owned()),
+            Some("usbhid".to_owned()),
+            Some("usbhid".to_owned())
+        ]
+    );
+
+    fs.block_bind("usbback", 2);
+    let mut child = vusb(&["usbdev-attach", "1", "hostbus=1", "hostaddr=3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reached = fs.wait_blocked(Duration::from_secs(60));
+    child.kill().unwrap();
+    fs.release();
+    child.wait().unwrap();
+    assert!(reached, "usbdev-attach never reached the second bind");
+    assert_eq!(fs.driver_of("1-2:1.0").as_deref(), Some("usbback"));
+    assert_eq!(fs.driver_of("1-2:1.1"), None);
+
+    let xs = vusb_xenstore::client::Client::connect(sim.socket()).unwrap();
+    assert!(
+        assign::lookup(&xs, TxId::NONE, "1-2").unwrap().is_some(),
+        "the attach had claimed the device"
+    );
+
+    let out = vusb(&["usb-recover"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("1-2: interrupted attach to domain 1 (controller 0 port 1) rolled back"),
+        "{stdout}"
+    );
+    let after: Vec<Option<String>> = (0..3)
+        .map(|i| fs.driver_of(&format!("1-2:1.{i}")))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(assign::lookup(&xs, TxId::NONE, "1-2").unwrap(), None);
+    assert_eq!(xs.read_opt(TxId::NONE, "/libxl/usbback/1-2").unwrap(), None);
+    // The device can be attached again, completely this time.
+    let out = vusb(&["usbdev-attach", "1", "hostbus=1", "hostaddr=3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs.driver_of("1-2:1.2").as_deref(), Some("usbback"));
+}

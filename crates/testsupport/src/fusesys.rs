@@ -82,8 +82,12 @@ impl Tree {
                 Kind::Link(std::fs::read_link(&path)?)
             } else if meta.is_dir() {
                 Kind::Dir(BTreeMap::new())
-            } else {
+            } else if meta.is_file() {
                 Kind::File(std::fs::read(&path)?)
+            } else {
+                // A FIFO or socket (another emulation's bind file): never
+                // opened, it would block; served as an empty file.
+                Kind::File(Vec::new())
             };
             let child = self.add(ino, &name, kind);
             if meta.is_dir() {

@@ -41,6 +41,12 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             Outcome::Assigned { domid } => {
                 format!("{}: assigned to domain {domid}; left alone", r.busid)
             }
+            Outcome::AttachRolledBack { domid, ctrl, port } => {
+                format!(
+                    "{}: interrupted attach to domain {domid} (controller {ctrl} port {port}) rolled back",
+                    r.busid
+                )
+            }
             Outcome::InPortTable { path } => {
                 format!("{}: in use by a controller ({path}); left alone", r.busid)
             }

@@ -6,17 +6,31 @@
 //!
 //! A remembered device is left alone when:
 //! - its assignment record ([`crate::assign`]) names a domain that exists
-//!   (it is assigned; `usbdev-detach` gives it back);
+//!   and, for a `pv` controller, every interface is on usbback (it is
+//!   assigned; `usbdev-detach` gives it back);
 //! - it sits in the port table of an existing domain's controller (assigned
 //!   by xl, which keeps no vusb record). This walk is libxl's §5.4 scan, run
 //!   only when there is a candidate, so normally it costs nothing.
 //!
 //! A record naming a domain that no longer exists is stale: the device is
 //! restored and the record released.
+//!
+//! A `pv` record of a living domain whose device is present but not fully
+//! on usbback is an attach killed midway (vusb writes the record and the
+//! port node first, then rebinds, as libxl orders it): it is rolled back as
+//! libxl rolls back a failed attach, through `usbdev-detach` of that
+//! controller port (interfaces back on their drivers, port cleared, record
+//! released). Do not run `usb-recover` while an attach of the same device is
+//! in progress: it cannot tell a live attach from a dead one.
 
 use vusb_host::BusId;
+use vusb_host::bind::{self, USBBACK};
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
 
+use super::common::OpEnv;
+use super::usbdev_detach::{DetachTarget, usbdev_detach};
+use crate::assign::Assignment;
+use crate::layout::UsbCtrlType;
 use crate::rebind::{self, Restored};
 use crate::{Error, HostPaths, Result, assign, driver_memory};
 
@@ -29,6 +43,16 @@ pub enum Outcome {
     Assigned {
         /// The domain holding it.
         domid: u32,
+    },
+    /// An attach killed midway, rolled back: interfaces restored, the port
+    /// cleared and the record released.
+    AttachRolledBack {
+        /// The domain the attach was for.
+        domid: u32,
+        /// Controller devid.
+        ctrl: u32,
+        /// Port.
+        port: u32,
     },
     /// It is in a port node of an xl-made controller; untouched.
     InPortTable {
@@ -70,9 +94,26 @@ pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Ve
         };
         if let Some(a) = assign::lookup(xs, TxId::NONE, busid.as_str())? {
             if domain_exists(xs, a.domid)? {
+                let outcome =
+                    if a.ctrl_type == UsbCtrlType::Pv && half_bound(&paths.sysfs_root, &busid) {
+                        log::info!(
+                            "{busid}: attach to domain {} was interrupted; rolling it back",
+                            a.domid
+                        );
+                        match roll_back_attach(xs, paths, &a) {
+                            Ok(()) => Outcome::AttachRolledBack {
+                                domid: a.domid,
+                                ctrl: a.ctrl,
+                                port: a.port,
+                            },
+                            Err(e) => Outcome::Failed(vusb_host::discover::error_chain(&e)),
+                        }
+                    } else {
+                        Outcome::Assigned { domid: a.domid }
+                    };
                 out.push(Recovered {
                     busid: name,
-                    outcome: Outcome::Assigned { domid: a.domid },
+                    outcome,
                 });
                 continue;
             }
@@ -105,6 +146,29 @@ pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Ve
         });
     }
     Ok(out)
+}
+
+/// Present, with at least one interface not on usbback.
+fn half_bound(root: &std::path::Path, busid: &BusId) -> bool {
+    match bind::interfaces_of(root, busid) {
+        Ok(list) if !list.is_empty() => list
+            .iter()
+            .any(|i| bind::driver_of(root, i).ok().flatten().as_deref() != Some(USBBACK)),
+        _ => false,
+    }
+}
+
+/// Undo an interrupted attach the way a failed one is undone: detach the
+/// record's controller port.
+fn roll_back_attach<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, a: &Assignment) -> Result<()> {
+    let dom = crate::domain::resolve(xs, &a.domid.to_string())?;
+    let env = OpEnv::new(xs, paths);
+    let target = DetachTarget::Port {
+        ctrl: a.ctrl as i32,
+        port: a.port as i32,
+    };
+    usbdev_detach(&env, &dom, &target)?;
+    Ok(())
 }
 
 fn domain_exists<X: Xenstore + ?Sized>(xs: &X, domid: u32) -> Result<bool> {
