@@ -63,7 +63,7 @@ fn sent(c: &mut DmConn) -> (Vec<Value>, Vec<String>) {
 }
 
 #[test]
-fn xl_golden_sequences_reproduced_byte_for_byte_in_xl417_style() {
+fn xl_golden_sequences_reproduced_in_xl417_style() {
     let Some(vm) = require_or_skip("xl_golden_sequences") else {
         return;
     };
