@@ -197,6 +197,36 @@ mod tests {
         assert_eq!(usb_version("two"), None);
     }
 
+    /// Pseudo-random inputs (a fixed xorshift stream): no parser panics,
+    /// and the results keep their invariants.
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"0123456789abcdefxX.-+ \n\t\r:\xc3\xa9\xff";
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 12) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| alphabet[((x >> (i * 5)) as usize) % alphabet.len()])
+                .collect();
+            let text = String::from_utf8_lossy(&bytes);
+            let (v, used) = strtoul0(&text);
+            assert!(used <= text.len());
+            assert_eq!(xl_uint8(&text), (v & 0xff) as u8);
+            if let Some(h) = hex_u32(&text, 4) {
+                assert!(h <= 0xffff);
+            }
+            let _ = speed_kbps(&text);
+            if let Some(v) = usb_version(&text) {
+                assert_eq!(v.as_bytes()[v.len() - 3], b'.');
+            }
+            let _ = decimal_u32(&text);
+            let _ = string_value(&bytes);
+        }
+    }
+
     #[test]
     fn strings_keep_non_ascii_and_inner_spaces() {
         assert_eq!(
