@@ -266,3 +266,40 @@ fn swap_and_holders_count_as_in_use() {
         "in use by the host: /dev/sdc1 is held by dm-0"
     );
 }
+
+#[test]
+fn garbage_in_any_attribute_is_never_fatal() {
+    let t = typical_host().unwrap();
+    let mut files = Vec::new();
+    let mut stack = vec![t.root().join("devices")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let garbage: [&[u8]; 5] = [
+        b"",
+        b"\xff\xfe\n",
+        b"0x\n",
+        b"99999999999999999999\n",
+        b"-1",
+    ];
+    for (i, f) in files.iter().enumerate() {
+        std::fs::write(f, garbage[i % garbage.len()]).unwrap();
+    }
+    let list = discover(&t.root()).unwrap();
+    for d in &list {
+        assert!(d.busid.bus() > 0);
+    }
+    let uses = usage::block_uses(&t.root(), &t.proc_root()).unwrap();
+    for d in &list {
+        let _ = assignable::check(d, &list, &uses, false);
+    }
+}
