@@ -203,7 +203,22 @@ fn attach_rules_auto_controller_port_checks_and_qemu_errors() {
         err.contains("Unknown device at controller 0 port 5."),
         "{err}"
     );
-    ok(&vusb(q, &["usbdev-detach", "vm", "0", "4"]));
+    // Detached by the identity it was attached with (vusb extension).
+    ok(&vusb(
+        q,
+        &["usbdev-detach", "vm", "vendor=1234", "product=5678"],
+    ));
+    assert!(ok(&vusb(q, &["usb-list", "vm"])).contains("  Port 4:\n"));
+    let err = fails(
+        &vusb(q, &["usbdev-detach", "vm", "vendor=1234", "product=5678"]),
+        1,
+    );
+    assert!(
+        err.contains("no such device attached to the VM: vendor=1234 product=5678"),
+        "{err}"
+    );
+    let err = fails(&vusb(q, &["usbdev-detach", "vm", "0", "1", "2"]), 1);
+    assert!(err.contains("Invalid arguments."), "{err}");
     assert_eq!(
         vusb(q, &["usb-list", "vm", "extra"]).status.code(),
         Some(255)

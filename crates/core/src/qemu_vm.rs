@@ -15,7 +15,10 @@ pub mod ops;
 pub mod spec;
 
 pub use inventory::{VmController, VmDevice};
-pub use ops::{Placement, usb_list, usbctrl_attach, usbctrl_detach, usbdev_attach, usbdev_detach};
+pub use ops::{
+    Placement, usb_list, usbctrl_attach, usbctrl_detach, usbdev_attach, usbdev_detach,
+    usbdev_detach_device,
+};
 
 use std::time::Duration;
 
@@ -85,6 +88,12 @@ pub enum VmError {
         ctrl: u32,
         /// Port.
         port: u32,
+    },
+    /// No device of the VM matches the one named.
+    #[error("no such device attached to the VM: {device}")]
+    DeviceNotAttached {
+        /// What was looked for.
+        device: crate::devicemodel::DmDevice,
     },
     /// QEMU's root bus cannot hot-plug (q35's `pcie.0`) and no free PCIe
     /// root port exists.

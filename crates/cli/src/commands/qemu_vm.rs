@@ -23,7 +23,7 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
     let min = match command {
         "usbctrl-detach" => 2,
         "usbdev-attach" => 2,
-        "usbdev-detach" => 3,
+        "usbdev-detach" => 2,
         _ => 1,
     };
     if args.len() < min {
@@ -62,8 +62,15 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
                 placed.port
             );
         }
+        "usbdev-detach" if rest.first().is_some_and(|a| a.contains('=')) => {
+            // vusb extension: name the device as at attach (busid=, vendor=...).
+            let spec = vusb_xlcfg::parse_usbdev_args(rest)?;
+            let (_, _, device) = qemu_vm::spec::device(&spec)?;
+            let timeout = unplug_timeout(DEVICE_UNPLUG_TIMEOUT);
+            qemu_vm::usbdev_detach_device(&mut connect(qmp)?, &device, timeout)?;
+        }
         "usbdev-detach" => {
-            if rest.len() > 2 {
+            if rest.len() != 2 {
                 bail!("Invalid arguments.");
             }
             let bad = || format!("Unknown device at controller {} port {}.", rest[0], rest[1]);

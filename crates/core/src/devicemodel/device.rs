@@ -90,6 +90,21 @@ pub enum DmDevice {
     Emulated(EmulatedKind),
 }
 
+impl std::fmt::Display for DmDevice {
+    /// As a user names it: `hostbus=1 hostaddr=3`, `vendor=046d product=c52b`,
+    /// `busid=3-1.4`, `type=tablet`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DmDevice::HostAddr { bus, addr } => write!(f, "hostbus={bus} hostaddr={addr}"),
+            DmDevice::HostIds { vendor, product } => {
+                write!(f, "vendor={vendor:04x} product={product:04x}")
+            }
+            DmDevice::HostPort { bus, path } => write!(f, "busid={bus}-{path}"),
+            DmDevice::Emulated(k) => write!(f, "type={}", k.spec_name()),
+        }
+    }
+}
+
 impl DmDevice {
     /// The QOM id used for this device on `ctrl`/`port`.
     pub fn qom_id(&self, ctrl: u32, port: u32) -> String {

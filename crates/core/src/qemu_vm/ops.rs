@@ -179,6 +179,30 @@ pub fn usbdev_detach<S: Stream>(
     }
 }
 
+/// `usbdev-detach <spec>` (vusb extension): remove the device named the
+/// way it was attached (`busid=`, `vendor=`/`product=`, `hostbus=`/
+/// `hostaddr=`, `type=`); the first match in controller/port order.
+pub fn usbdev_detach_device<S: Stream>(
+    conn: &mut DmConn<S>,
+    device: &DmDevice,
+    timeout: Duration,
+) -> Result<(u32, u32), VmError> {
+    let ctrls = controllers(conn)?;
+    let (ctrl, port) = ctrls
+        .iter()
+        .find_map(|c| {
+            c.slots.iter().enumerate().find_map(|(i, s)| {
+                let dev = s.as_ref()?;
+                (dev.device.as_ref() == Some(device)).then_some((c.devid, i as u32 + 1))
+            })
+        })
+        .ok_or_else(|| VmError::DeviceNotAttached {
+            device: device.clone(),
+        })?;
+    usbdev_detach(conn, ctrl, port, timeout)?;
+    Ok((ctrl, port))
+}
+
 /// `usb-list`: the controllers and devices in xl's format.
 pub fn usb_list<S: Stream>(conn: &mut DmConn<S>) -> Result<String, VmError> {
     Ok(super::list::render(&controllers(conn)?))
