@@ -3,11 +3,13 @@
 //! and the drivers `usb`, `hub`, `usb-storage`, `usbhid` and `usbback`
 //! (each with `bind`/`unbind` files and links to its interfaces).
 //!
-//! It is the same tree as the xl-peer fake host's fixture, so the real
-//! `xl` and vusb see identical devices: bus 1 address 2 is a USB stick
-//! (`1-1`, one mass-storage interface), bus 1 address 3 a wireless
-//! receiver (`1-2`, three HID interfaces), further devices are generic
-//! mass-storage devices `B-P` (100 per bus) for scale runs.
+//! It has the devices, ids, addresses, interfaces and bindings of the
+//! xl-peer fake host's fixture, so the real `xl` and vusb see identical
+//! devices: bus 1 address 2 is a USB stick (`1-1`, one mass-storage
+//! interface), bus 1 address 3 a wireless receiver (`1-2`, three HID
+//! interfaces), further devices are generic mass-storage devices `B-P`
+//! (100 per bus) for scale runs. Added to it (nothing `xl` reads):
+//! manufacturer names, `devpath`, sub-class/protocol and `bcdDevice`.
 //!
 //! Writing to the `bind`/`unbind` files of a plain-file tree does nothing
 //! by itself; [`super::bindemu`] plays the kernel's part for `vusb sim`.
@@ -34,6 +36,8 @@ pub struct FixtureDevice {
     pub vendor: &'static str,
     /// `idProduct`.
     pub product_id: String,
+    /// `manufacturer` string.
+    pub manufacturer: &'static str,
     /// `product` string.
     pub product: String,
     /// Interfaces: (class, bound driver).
@@ -58,32 +62,37 @@ pub fn devices(count: usize) -> Vec<FixtureDevice> {
         .map(|i| {
             let bus = 1 + (i / 100) as u8;
             let port = 1 + (i % 100) as u8;
-            let (vendor, product_id, product, interfaces): (_, String, String, Vec<(u8, &str)>) =
-                match i {
-                    0 => (
-                        "0781",
-                        "5567".into(),
-                        "Cruzer Blade".into(),
-                        vec![(8, "usb-storage")],
-                    ),
-                    1 => (
-                        "046d",
-                        "c52b".into(),
-                        "USB Receiver".into(),
-                        vec![(3, "usbhid"), (3, "usbhid"), (3, "usbhid")],
-                    ),
-                    _ => (
-                        "1234",
-                        format!("{i:04x}"),
-                        format!("Fixture device {i}"),
-                        vec![(8, "usb-storage")],
-                    ),
-                };
+            let ((vendor, manufacturer), product_id, product, interfaces): (
+                _,
+                String,
+                String,
+                Vec<(u8, &str)>,
+            ) = match i {
+                0 => (
+                    ("0781", "SanDisk"),
+                    "5567".into(),
+                    "Cruzer Blade".into(),
+                    vec![(8, "usb-storage")],
+                ),
+                1 => (
+                    ("046d", "Logitech"),
+                    "c52b".into(),
+                    "USB Receiver".into(),
+                    vec![(3, "usbhid"), (3, "usbhid"), (3, "usbhid")],
+                ),
+                _ => (
+                    ("1234", "vusb fixture"),
+                    format!("{i:04x}"),
+                    format!("Fixture device {i}"),
+                    vec![(8, "usb-storage")],
+                ),
+            };
             FixtureDevice {
                 bus,
                 port,
                 addr: port + 1,
                 vendor,
+                manufacturer,
                 product_id,
                 product,
                 interfaces,
@@ -139,7 +148,7 @@ impl Tree {
         addr: u8,
         class: u8,
         ids: (&str, &str),
-        product: &str,
+        names: (&str, &str),
         interfaces: &[(u8, &str)],
     ) -> Result<(), Error> {
         let p = self.devs.join(busid);
@@ -157,8 +166,8 @@ impl Tree {
             ("idVendor", ids.0.to_owned()),
             ("idProduct", ids.1.to_owned()),
             ("bcdDevice", "0100".to_owned()),
-            ("product", product.to_owned()),
-            ("manufacturer", "xl-peer fixture".to_owned()),
+            ("product", names.1.to_owned()),
+            ("manufacturer", names.0.to_owned()),
             ("speed", "480".to_owned()),
             ("version", " 2.00".to_owned()),
             ("bNumInterfaces", format!(" {}", interfaces.len())),
@@ -213,7 +222,7 @@ pub fn write_fixture(sysfs_root: &Path, count: usize) -> Result<(), Error> {
             1,
             9,
             ("1d6b", "0002"),
-            "EHCI Host Controller",
+            ("Linux ehci_hcd", "EHCI Host Controller"),
             &[(9, "hub")],
         )?;
     }
@@ -224,7 +233,7 @@ pub fn write_fixture(sysfs_root: &Path, count: usize) -> Result<(), Error> {
             d.addr,
             0,
             (d.vendor, &d.product_id),
-            &d.product,
+            (d.manufacturer, &d.product),
             &d.interfaces,
         )?;
     }
