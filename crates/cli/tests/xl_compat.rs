@@ -249,3 +249,10 @@ fn libxl_bugs_are_fixed() {
     }
     assert!(failed.is_empty(), "steps failing: {failed:?}");
 }
+
+#[test]
+fn errors_scenario_matches_xl() {
+    if let Some(r) = scenario("errors", xlpeer::ERRORS_SCENARIO, Second::Vusb(vusb())) {
+        assert_all_pass("errors", &r);
+    }
+}

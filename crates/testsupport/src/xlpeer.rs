@@ -38,7 +38,8 @@ pub use compare::{
 };
 pub use runner::{Second, StepReport, run_scenario};
 pub use scenarios::{
-    BUG_SCENARIOS, DEVICEMODEL_SCENARIO, EXTRA_SCENARIO, Expect, PV_SCENARIO, QUSB_SCENARIO, Step,
+    BUG_SCENARIOS, DEVICEMODEL_SCENARIO, ERRORS_SCENARIO, EXTRA_SCENARIO, Expect, PV_SCENARIO,
+    QUSB_SCENARIO, Step,
 };
 
 const SHIM_SRC: &str = include_str!("../xl-peer/xlshim.c");

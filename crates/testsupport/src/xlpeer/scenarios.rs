@@ -226,6 +226,68 @@ pub const EXTRA_SCENARIO: &[Step] = &[
     ("15-usb-list-empty", "usb-list 1", Expect::Same),
 ];
 
+/// Argument handling and refusals of our own (each must match xl:
+/// stdout, exit status, nothing changed on refusal).
+pub const ERRORS_SCENARIO: &[Step] = &[
+    (
+        "01-usbctrl-attach-unknown-name",
+        "usbctrl-attach nosuchguest type=pv",
+        Expect::Same,
+    ),
+    (
+        "02-usbctrl-attach-too-many-ports",
+        "usbctrl-attach 1 type=pv ports=32",
+        Expect::Same,
+    ),
+    (
+        "03-usbctrl-attach-bad-type",
+        "usbctrl-attach 1 type=xhci",
+        Expect::Same,
+    ),
+    (
+        "04-usbctrl-attach-pv-v1-max-ports",
+        "usbctrl-attach 1 type=pv version=1 ports=31",
+        Expect::Same,
+    ),
+    (
+        "05-usbdev-attach-port-without-ctrl",
+        "usbdev-attach 1 hostbus=1 hostaddr=2 port=1",
+        Expect::Same,
+    ),
+    (
+        "06-usbdev-attach-unknown-ctrl",
+        "usbdev-attach 1 hostbus=1 hostaddr=2 controller=5",
+        Expect::Same,
+    ),
+    (
+        "07-usbdev-attach-ctrl-first-free",
+        "usbdev-attach 1 hostbus=1 hostaddr=2 controller=0",
+        Expect::Same,
+    ),
+    (
+        "08-usbdev-attach-hex-addr",
+        "usbdev-attach 1 hostbus=0x1 hostaddr=0x3",
+        Expect::Same,
+    ),
+    ("09-usb-list-extra-arg", "usb-list 1 2", Expect::Same),
+    (
+        "10-usbdev-detach-too-many-args",
+        "usbdev-detach 1 0 1 2",
+        Expect::Same,
+    ),
+    (
+        "11-usbdev-detach-empty-port",
+        "usbdev-detach 1 0 9",
+        Expect::Same,
+    ),
+    ("12-usb-list", "usb-list 1", Expect::Same),
+    (
+        "13-usbctrl-detach-with-devs",
+        "usbctrl-detach guest1 0",
+        Expect::Same,
+    ),
+];
+
 /// libxl bugs vusb fixes, one scenario each (the hosts differ after the
 /// buggy step): C1 (port beyond the controller, negative port), U1/U2 (a
 /// device unplugged while assigned blocks every later attach and its own
