@@ -17,6 +17,7 @@
 mod conn;
 mod request;
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -40,9 +41,12 @@ pub struct Server {
 pub struct ServerHandle {
     path: PathBuf,
     stop: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<UnixStream>>>,
+    streams: Streams,
     thread: Option<JoinHandle<()>>,
 }
+
+/// The open connections of a spawned server, to close them on stop.
+type Streams = Arc<Mutex<HashMap<u64, UnixStream>>>;
 
 impl Server {
     /// A server of `store` whose connections act as dom0.
@@ -87,7 +91,7 @@ impl Server {
     pub fn spawn(self, socket_path: &Path) -> io::Result<ServerHandle> {
         let listener = Server::bind(socket_path)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let streams: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+        let streams: Streams = Arc::default();
         let thread = {
             let (stop, streams) = (Arc::clone(&stop), Arc::clone(&streams));
             std::thread::spawn(move || self.accept_loop(&listener, &stop, &streams))
@@ -100,13 +104,8 @@ impl Server {
         })
     }
 
-    fn accept_loop(
-        &self,
-        listener: &UnixListener,
-        stop: &AtomicBool,
-        streams: &Mutex<Vec<UnixStream>>,
-    ) {
-        for stream in listener.incoming() {
+    fn accept_loop(&self, listener: &UnixListener, stop: &AtomicBool, streams: &Streams) {
+        for (key, stream) in (0u64..).zip(listener.incoming()) {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
@@ -118,13 +117,14 @@ impl Server {
                 }
             };
             if let Ok(clone) = stream.try_clone() {
-                streams
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(clone);
+                lock(streams).insert(key, clone);
             }
             let (store, domid) = (self.store.clone(), self.domid);
-            std::thread::spawn(move || conn::serve(store, domid, stream));
+            let streams = Arc::clone(streams);
+            std::thread::spawn(move || {
+                conn::serve(store, domid, stream);
+                lock(&streams).remove(&key);
+            });
         }
     }
 }
@@ -151,20 +151,98 @@ impl ServerHandle {
             }
             Err(e) => log::debug!("xenstore server: wake-up connect failed: {e}"),
         }
-        for s in self
-            .streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for (_, s) in lock(&self.streams).drain() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
+fn lock(streams: &Streams) -> std::sync::MutexGuard<'_, HashMap<u64, UnixStream>> {
+    streams.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::client::Client;
+    use crate::{TxId, Xenstore, XenstoreWatch};
+
+    fn socket(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vxsrv{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("socket")
+    }
+
+    #[test]
+    fn stop_closes_connections_and_removes_the_socket() {
+        let path = socket("stop");
+        let store = MemStore::new();
+        let mut h = Server::new(store.clone()).spawn(&path).unwrap();
+        let c = Client::connect(&path).unwrap();
+        c.write(TxId::NONE, "/a", b"1").unwrap();
+        assert_eq!(store.connect(0).read(TxId::NONE, "/a").unwrap(), b"1");
+        h.stop();
+        assert!(!path.exists());
+        assert!(c.read(TxId::NONE, "/a").is_err(), "connection closed");
+        assert!(Client::connect(&path).is_err());
+    }
+
+    #[test]
+    fn guest_server_acts_as_its_domain_and_events_are_pushed() {
+        let path = socket("guest");
+        let store = MemStore::new();
+        let _h = Server::new(store.clone()).spawn(&path).unwrap();
+        let gpath = path.with_file_name("socket-domid-3");
+        let _g = Server::new(store.clone()).domid(3).spawn(&gpath).unwrap();
+        let dom0 = store.connect(0);
+        dom0.write(TxId::NONE, "/priv", b"x").unwrap();
+        let g = Client::connect(&gpath).unwrap();
+        let e = g.read(TxId::NONE, "/priv").unwrap_err();
+        assert_eq!(e.errno(), Some(crate::Errno::EACCES));
+        let c = Client::connect(&path).unwrap();
+        c.watch("/w", "t").unwrap();
+        assert_eq!(
+            c.wait_event(std::time::Duration::from_secs(2))
+                .unwrap()
+                .unwrap()
+                .path,
+            "/w"
+        );
+        dom0.write(TxId::NONE, "/w/x", b"").unwrap();
+        let ev = c
+            .wait_event(std::time::Duration::from_secs(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev.path, "/w/x", "event from another connection pushed");
+    }
+
+    #[test]
+    fn unknown_type_is_enosys_and_oversized_drops() {
+        let path = socket("raw");
+        let _h = Server::new(MemStore::new()).spawn(&path).unwrap();
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.write_all(&[99, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap();
+        let mut reply = [0u8; 16 + 7];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(reply[0], 16, "XS_ERROR");
+        assert_eq!(reply[4], 7, "request id echoed");
+        assert_eq!(&reply[16..], b"ENOSYS\0");
+        s.write_all(&[2, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 16, 0, 0])
+            .unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "closed without a reply");
     }
 }

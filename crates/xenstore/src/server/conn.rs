@@ -123,9 +123,11 @@ pub fn serve(store: MemStore, domid: DomId, stream: UnixStream) {
         let conn = Arc::clone(&conn);
         std::thread::spawn(move || push_events(&conn))
     };
-    if let Err(e) = read_loop(&conn, stream) {
+    if let Err(e) = read_loop(&conn, &stream) {
         log::debug!("xenstore server: connection {id} ended: {e}");
     }
+    // Close it for the client even while other handles to it exist.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
     conn.closed.store(true, Ordering::SeqCst);
     store.raw_disconnect(id);
     if pusher.join().is_err() {
@@ -133,7 +135,7 @@ pub fn serve(store: MemStore, domid: DomId, stream: UnixStream) {
     }
 }
 
-fn read_loop(conn: &Conn, mut stream: UnixStream) -> std::io::Result<()> {
+fn read_loop(conn: &Conn, mut stream: &UnixStream) -> std::io::Result<()> {
     let mut decoder = Decoder::new();
     let mut buf = vec![0u8; 8192];
     loop {
