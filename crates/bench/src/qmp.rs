@@ -265,7 +265,7 @@ fn xl_on_fake_host(vusb: Option<&Path>, n: usize) -> anyhow::Result<()> {
         v(&["usbctrl-attach", "3"])?;
         // Each detach waits DEVICE_REMOVE_TIMEOUT for an event the fake
         // never sends, so only a few rounds.
-        for _ in 0..n.min(5) {
+        for _ in 0..n.min(10) {
             v_add.push(v(&["usbdev-attach", "3", "hostbus=1", "hostaddr=3"])?);
             v(&["usbdev-detach", "3", "0", "1"])?;
         }
@@ -283,8 +283,9 @@ fn xl_on_fake_host(vusb: Option<&Path>, n: usize) -> anyhow::Result<()> {
         rows.push(("vusb usbdev-attach 3 hostbus=1 hostaddr=3", v_add));
     }
     for (what, mut v) in rows {
+        let runs = v.len();
         println!(
-            "| {what} | {:.2} | {:.2} |",
+            "| {what} | {runs} | {:.2} | {:.2} |",
             pct(&mut v, 0.5),
             pct(&mut v, 0.9)
         );
