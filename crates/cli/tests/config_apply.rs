@@ -167,6 +167,22 @@ fn applies_in_order_and_twice_changes_nothing() {
     assert_eq!(h.dump(), before, "second run changed the store");
     assert_eq!(h.ok(&["usb-list", "1"]), list);
 
+    // Controller 0 exists with 4 ports: a file asking for 8 keeps it and
+    // says so.
+    let other = h.cfg("g1-8.cfg", "usbctrl = [ 'type=pv,ports=8' ]\n");
+    let o = h.vusb(&["config-apply", "1", &other]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "already present: 1 controller(s), 0 device(s)\n"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("controller 0 is pv v2 with 4 ports, not `type=pv,ports=8'; kept as it is"),
+        "{err}"
+    );
+    assert_eq!(h.dump(), before);
+
     let dumped = json(&h.ok(&["config-dump", "1"]));
     assert_eq!(
         dumped["usbctrls"],

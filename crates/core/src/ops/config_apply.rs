@@ -235,6 +235,17 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
                     dom.domid,
                     ctrl.devid
                 );
+                if differs(&c.spec, &ctrl) {
+                    log::warn!(
+                        "domain {}: controller {} is {} v{} with {} ports, not `{}'; kept as it is",
+                        dom.domid,
+                        ctrl.devid,
+                        ctrl.ctype,
+                        ctrl.version,
+                        ctrl.ports,
+                        c.spec
+                    );
+                }
                 applied.present_ctrls.push(ctrl.devid);
                 ctrl
             }
@@ -299,6 +310,15 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
         applied.attached.push((a.ctrl, a.port, a.busid));
     }
     Ok((applied, ctrls, devs))
+}
+
+/// Whether an existing controller contradicts what the spec asks for
+/// (fields left at their default match anything).
+fn differs(spec: &vusb_xlcfg::UsbCtrlSpec, ctrl: &Controller) -> bool {
+    let want = persist::ctrl_spec(ctrl);
+    (spec.kind != vusb_xlcfg::CtrlKind::Auto && spec.kind != want.kind)
+        || (spec.version_or_zero() != 0 && spec.version != want.version)
+        || (spec.ports_or_zero() != 0 && spec.ports != want.ports)
 }
 
 fn record(p: &PlannedDev, ctrl: u32, port: u32, hostbus: u16, hostaddr: u16) -> DevRecord {
