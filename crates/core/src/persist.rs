@@ -297,6 +297,32 @@ fn dev_at(d: &DevEntry, ctrl: u32, port: u32) -> bool {
         && d.spec.port.and_then(|p| u32::try_from(p).ok()) == Some(port)
 }
 
+/// Puts a controller into `cfg` (replacing the entry with its devid).
+pub fn put_ctrl(cfg: &mut UsbConfig, c: &Controller) {
+    let devid = i32::try_from(c.devid).unwrap_or(i32::MAX);
+    let entry = CtrlEntry {
+        devid,
+        spec: ctrl_spec(c),
+        pos: None,
+    };
+    match cfg.ctrls.iter_mut().find(|e| e.devid == devid) {
+        Some(e) => *e = entry,
+        None => cfg.ctrls.push(entry),
+    }
+}
+
+/// Puts a device into `cfg` (replacing what was at the same controller
+/// port, and any older entry of the same busid).
+pub fn put_dev(cfg: &mut UsbConfig, rec: &DevRecord) {
+    cfg.devs.retain(|d| {
+        !dev_at(d, rec.ctrl, rec.port) && d.spec.busid.as_deref() != Some(rec.busid.as_str())
+    });
+    cfg.devs.push(DevEntry {
+        spec: dev_spec(rec),
+        pos: None,
+    });
+}
+
 /// Records a controller after a successful attach (replaces by devid).
 pub fn record_ctrl<X: Xenstore + ?Sized>(
     xs: &X,
@@ -304,38 +330,17 @@ pub fn record_ctrl<X: Xenstore + ?Sized>(
     domid: DomId,
     c: &Controller,
 ) -> Result<()> {
-    let devid = i32::try_from(c.devid).unwrap_or(i32::MAX);
-    let entry = CtrlEntry {
-        devid,
-        spec: ctrl_spec(c),
-        pos: None,
-    };
-    update(xs, paths, domid, |cfg| {
-        match cfg.ctrls.iter_mut().find(|e| e.devid == devid) {
-            Some(e) => *e = entry,
-            None => cfg.ctrls.push(entry),
-        }
-    })
+    update(xs, paths, domid, |cfg| put_ctrl(cfg, c))
 }
 
-/// Records a device after a successful attach (replaces what was at the
-/// same controller port, and any older entry of the same busid).
+/// Records a device after a successful attach (see [`put_dev`]).
 pub fn record_dev<X: Xenstore + ?Sized>(
     xs: &X,
     paths: &HostPaths,
     domid: DomId,
     rec: &DevRecord,
 ) -> Result<()> {
-    let entry = DevEntry {
-        spec: dev_spec(rec),
-        pos: None,
-    };
-    update(xs, paths, domid, |cfg| {
-        cfg.devs.retain(|d| {
-            !dev_at(d, rec.ctrl, rec.port) && d.spec.busid.as_deref() != Some(rec.busid.as_str())
-        });
-        cfg.devs.push(entry);
-    })
+    update(xs, paths, domid, |cfg| put_dev(cfg, rec))
 }
 
 /// Forgets a removed controller and every device on it.

@@ -86,15 +86,14 @@ pub fn config_apply<X: Xenstore + XenstoreWatch + ?Sized>(
     cfg: &UsbConfig,
 ) -> Result<Applied> {
     let (applied, ctrls, devs) = apply(env, dom, cfg)?;
-    let recorded = (|| {
+    let recorded = persist::update(env.xs, env.paths, dom.domid, |saved| {
         for c in &ctrls {
-            persist::record_ctrl(env.xs, env.paths, dom.domid, c)?;
+            persist::put_ctrl(saved, c);
         }
         for d in &devs {
-            persist::record_dev(env.xs, env.paths, dom.domid, d)?;
+            persist::put_dev(saved, d);
         }
-        Ok::<(), Error>(())
-    })();
+    });
     if let Err(e) = recorded {
         log::warn!("domain {}: saved configuration not updated: {e}", dom.domid);
     }
@@ -115,22 +114,15 @@ pub fn config_apply_saved<X: Xenstore + XenstoreWatch + ?Sized>(
         });
     };
     let (applied, ctrls, devs) = apply(env, dom, &saved.config)?;
-    let replaced = persist::update(env.xs, env.paths, dom.domid, |cfg| {
-        cfg.ctrls = ctrls
-            .iter()
-            .map(|c| vusb_xlcfg::CtrlEntry {
-                devid: i32::try_from(c.devid).unwrap_or(i32::MAX),
-                spec: persist::ctrl_spec(c),
-                pos: None,
-            })
-            .collect();
-        cfg.devs = devs
-            .iter()
-            .map(|d| vusb_xlcfg::DevEntry {
-                spec: persist::dev_spec(d),
-                pos: None,
-            })
-            .collect();
+    let replaced = persist::update(env.xs, env.paths, dom.domid, |saved| {
+        saved.ctrls.clear();
+        saved.devs.clear();
+        for c in &ctrls {
+            persist::put_ctrl(saved, c);
+        }
+        for d in &devs {
+            persist::put_dev(saved, d);
+        }
     });
     if let Err(e) = replaced {
         log::warn!("domain {}: saved configuration not updated: {e}", dom.domid);
