@@ -78,6 +78,17 @@ fn session_attaches_lists_and_detaches() {
         t.contains("0      qusb         0   4     2       2    \n  Port 1: Bus 001 Device 002\n"),
         "{t}"
     );
+    // guest3's device model got the controller and the device, and gave them back.
+    let qmp_add = r#"[qmp] domain 3 {"arguments":{"driver":"usb-ehci","id":"xenusb-0"},"execute":"device_add"}"#;
+    let qmp_del = r#"[qmp] domain 3 {"arguments":{"id":"xenusb-1-4"},"execute":"device_del"}"#;
+    assert!(t.contains(qmp_add) && t.contains(qmp_del), "{t}");
+    assert!(
+        t.contains("0      devicemodel  0   0     2       6    \n  Port 1: Bus 001 Device 004\n"),
+        "{t}"
+    );
+    // A device assigned elsewhere is refused, and the session goes on.
+    let refused = "$ vusb usbdev-attach guest3 hostbus=1 hostaddr=3\nUSB device already attached to a domain\n";
+    assert!(t.contains(refused), "{t}");
     assert!(
         t.ends_with("Simulation finished; the simulated host is gone.\n"),
         "{t}"
@@ -152,7 +163,7 @@ fn dump(socket: &Path) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout)
         .lines()
-        .filter(|l| !l.starts_with("/local/domain/2/image/device-model-pid"))
+        .filter(|l| !l.contains("/image/device-model-pid = "))
         .map(|l| format!("{l}\n"))
         .collect()
 }
@@ -162,17 +173,20 @@ fn dump(socket: &Path) -> String {
 /// `xen-init-dom0`, which reproduces the recorded xl host.
 #[test]
 fn built_in_host_store_equals_the_real_daemon_host() {
-    let Some(real) = require_or_skip(
-        "sim store comparison",
-        FakeHost::start(&FakeHostConfig::default()),
-    ) else {
+    let sim_config = SimConfig::default();
+    let config = FakeHostConfig {
+        domains: sim_config.domains.clone(),
+        usb_devices: sim_config.usb_devices,
+        ..FakeHostConfig::default()
+    };
+    let Some(real) = require_or_skip("sim store comparison", FakeHost::start(&config)) else {
         return;
     };
     let dir = tempfile::Builder::new()
         .prefix("vsim")
         .tempdir_in("/tmp")
         .unwrap();
-    let sim = SimHost::start(dir.path(), &SimConfig::default()).unwrap();
+    let sim = SimHost::start(dir.path(), &sim_config).unwrap();
     assert_eq!(dump(sim.socket()), dump(real.socket()));
     let json = |root: &Path| {
         let mut v: Vec<(String, String)> = std::fs::read_dir(root.join("var/lib/xen"))

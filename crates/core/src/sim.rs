@@ -12,6 +12,7 @@
 //! - [`fixture`]: a sysfs tree of recorded USB devices (plain files).
 //! - [`bindemu`]: the kernel's part of `drivers/*/bind` and `unbind` on that
 //!   tree.
+//! - [`qmp`]: a QEMU 7.2-like QMP server, the device model of HVM guests.
 //! - [`host`]: all of it together behind vusb's own in-memory xenstore
 //!   server on a Unix socket, with the environment to point vusb at it.
 //!
@@ -22,6 +23,7 @@ pub mod bindemu;
 pub mod fixture;
 pub mod host;
 pub mod layout;
+pub mod qmp;
 pub mod xenbus;
 
 use std::path::PathBuf;

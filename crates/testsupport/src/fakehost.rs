@@ -182,7 +182,7 @@ impl FakeHost {
             if g.kind.is_hvm() {
                 let sock = root.join(format!("var/run/xen/qmp-libxl-{}", g.domid));
                 let log = root.join(format!("qmp-{}.log", g.domid));
-                host.qmp.push(FakeQmp::start(&sock, &log)?);
+                host.qmp.push(FakeQmp::start(&sock, &log).map_err(xs_err)?);
             }
             layout::write_guest(&xs, &g).map_err(xs_err)?;
             let json = layout::guest_json(

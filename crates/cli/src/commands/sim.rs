@@ -29,7 +29,8 @@ use crate::output::out;
 const USAGE: &str = "usage: vusb sim [run] | vusb sim start DIR | vusb sim stop DIR";
 
 /// The session `vusb sim` runs: guest1 is PV (pv controller, driver
-/// rebinding to usbback), guest2 is PV with a device model (qusb).
+/// rebinding to usbback), guest2 is PV with a device model (qusb), guest3
+/// is HVM (devicemodel controller through QMP).
 pub const SESSION: &[&str] = &[
     "usb-assignable-list",
     "usb-list guest1",
@@ -37,12 +38,18 @@ pub const SESSION: &[&str] = &[
     "usbdev-attach guest1 hostbus=1 hostaddr=3",
     "usbctrl-attach guest2 type=qusb version=2 ports=2",
     "usbdev-attach guest2 busid=1-1",
+    "usbctrl-attach guest3",
+    "usbdev-attach guest3 hostbus=1 hostaddr=4",
     "usb-list guest1",
     "usb-list guest2",
+    "usb-list guest3",
+    "usbdev-attach guest3 hostbus=1 hostaddr=3",
     "usbdev-detach guest1 0 1",
     "usbdev-detach guest2 busid=1-1",
+    "usbdev-detach guest3 0 1",
     "usbctrl-detach guest1 0",
     "usbctrl-detach guest2 0",
+    "usbctrl-detach guest3 0",
     "usb-list guest1",
 ];
 
@@ -79,12 +86,15 @@ fn session_in(ctx: &Context, dir: &Path) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the vusb binary")?;
     out(&format!(
         "Simulated Xen host in {} (no hypervisor: xenstore, usbback/usbfront and sysfs are simulated).\n\
-         Guests: guest1 (domid 1, PV), guest2 (domid 2, PV with a device model offering qusb).\n\
-         Devices: 1-1 (bus 1 addr 2, USB stick), 1-2 (bus 1 addr 3, wireless receiver, 3 interfaces).\n\n",
+         Guests: guest1 (domid 1, PV), guest2 (domid 2, PV with a device model offering qusb),\n\
+         guest3 (domid 3, HVM; its device model is a fake QMP server).\n\
+         Devices: 1-1 (bus 1 addr 2, USB stick), 1-2 (bus 1 addr 3, wireless receiver, 3 interfaces),\n\
+         1-3 and 1-4 (bus 1 addr 4 and 5, generic storage).\n\n",
         host.root().display()
     ));
     let mut seen_drivers = 0;
     let mut seen_sysfs = 0;
+    let mut seen_qmp = 0;
     for line in SESSION {
         out(&format!("$ vusb {line}\n"));
         let mut cmd = Command::new(&exe);
@@ -116,6 +126,11 @@ fn session_in(ctx: &Context, dir: &Path) -> anyhow::Result<ExitCode> {
             out(&format!("  [sysfs] {l}\n"));
         }
         seen_sysfs = sys.lines().count();
+        let qmp = host.qmp_log();
+        for l in qmp.lines().skip(seen_qmp) {
+            out(&format!("  [qmp] domain {l}\n"));
+        }
+        seen_qmp = qmp.lines().count();
         out("\n");
     }
     out("Simulation finished; the simulated host is gone.\n");

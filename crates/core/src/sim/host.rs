@@ -6,14 +6,16 @@
 //! environment that points every other vusb command at it.
 //!
 //! The default guests are `guest1` (domid 1, PV: `pv` controllers, served
-//! by the simulated usbback with driver rebinding) and `guest2` (domid 2,
-//! PV with a device model advertising the `qusb` backend: `qusb`
-//! controllers, no rebinding). No HVM guest: the devicemodel type needs a
-//! QEMU, which this simulation does not provide.
+//! by the simulated usbback with driver rebinding), `guest2` (domid 2, PV
+//! with a device model advertising the `qusb` backend: `qusb` controllers,
+//! no rebinding) and `guest3` (domid 3, HVM: `devicemodel` controllers,
+//! its device model a fake QMP server, [`super::qmp`]). The issue asked
+//! for two guests; the third shows the third controller type.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use vusb_xenstore::DomId;
 use vusb_xenstore::mem::MemStore;
 use vusb_xenstore::server::{Server, ServerHandle};
 
@@ -21,6 +23,7 @@ use super::Error;
 use super::bindemu::BindEmulation;
 use super::fixture::write_fixture;
 use super::layout::{self, DomainKind, GuestSpec};
+use super::qmp::FakeQmp;
 use super::xenbus::{DriverConfig, Drivers};
 use crate::HostPaths;
 
@@ -42,6 +45,7 @@ impl Default for SimConfig {
             domains: vec![
                 GuestSpec::new(1, DomainKind::Pv),
                 GuestSpec::new(2, DomainKind::PvQemu),
+                GuestSpec::new(3, DomainKind::Hvm),
             ],
             usb_devices: 4,
             drivers: DriverConfig::default(),
@@ -55,6 +59,7 @@ pub struct SimHost {
     socket: PathBuf,
     drivers: Drivers,
     _bind: BindEmulation,
+    qmp: Vec<(DomId, FakeQmp)>,
     _server: ServerHandle,
 }
 
@@ -107,11 +112,17 @@ impl SimHost {
             fs::write(f, "").map_err(io_err(f))?;
         }
         let dm_pid = std::process::id();
+        let mut qmp = Vec::new();
         for g in &config.domains {
             let g = GuestSpec {
                 dm_pid,
                 ..g.clone()
             };
+            if g.kind.is_hvm() {
+                let sock = paths.qmp_dir.join(format!("qmp-libxl-{}", g.domid));
+                let log = root.join(format!("qmp-{}.log", g.domid));
+                qmp.push((g.domid, FakeQmp::start(&sock, &log)?));
+            }
             layout::write_guest(&xs, &g)?;
             let json = paths.xen_lib_dir.join(format!(
                 "userdata-d.{}.{}.libxl-json",
@@ -135,6 +146,7 @@ impl SimHost {
             socket,
             drivers,
             _bind: bind,
+            qmp,
             _server: server,
         })
     }
@@ -157,6 +169,19 @@ impl SimHost {
     /// What the simulated drivers did so far.
     pub fn drivers_log(&self) -> Vec<String> {
         self.drivers.log()
+    }
+
+    /// The device models' state-changing QMP commands so far, one per
+    /// line, prefixed with the domid.
+    pub fn qmp_log(&self) -> String {
+        let mut out = String::new();
+        for (domid, _) in &self.qmp {
+            let text = fs::read_to_string(self.root.join(format!("qmp-{domid}.log")));
+            for l in text.unwrap_or_default().lines() {
+                out.push_str(&format!("{domid} {l}\n"));
+            }
+        }
+        out
     }
 
     /// The sysfs bind/unbind operations done so far.
