@@ -204,3 +204,75 @@ fn built_in_host_store_equals_the_real_daemon_host() {
     };
     assert_eq!(json(sim.root()), json(real.root()));
 }
+
+/// The simulated drivers' failure modes as vusb meets them on the real
+/// xenstored: a usbback that never reaches InitWait makes
+/// `usbctrl-attach` fail after its timeout and leave the store as it was
+/// (libxl leaves every node behind, bug C2); a frontend that never
+/// connects does not fail the attach (libxl waits for InitWait only); a
+/// backend that never closes does not keep `usbctrl-detach` from removing
+/// the controller.
+#[test]
+fn driver_failure_modes_as_vusb_sees_them() {
+    use vusb_core::sim::xenbus::{DriverConfig, Failure};
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_vusb"));
+    let host = |failure| {
+        let cfg = FakeHostConfig {
+            drivers: Some(DriverConfig {
+                failure: Some(failure),
+                ..DriverConfig::default()
+            }),
+            ..FakeHostConfig::default()
+        };
+        require_or_skip("failure modes", FakeHost::start(&cfg))
+    };
+    let run = |h: &FakeHost, args: &[&str]| {
+        let mut c = h.vusb_command(&bin, args).unwrap();
+        c.env("VUSB_BACKEND_TIMEOUT_MS", "700");
+        let t = std::time::Instant::now();
+        let o = c.output().unwrap();
+        (o, t.elapsed())
+    };
+
+    let Some(h) = host(Failure::BackendNeverInitWait) else {
+        return;
+    };
+    let before = h.dump().unwrap();
+    let (o, took) = run(&h, &["usbctrl-attach", "1", "type=pv"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    h.settle();
+    assert_eq!(
+        h.dump().unwrap(),
+        before,
+        "a failed attach left nodes behind"
+    );
+
+    let Some(h) = host(Failure::FrontendNeverConnects) else {
+        return;
+    };
+    let (o, _) = run(&h, &["usbctrl-attach", "1", "type=pv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    h.settle();
+    let dump = h.dump().unwrap();
+    assert!(
+        dump.contains("/local/domain/0/backend/vusb/1/0/state = \"2\""),
+        "{dump}"
+    );
+
+    let Some(h) = host(Failure::BackendNeverCloses) else {
+        return;
+    };
+    let (o, _) = run(&h, &["usbctrl-attach", "1", "type=pv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    h.settle();
+    let (o, took) = run(&h, &["usbctrl-detach", "1", "0"]);
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    eprintln!(
+        "usbctrl-detach with a backend that never closes: {}",
+        text(&o)
+    );
+    h.settle();
+    let dump = h.dump().unwrap();
+    assert!(!dump.contains("/libxl/1/device/vusb/0"), "{dump}");
+}
