@@ -224,7 +224,27 @@ impl NodeCtx<'_> {
         let Some(mut parent) = self.get(&up).cloned() else {
             return Err(Errno::ENOENT);
         };
+        let name = path::basename(p);
+        if !parent.children.iter().any(|c| c == name) {
+            // A transaction's view can hold a node (seen live) that its
+            // copy of the parent does not list; the daemon then finds its
+            // store "corrupt" and answers EIO.
+            return Err(Errno::EIO);
+        }
         let nodes = subtree(self.tree, self.tx.as_deref(), p);
+        // A transaction's copy of a node can list a child the transaction
+        // saw missing; the daemon's removal walk then stops with EIO (its
+        // "corrupt store" path).
+        let dangling = nodes.iter().any(|n| {
+            self.get(n).is_some_and(|node| {
+                node.children
+                    .iter()
+                    .any(|c| self.get(&path::join(n, c)).is_none())
+            })
+        });
+        if dangling {
+            return Err(Errno::EIO);
+        }
         let perms: HashMap<String, Vec<Perm>> = nodes
             .iter()
             .filter_map(|n| self.get(n).map(|node| (n.clone(), node.perms.clone())))
@@ -238,7 +258,6 @@ impl NodeCtx<'_> {
         for _ in 1..nodes.len() {
             self.tree.bump();
         }
-        let name = path::basename(p);
         parent.children.retain(|c| c != name);
         self.tree.put(self.tx.as_deref_mut(), &up, parent);
         let removal =

@@ -374,11 +374,16 @@ impl State {
                 let Some(conn) = self.conns.get(id) else {
                     continue;
                 };
-                let mut out = Vec::new();
+                let mut out: Vec<WatchEvent> = Vec::new();
                 for w in &conn.watches {
                     if let Some(p) = watch::matches(w, fire) {
                         if watch::permitted(&self.tree, &self.specials, conn.domid, &p, fire) {
-                            out.push(watch::event_for(w, conn.domid, p));
+                            let ev = watch::event_for(w, conn.domid, p);
+                            // The daemon sends one event per (path, token)
+                            // and change, however many watches match.
+                            if !out.contains(&ev) {
+                                out.push(ev);
+                            }
                         }
                     }
                 }

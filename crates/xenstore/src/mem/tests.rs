@@ -292,15 +292,30 @@ fn transactions_conflicts_like_the_daemon() {
         ),
         eagain
     );
-    // isolation of the transaction's own writes, and live reads otherwise
+    // isolation of the transaction's own writes; a node is seen as it was
+    // when first touched, an untouched one live
     a.write(T0, "/t/c", b"0").unwrap();
+    a.write(T0, "/t/d", b"0").unwrap();
     let t = a.transaction_start().unwrap();
     a.write(t, "/t/mine", b"1").unwrap();
     assert_eq!(a.read(t, "/t/mine").unwrap(), b"1");
     assert_eq!(errno(a.read(T0, "/t/mine")), Errno::ENOENT);
     a.read(t, "/t/c").unwrap();
+    assert_eq!(errno(a.read(t, "/t/new")), Errno::ENOENT);
     b.write(T0, "/t/c", b"live").unwrap();
-    assert_eq!(a.read(t, "/t/c").unwrap(), b"live");
+    b.write(T0, "/t/d", b"live").unwrap();
+    b.write(T0, "/t/new", b"live").unwrap();
+    assert_eq!(
+        a.read(t, "/t/c").unwrap(),
+        b"0",
+        "copy taken at first touch"
+    );
+    assert_eq!(
+        errno(a.read(t, "/t/new")),
+        Errno::ENOENT,
+        "missing stays missing"
+    );
+    assert_eq!(a.read(t, "/t/d").unwrap(), b"live", "untouched: live");
     assert_eq!(errno(a.transaction_end(t, true)), Errno::EAGAIN);
     assert_eq!(errno(a.transaction_end(t, true)), Errno::ENOENT);
     let t = a.transaction_start().unwrap();

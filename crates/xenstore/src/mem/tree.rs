@@ -2,12 +2,14 @@
 //!
 //! Like the C xenstored 4.17, every node carries a generation number, bumped
 //! by each write of the node (a value write, a permission change, a child
-//! added or removed), and a transaction does not take a snapshot: it keeps
-//! copies of the nodes it modified (`overlay`) and, for every node it
-//! touched, the generation it saw first (`accessed`). Reads inside a
-//! transaction see the transaction's own copies, else the live tree. At
-//! commit, any touched node whose generation changed (or that appeared or
-//! vanished) makes the commit fail with `EAGAIN`.
+//! added or removed). A transaction takes no snapshot of the whole tree:
+//! it copies each node when it first touches it (read, listed, written, or
+//! walked through as an ancestor) and from then on sees that copy, or its
+//! absence, or its own modification of it; nodes it has not touched yet it
+//! sees live. It records the generation
+//! seen at first touch; at commit, any touched node whose generation
+//! changed (or that appeared or vanished) makes the commit fail with
+//! `EAGAIN`, else its modifications are written to the live tree.
 
 use std::collections::HashMap;
 
@@ -96,6 +98,9 @@ pub struct Touched {
 pub struct Txn {
     /// Nodes written (`Some`) or removed (`None`) by the transaction.
     pub overlay: HashMap<String, Option<Node>>,
+    /// The nodes as first touched (`None`: missing then, and so missing
+    /// for the transaction from then on).
+    snapshot: HashMap<String, Option<Node>>,
     /// Nodes touched, in first-touch order.
     pub touched: Vec<Touched>,
     index: HashMap<String, usize>,
@@ -172,6 +177,9 @@ impl Tree {
             if let Some(n) = t.overlay.get(path) {
                 return n.as_ref();
             }
+            if let Some(n) = t.snapshot.get(path) {
+                return n.as_ref();
+            }
         }
         self.nodes.get(path)
     }
@@ -180,6 +188,8 @@ impl Tree {
     pub fn touch(&self, tx: Option<&mut Txn>, path: &str) {
         if let Some(t) = tx {
             if !t.index.contains_key(path) {
+                t.snapshot
+                    .insert(path.to_owned(), self.nodes.get(path).cloned());
                 t.index.insert(path.to_owned(), t.touched.len());
                 t.touched.push(Touched {
                     path: path.to_owned(),

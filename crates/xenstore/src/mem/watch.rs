@@ -11,7 +11,9 @@
 //! - an unprivileged watcher gets an event only if it may read the node
 //!   named by the event (as it was before a removal) or its parent; the
 //!   initial event is always sent;
-//! - a watch given as a relative path reports relative paths.
+//! - a watch given as a relative path reports relative paths;
+//! - several watches of one connection producing the same (path, token)
+//!   for one change give one event.
 
 use std::collections::HashMap;
 

@@ -48,6 +48,26 @@ pub fn transaction_commit_abort_visibility(b: &dyn Backend) {
         "ids are per connection"
     );
     a.transaction_end(t, false).unwrap();
+    // A node is seen as it was when the transaction first touched it.
+    o.write(T0, "/t/d", b"0").unwrap();
+    let t = a.transaction_start().unwrap();
+    assert_eq!(a.read(t, "/t/c").unwrap(), b"1");
+    assert_eq!(errno(a.read(t, "/t/new")), Errno::ENOENT);
+    o.write(T0, "/t/c", b"live").unwrap();
+    o.write(T0, "/t/d", b"live").unwrap();
+    o.write(T0, "/t/new", b"live").unwrap();
+    assert_eq!(
+        a.read(t, "/t/c").unwrap(),
+        b"1",
+        "copy taken at first touch"
+    );
+    assert_eq!(
+        errno(a.read(t, "/t/new")),
+        Errno::ENOENT,
+        "missing stays missing"
+    );
+    assert_eq!(a.read(t, "/t/d").unwrap(), b"live", "untouched: live");
+    a.transaction_end(t, false).unwrap();
     let mut r = Raw::connect(b.socket());
     let (_, id) = r.call(ty::TRANSACTION_START, 0, b"\0");
     let id: u32 = String::from_utf8_lossy(&id)
