@@ -12,10 +12,8 @@
 //! - an unprivileged domain may not change a node's owner (`EPERM`);
 //! - `DIRECTORY` whose list exceeds the payload limit is `E2BIG`.
 
-use std::collections::HashMap;
-
 use super::path;
-use super::tree::{Node, Tree, Txn, access, subtree};
+use super::tree::{Node, Tree, Txn, access};
 use super::watch::Fire;
 use crate::wire::PAYLOAD_MAX;
 use crate::{DomId, Errno, Perm};
@@ -221,57 +219,57 @@ impl NodeCtx<'_> {
             Err(e) => return Err(e),
         }
         let up = path::parent(p).unwrap_or("/").to_owned();
+        self.touch(&up);
         let Some(mut parent) = self.get(&up).cloned() else {
             return Err(Errno::ENOENT);
         };
+        let mut removed = Vec::new();
+        let walked = self.rm_walk(p, &mut removed);
+        let fires: Vec<Fire> = removed
+            .into_iter()
+            .map(|(n, perms)| {
+                let only = n != p;
+                Fire::removal(&n, perms, only)
+            })
+            .collect();
+        let fires = self.fire(fires);
+        walked?;
         let name = path::basename(p);
         if !parent.children.iter().any(|c| c == name) {
-            // A transaction's view can hold a node (seen live) that its
-            // copy of the parent does not list; the daemon then finds its
-            // store "corrupt" and answers EIO.
+            // Only inside a transaction: its copy of the parent does not
+            // list the node it saw live. The daemon has removed the subtree
+            // (in the transaction) when it finds its store "corrupt" and
+            // answers EIO, leaving the parent as it was.
             return Err(Errno::EIO);
-        }
-        let nodes = subtree(self.tree, self.tx.as_deref(), p);
-        // A transaction's copy of a node can list a child the transaction
-        // saw missing; the daemon's removal walk then stops with EIO (its
-        // "corrupt store" path).
-        let dangling = nodes.iter().any(|n| {
-            self.get(n).is_some_and(|node| {
-                node.children
-                    .iter()
-                    .any(|c| self.get(&path::join(n, c)).is_none())
-            })
-        });
-        if dangling {
-            return Err(Errno::EIO);
-        }
-        let perms: HashMap<String, Vec<Perm>> = nodes
-            .iter()
-            .filter_map(|n| self.get(n).map(|node| (n.clone(), node.perms.clone())))
-            .collect();
-        // Pre-order, as the daemon touches them inside a transaction.
-        for n in &nodes {
-            self.tree.delete(self.tx.as_deref_mut(), n);
-        }
-        // The daemon also rewrites each removed node's parent inside the
-        // subtree once per removed child.
-        for _ in 1..nodes.len() {
-            self.tree.bump();
         }
         parent.children.retain(|c| c != name);
         self.tree.put(self.tx.as_deref_mut(), &up, parent);
-        let removal =
-            |n: &String, only| Fire::removal(n, perms.get(n).cloned().unwrap_or_default(), only);
-        let fires = if self.tx.is_some() {
-            // Order does not matter here: the commit fires in touch order.
-            nodes.iter().map(|n| removal(n, n != p)).collect()
-        } else {
-            // Live: the removed nodes below `p` children first, then `p`.
-            let mut v: Vec<Fire> = post_order(&nodes[1..]).map(|n| removal(n, true)).collect();
-            v.push(removal(&nodes[0], false));
-            v
+        Ok(fires)
+    }
+
+    /// The daemon's removal walk: depth first, each child removed (and its
+    /// entry dropped from its parent, a write) before the node itself;
+    /// `removed` gets the nodes in removal order (children first). A listed
+    /// child the transaction sees missing stops the walk with EIO (the
+    /// daemon's "corrupt store" path), what was removed stays removed.
+    fn rm_walk(&mut self, n: &str, removed: &mut Vec<(String, Vec<Perm>)>) -> Result<(), Errno> {
+        self.touch(n);
+        let Some(mut node) = self.get(n).cloned() else {
+            return Err(Errno::EIO);
         };
-        Ok(self.fire(fires))
+        for c in node.children.clone() {
+            let cp = path::join(n, &c);
+            self.touch(&cp);
+            if self.get(&cp).is_none() {
+                return Err(Errno::EIO);
+            }
+            self.rm_walk(&cp, removed)?;
+            node.children.retain(|x| *x != c);
+            self.tree.put(self.tx.as_deref_mut(), n, node.clone());
+        }
+        removed.push((n.to_owned(), node.perms));
+        self.tree.delete(self.tx.as_deref_mut(), n);
+        Ok(())
     }
 
     /// `SET_PERMS` on a node.
@@ -317,23 +315,4 @@ impl NodeCtx<'_> {
         }
         Ok(out)
     }
-}
-
-/// A pre-order list of a subtree's nodes in post-order (children first).
-fn post_order(pre: &[String]) -> impl Iterator<Item = &String> {
-    let mut out: Vec<&String> = Vec::with_capacity(pre.len());
-    let mut pending: Vec<&String> = Vec::new();
-    for n in pre {
-        while let Some(top) = pending.last() {
-            if path::is_child(n, top) {
-                break;
-            }
-            out.extend(pending.pop());
-        }
-        pending.push(n);
-    }
-    while let Some(top) = pending.pop() {
-        out.push(top);
-    }
-    out.into_iter()
 }

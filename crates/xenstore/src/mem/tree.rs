@@ -297,18 +297,3 @@ pub fn owned_roots(tree: &Tree, domid: DomId) -> Vec<String> {
     }
     out
 }
-
-/// The nodes of the subtree at `path` (itself first), as `tx` sees them.
-pub fn subtree(tree: &Tree, tx: Option<&Txn>, path: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_owned()];
-    while let Some(p) = stack.pop() {
-        if let Some(n) = tree.get(tx, &p) {
-            for c in n.children.iter().rev() {
-                stack.push(path::join(&p, c));
-            }
-            out.push(p);
-        }
-    }
-    out
-}
