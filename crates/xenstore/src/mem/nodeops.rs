@@ -221,7 +221,9 @@ impl NodeCtx<'_> {
         let up = path::parent(p).unwrap_or("/").to_owned();
         self.touch(&up);
         let Some(mut parent) = self.get(&up).cloned() else {
-            return Err(Errno::ENOENT);
+            // A transaction can see a node (copied live) under a parent it
+            // saw missing; the daemon then answers EINVAL.
+            return Err(Errno::EINVAL);
         };
         let mut removed = Vec::new();
         let walked = self.rm_walk(p, &mut removed);

@@ -258,7 +258,13 @@ fn random_scripts_agree() {
     let only = std::env::var("VUSB_DIFF_SEED")
         .ok()
         .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok());
-    let fixed = [0x9e37_79b9_7f4a_7c15u64, 42, 7_777_777].map(|s| (s, 400));
+    let fixed = [
+        (0x9e37_79b9_7f4a_7c15u64, 400),
+        (42, 400),
+        (7_777_777, 400),
+        (0x2545_f491_4f6c_dd1d, 1000),
+        (0x4a8b_e922_9ed9_ba3a, 1000),
+    ];
     let seeds: Vec<(u64, usize)> = match only {
         Some(s) => vec![(s, 1000)],
         None => fixed
