@@ -96,6 +96,25 @@ fn state(h: &Host) -> Vec<String> {
         .collect()
 }
 
+/// Makes domain `new` the re-creation of the guest that ran as `old`:
+/// same uuid in `/local/domain/<new>/vm` and in the name of libxl's
+/// stored configuration, as `xl create` leaves them.
+fn recreate(h: &Host, new: u32, old: u32) {
+    h.xs()
+        .write_str(
+            TxId::NONE,
+            &format!("/local/domain/{new}/vm"),
+            &format!("/vm/{}", uuid_of(old)),
+        )
+        .unwrap();
+    let dir = h.sim.paths().xen_lib_dir;
+    std::fs::rename(
+        dir.join(format!("userdata-d.{new}.{}.libxl-json", uuid_of(new))),
+        dir.join(format!("userdata-d.{new}.{}.libxl-json", uuid_of(old))),
+    )
+    .unwrap();
+}
+
 /// Waits until the simulated frontend and backend of every pv controller
 /// have connected (state 4): they move on their own after an attach.
 fn settle(h: &Host) {
@@ -298,13 +317,7 @@ fn a_recreated_guest_gets_its_devices_back_with_saved() {
     let o = h.vusb(&["config-dump", "3"]);
     assert_eq!(o.status.code(), Some(1), "domain 3 has nothing saved yet");
     assert!(String::from_utf8_lossy(&o.stderr).contains("no saved USB configuration for domain 3"));
-    h.xs()
-        .write_str(
-            TxId::NONE,
-            "/local/domain/3/vm",
-            &format!("/vm/{}", uuid_of(1)),
-        )
-        .unwrap();
+    recreate(&h, 3, 1);
 
     let dump_before = json(&h.ok(&["config-dump", "3"]));
     let out = h.ok(&["config-apply", "3", "--saved"]);
@@ -328,4 +341,59 @@ fn a_recreated_guest_gets_its_devices_back_with_saved() {
     let doc = json(&std::fs::read_to_string(&saved).unwrap());
     assert_eq!(doc["vusb"]["domid"], 3);
     assert!(Path::new(&saved).exists());
+}
+
+#[test]
+fn hot_plugged_devices_are_saved_and_restored() {
+    let h = host();
+    h.ok(&["usbctrl-attach", "1", "type=pv", "ports=2"]);
+    h.ok(&["usbdev-attach", "1", "hostbus=1", "hostaddr=2"]);
+    h.ok(&["usbdev-attach", "1", "hostbus=1", "hostaddr=4"]);
+    // No free port left: usbdev-attach creates controller 1 for it.
+    h.ok(&["usbdev-attach", "1", "hostbus=1", "hostaddr=5"]);
+    h.ok(&["usbdev-detach", "1", "0", "2"]);
+    let busids = |v: &serde_json::Value| -> Vec<String> {
+        v["usbdevs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| d["vusb"]["busid"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let devids = |v: &serde_json::Value| -> Vec<i64> {
+        v["usbctrls"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|c| c["devid"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let saved = json(&h.ok(&["config-dump", "1"]));
+    assert_eq!(devids(&saved), [0, 1]);
+    assert_eq!(busids(&saved), ["1-1", "1-4"], "detached 1-3 is forgotten");
+
+    // Destroyed (released, which keeps the saved configuration) and
+    // re-created as domain 3.
+    h.ok(&["usb-release", "1"]);
+    assert_eq!(json(&h.ok(&["config-dump", "1"])), saved);
+    recreate(&h, 3, 1);
+    let out = h.ok(&["config-apply", "3", "--saved"]);
+    assert_eq!(
+        out,
+        "created controller 0\ncreated controller 1\n\
+         attached 1-1 at controller 0 port 1\nattached 1-4 at controller 1 port 1\n"
+    );
+    settle(&h);
+    let list = h.ok(&["usb-list", "3"]);
+    assert!(
+        list.contains("  Port 1: Bus 001 Device 002\n  Port 2:\n"),
+        "{list}"
+    );
+    assert!(list.contains("  Port 1: Bus 001 Device 005\n"), "{list}");
+
+    // An explicit controller detach forgets the controller and its devices.
+    h.ok(&["usbctrl-detach", "3", "1"]);
+    let saved = json(&h.ok(&["config-dump", "3"]));
+    assert_eq!(devids(&saved), [0]);
+    assert_eq!(busids(&saved), ["1-1"]);
 }

@@ -9,8 +9,8 @@
 //! vusb keeps its own copy, which detach updates.
 //!
 //! Schema (this module owns it): one file per guest,
-//! `<state_dir>/domains/<uuid>.json`, keyed by the uuid from
-//! `/local/domain/<domid>/vm` (`/vm/<uuid>`), because the domid changes
+//! `<state_dir>/domains/<uuid>.json`, keyed by the uuid (read from the name of libxl's stored
+//! configuration file, else from `/local/domain/<domid>/vm`), because the domid changes
 //! when a guest is re-created and the uuid does not. The document is the
 //! `config-show` JSON shape (libxl's `libxl_domain_config` subset, see
 //! `vusb_xlcfg::json`) plus a top-level `"vusb"` object:
@@ -47,7 +47,7 @@ use vusb_xlcfg::{CtrlEntry, CtrlKind, DevEntry, GuestType, UsbConfig, UsbCtrlSpe
 
 use crate::domain::{self, DomainType};
 use crate::layout::{Controller, UsbCtrlType};
-use crate::{Error, HostPaths, Result};
+use crate::{Error, HostPaths, Result, libxl_json};
 
 /// The schema version written (and the newest one read).
 pub const FORMAT: u64 = 1;
@@ -170,8 +170,8 @@ pub fn load_domain<X: Xenstore + ?Sized>(
     paths: &HostPaths,
     domid: DomId,
 ) -> Result<Option<Saved>> {
-    match domain::uuid(xs, domid)? {
-        Some(uuid) => load(paths, &uuid),
+    match guest_uuid(xs, paths, domid)? {
+        Some((uuid, _)) => load(paths, &uuid),
         None => Ok(None),
     }
 }
@@ -216,7 +216,54 @@ pub fn remove(paths: &HostPaths, uuid: &str) -> Result<()> {
     }
 }
 
-fn guest_type<X: Xenstore + ?Sized>(xs: &X, domid: DomId) -> Result<GuestType> {
+/// The guest's uuid and, when libxl keeps its configuration, that file.
+/// Like `libxl_json::config_file`, this costs no xenstore request when the
+/// uuid is in the name of libxl's file (`userdata-d.<domid>.<uuid>…`), so
+/// hot-plug persistence adds nothing to an attach's request count; else
+/// `/local/domain/<domid>/vm` is read.
+fn guest_uuid<X: Xenstore + ?Sized>(
+    xs: &X,
+    paths: &HostPaths,
+    domid: DomId,
+) -> Result<Option<(String, Option<PathBuf>)>> {
+    if let Some((file, _lock)) = libxl_json::config_file(xs, paths, domid)? {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let uuid = name.as_deref().and_then(|n| {
+            n.strip_prefix(&format!("userdata-d.{domid}."))
+                .and_then(|r| r.strip_suffix(".libxl-json"))
+                .map(str::to_owned)
+        });
+        if let Some(uuid) = uuid {
+            return Ok(Some((uuid, Some(file))));
+        }
+    }
+    Ok(domain::uuid(xs, domid)?.map(|u| (u, None)))
+}
+
+/// The guest type for a new file: from libxl's stored `c_info.type` when
+/// there is one (no request), else `/libxl/<domid>/type`.
+fn guest_type<X: Xenstore + ?Sized>(
+    xs: &X,
+    libxl_file: Option<&Path>,
+    domid: DomId,
+) -> Result<GuestType> {
+    let from_file = libxl_file
+        .and_then(|f| fs::read(f).ok())
+        .and_then(|bytes| {
+            // libxl's file ends with a NUL byte.
+            let text = String::from_utf8_lossy(&bytes)
+                .trim_end_matches('\0')
+                .to_owned();
+            serde_json::from_str::<Value>(&text).ok()
+        })
+        .and_then(|v| {
+            v.pointer("/c_info/type")
+                .and_then(Value::as_str)
+                .and_then(GuestType::from_name)
+        });
+    if let Some(t) = from_file {
+        return Ok(t);
+    }
     Ok(match domain::domain_type(xs, TxId::NONE, domid)? {
         Some(DomainType::Hvm) => GuestType::Hvm,
         Some(DomainType::Pvh) => GuestType::Pvh,
@@ -232,7 +279,7 @@ where
     X: Xenstore + ?Sized,
     F: FnOnce(&mut UsbConfig),
 {
-    let Some(uuid) = domain::uuid(xs, domid)? else {
+    let Some((uuid, libxl_file)) = guest_uuid(xs, paths, domid)? else {
         log::debug!("domain {domid} has no uuid; its USB configuration is not saved");
         return Ok(());
     };
@@ -251,7 +298,7 @@ where
         None => Saved {
             uuid: uuid.clone(),
             domid: Some(domid),
-            config: UsbConfig::new(guest_type(xs, domid)?),
+            config: UsbConfig::new(guest_type(xs, libxl_file.as_deref(), domid)?),
         },
     };
     saved.domid = Some(domid);

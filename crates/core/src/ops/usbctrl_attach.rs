@@ -99,7 +99,9 @@ pub fn attach_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
         rollback(env, &ctrl);
         return Err(e);
     }
-    // Hot-plug persistence of vusb's own state (H5's persist.rs) hooks in here.
+    if let Err(e) = crate::persist::record_ctrl(env.xs, env.paths, dom.domid, &ctrl) {
+        log::warn!("vusb's saved configuration not updated: {e}");
+    }
     Ok(ctrl)
 }
 

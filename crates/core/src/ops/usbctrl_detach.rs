@@ -38,7 +38,12 @@ pub fn usbctrl_detach<X: Xenstore + XenstoreWatch + ?Sized>(
     };
     let devid = u32::try_from(devid).map_err(|_| unknown())?;
     let ctrl = read_controller(env.xs, TxId::NONE, dom.domid, devid)?.ok_or_else(unknown)?;
-    remove_controller(env, dom, &ctrl)
+    remove_controller(env, dom, &ctrl)?;
+    // Only an explicit detach forgets it: usb-release keeps what was saved.
+    if let Err(e) = crate::persist::forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid) {
+        log::warn!("vusb's saved configuration not updated: {e}");
+    }
+    Ok(())
 }
 
 /// Remove a controller that exists: its devices, then its nodes.

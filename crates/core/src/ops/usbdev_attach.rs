@@ -151,6 +151,19 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     ) {
         log::warn!("libxl's stored configuration not updated: {e}");
     }
+    let saved = crate::persist::DevRecord {
+        ctrl: ctrl.devid,
+        port: record.port,
+        busid: busid.clone(),
+        hostbus: record.hostbus,
+        hostaddr: record.hostaddr,
+        vendor: Some(dev.vendor_id),
+        product: Some(dev.product_id),
+        serial: dev.serial.clone(),
+    };
+    if let Err(e) = crate::persist::record_dev(xs, env.paths, dom.domid, &saved) {
+        log::warn!("vusb's saved configuration not updated: {e}");
+    }
     Ok(Attached {
         ctrl: ctrl.devid,
         port: record.port,
@@ -286,6 +299,8 @@ fn undo_created<X: Xenstore + XenstoreWatch + ?Sized>(
     if let Some(c) = created {
         if let Err(r) = remove_controller(env, dom, c) {
             log::warn!("could not remove controller {} created for this attach: {r}", c.devid);
+        } else if let Err(r) = crate::persist::forget_ctrl(env.xs, env.paths, dom.domid, c.devid) {
+            log::warn!("vusb's saved configuration not updated: {r}");
         }
     }
     e

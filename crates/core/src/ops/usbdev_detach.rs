@@ -62,6 +62,10 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
 ) -> Result<Detached> {
     let (ctrl, port, busid) = locate(env, dom, target)?;
     detach_at(env, dom, &ctrl, port, &busid)?;
+    // Only an explicit detach forgets it: usb-release keeps what was saved.
+    if let Err(e) = crate::persist::forget_dev(env.xs, env.paths, dom.domid, ctrl.devid, port) {
+        log::warn!("vusb's saved configuration not updated: {e}");
+    }
     Ok(Detached {
         ctrl: ctrl.devid,
         port,
