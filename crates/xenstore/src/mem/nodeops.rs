@@ -9,7 +9,8 @@
 //!   unprivileged domain creates it, the owner entry names that domain;
 //! - `RM` of a missing node whose parent exists succeeds; `RM /` is
 //!   `EINVAL`; `MKDIR` of an existing node succeeds without an event;
-//! - an unprivileged domain may not change a node's owner (`EPERM`);
+//! - only the owner (or dom0) may set permissions (`EACCES`), and an
+//!   unprivileged owner may not change the owner (`EPERM`);
 //! - `DIRECTORY` whose list exceeds the payload limit is `E2BIG`.
 
 use super::path;
@@ -50,6 +51,8 @@ pub enum Want {
     Read,
     /// Write.
     Write,
+    /// Write, as the node's owner (`SET_PERMS`).
+    Owner,
 }
 
 /// The operations done here.
@@ -69,6 +72,7 @@ fn allowed(domid: DomId, perms: &[Perm], want: Want) -> bool {
     match want {
         Want::Read => a.read,
         Want::Write => a.write,
+        Want::Owner => a.write && (domid == 0 || perms.first().is_some_and(|o| o.domid == domid)),
     }
 }
 
@@ -92,6 +96,12 @@ impl NodeCtx<'_> {
                 Err(Errno::EACCES)
             };
         }
+        // Ownership is not asked of the ancestor (measured).
+        let want = if want == Want::Owner {
+            Want::Write
+        } else {
+            want
+        };
         let mut cur = p;
         while let Some(up) = path::parent(cur) {
             self.touch(up);
@@ -276,7 +286,8 @@ impl NodeCtx<'_> {
 
     /// `SET_PERMS` on a node.
     pub fn set_perms(&mut self, p: &str, perms: &[Perm]) -> Result<Vec<Fire>, Errno> {
-        let mut n = self.lookup(p, Want::Write)?;
+        // Only the owner (or dom0) may change permissions, and not the owner.
+        let mut n = self.lookup(p, Want::Owner)?;
         if self.domid != 0 && n.perms.first().map(|o| o.domid) != perms.first().map(|o| o.domid) {
             return Err(Errno::EPERM);
         }

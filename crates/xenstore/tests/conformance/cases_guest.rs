@@ -61,6 +61,11 @@ pub fn guest_created_nodes_inherit_with_owner_rewritten(b: &dyn Backend) {
         Errno::EPERM,
         "cannot give away"
     );
+    assert_eq!(
+        errno(g.set_perms(T0, "/g", &perms(&["n0", "b5"]))),
+        Errno::EACCES,
+        "b5 on a dom0 node is not ownership"
+    );
     assert_eq!(a.get_perms(T0, "/g/y").unwrap(), perms(&["n5", "r0"]));
 }
 

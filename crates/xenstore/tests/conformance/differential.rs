@@ -322,3 +322,117 @@ fn dump(path: &str, script: &[(usize, u32, u32, Vec<u8>)], want: &[Vec<Msg>], go
         eprintln!("cannot write {path}: {e}");
     }
 }
+
+/// Random node operations by dom0 and an unprivileged guest (dom5: a ring
+/// on the real daemon, a domain socket on the memory server), every
+/// result compared: permissions, ownership rewrites, errors.
+#[test]
+fn random_guest_operations_agree() {
+    use vusb_xenstore::{Perm, TxId, Xenstore};
+    fn script(b: &dyn Backend, seed: u64, steps: usize) -> Vec<String> {
+        let paths = [
+            "/f",
+            "/f/a",
+            "/f/a/b",
+            "/g",
+            "/local/domain/5",
+            "/local/domain/5/x",
+            "x",
+            "x/y",
+        ];
+        let perms: [&[&str]; 8] = [
+            &["n0"],
+            &["n0", "r5"],
+            &["n0", "w5"],
+            &["n0", "b5"],
+            &["n5"],
+            &["r0"],
+            &["b5", "n0"],
+            &["n5", "r0"],
+        ];
+        let dom0 = b.dom0();
+        let guest = b.guest(&dom0, 5);
+        let mut r = Rng(seed);
+        let t0 = TxId::NONE;
+        let show = |res: vusb_xenstore::Result<String>| match res {
+            Ok(v) => format!("ok {v}"),
+            Err(e) => format!("err {:?}", e.errno()),
+        };
+        (0..steps)
+            .map(|i| {
+                let g = r.next() % 2 == 1;
+                let c: &dyn Xenstore = if g { guest.as_ref() } else { &dom0 };
+                let p = r.pick(&paths);
+                let op = r.next() % 7;
+                let res = match op {
+                    0 | 1 => c
+                        .write(t0, p, format!("v{i}").as_bytes())
+                        .map(|_| String::new()),
+                    2 => c.mkdir(t0, p).map(|_| String::new()),
+                    3 => c.rm(t0, p).map(|_| String::new()),
+                    4 => c
+                        .read(t0, p)
+                        .map(|v| String::from_utf8_lossy(&v).into_owned()),
+                    5 => c.directory(t0, p).map(|v| v.join(",")),
+                    _ => {
+                        let ps = perms[(r.next() % perms.len() as u64) as usize];
+                        let ps: Vec<Perm> = ps.iter().map(|s| s.parse().unwrap()).collect();
+                        c.set_perms(t0, p, &ps)
+                            .and_then(|_| {
+                                dom0.get_perms(
+                                    t0,
+                                    if p.starts_with('/') {
+                                        p
+                                    } else {
+                                        "/local/domain/5"
+                                    },
+                                )
+                            })
+                            .map(|v| {
+                                v.iter()
+                                    .map(|p| p.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
+                    }
+                };
+                format!(
+                    "{i} {} op{op} {p}: {}",
+                    if g { "g" } else { "0" },
+                    show(res)
+                )
+            })
+            .collect()
+    }
+    let extra: u64 = std::env::var("VUSB_DIFF_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let seeds = [1u64, 0xdead_beef, 0x1234_5678_9abc]
+        .into_iter()
+        .chain((1..=extra).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    for seed in seeds {
+        let Some(real) = Real::start("random_guest_operations_agree") else {
+            return;
+        };
+        let want = script(&real, seed, 300);
+        let got = script(&Mem::start(), seed, 300);
+        if let Some(i) = (0..want.len()).find(|&i| want[i] != got[i]) {
+            panic!(
+                "seed {seed:#x}: real and memory differ at\n  real {}\n  mem  {}\nafter\n{}",
+                want[i],
+                got[i],
+                want[..i].join("\n")
+            );
+        }
+        assert!(
+            want.iter().any(|l| l.contains("EACCES")),
+            "the script reaches EACCES"
+        );
+        assert!(
+            want.iter()
+                .any(|l| l.contains(" g op") && l.contains(": ok")),
+            "and guest successes"
+        );
+    }
+}
