@@ -21,7 +21,7 @@ use vusb_core::sim::xenbus::DriverConfig;
 /// operation race with it and what rebind reads back is not what a kernel
 /// would show. The xl comparison test (CLI under the xl-peer shim, whose
 /// bind is synchronous) covers `/libxl/usbback`.
-const SKIP: &[&str] = &["/libxl/usbback"];
+const SKIP: &[&str] = &[];
 
 fn copy_json_before(host: &SimHost, step: &Path) {
     let dir = step.join("json");

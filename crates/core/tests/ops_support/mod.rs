@@ -190,6 +190,18 @@ impl SimHost {
     }
 }
 
+impl Drop for SimHost {
+    fn drop(&mut self) {
+        self.stop_drivers();
+        // The bind emulation's threads may sit in a blocking FIFO open
+        // that its Drop does not always unblock (reported to its owner);
+        // the test process ends anyway, so do not join them.
+        if let Some(b) = self._bind.take() {
+            std::mem::forget(b);
+        }
+    }
+}
+
 /// Run an `xl ...` command line through the core operations: (rc, stdout).
 pub fn run_xl<X: Xenstore + XenstoreWatch + ?Sized>(env: &OpEnv<'_, X>, cmd: &str) -> (i32, String) {
     let words: Vec<String> = cmd.split_whitespace().skip(1).map(str::to_owned).collect();
