@@ -15,10 +15,14 @@ mod backend;
 mod cases_basic;
 #[path = "conformance/cases_guest.rs"]
 mod cases_guest;
-#[path = "conformance/cases_txn_watch.rs"]
-mod cases_txn_watch;
+#[path = "conformance/cases_txn.rs"]
+mod cases_txn;
+#[path = "conformance/cases_watch.rs"]
+mod cases_watch;
 #[path = "conformance/differential.rs"]
 mod differential;
+#[path = "conformance/random.rs"]
+mod random;
 #[path = "conformance/raw.rs"]
 mod raw;
 
@@ -83,15 +87,15 @@ suite! {
     cases_basic::oversized_payload_drops_the_connection,
     cases_basic::path_length_limits,
     cases_basic::large_directory_e2big_and_parts,
-    cases_txn_watch::transaction_commit_abort_visibility,
-    cases_txn_watch::transaction_conflicts_between_connections,
-    cases_txn_watch::watch_initial_subtree_and_removal_events,
-    cases_txn_watch::event_and_reply_ordering_on_the_wire,
-    cases_txn_watch::transaction_events_fire_at_commit,
-    cases_txn_watch::special_watches_introduce_release,
-    cases_txn_watch::removal_events_per_removed_node,
-    cases_txn_watch::release_removes_the_domains_nodes,
-    cases_txn_watch::concurrent_transactional_increments,
+    cases_txn::transaction_commit_abort_visibility,
+    cases_txn::transaction_conflicts_between_connections,
+    cases_watch::watch_initial_subtree_and_removal_events,
+    cases_watch::event_and_reply_ordering_on_the_wire,
+    cases_watch::transaction_events_fire_at_commit,
+    cases_watch::special_watches_introduce_release,
+    cases_watch::removal_events_per_removed_node,
+    cases_watch::release_removes_the_domains_nodes,
+    cases_txn::concurrent_transactional_increments,
     cases_guest::guest_gets_eacces_on_dom0_nodes,
     cases_guest::guest_created_nodes_inherit_with_owner_rewritten,
     cases_guest::guest_errors_for_missing_nodes_come_from_ancestors,
