@@ -243,7 +243,17 @@ impl Xenstore for MemConn {
         }
     }
 
+    /// As through a socket: a request over the payload limit is refused
+    /// (the client does before sending; the daemon would drop the link).
     fn write(&self, tx: TxId, path: &str, value: &[u8]) -> Result<()> {
+        let len = path.len() + 1 + value.len();
+        if len > crate::wire::PAYLOAD_MAX {
+            return Err(Error::PayloadTooLarge {
+                op: "WRITE",
+                len,
+                max: crate::wire::PAYLOAD_MAX,
+            });
+        }
         self.expect_ok(
             "WRITE",
             path,

@@ -463,3 +463,13 @@ fn wait_event_wakes_on_other_connection() {
     assert_eq!(e.map(|e| e.path), Some("/w/x".to_owned()));
     assert_eq!(a.wait_event(Duration::from_millis(20)).unwrap(), None);
 }
+
+#[test]
+fn oversized_write_is_refused_like_a_socket_client() {
+    let s = MemStore::new();
+    let a = s.connect(0);
+    a.write(T0, "/v", &[b'x'; 4093]).unwrap();
+    let e = a.write(T0, "/v", &[b'x'; 4094]).unwrap_err();
+    assert!(matches!(e, Error::PayloadTooLarge { len: 4097, .. }), "{e}");
+    assert_eq!(a.read(T0, "/v").unwrap().len(), 4093);
+}
