@@ -77,13 +77,17 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
             eprintln!("option `{long}' not supported.");
             return Err(ExitCode::from(2));
         }
-        for c in a.chars().skip(1) {
-            if c == 'h' {
+        // getopt handles the first letter first: `-hx` is help, `-xh` an error.
+        match a.chars().nth(1) {
+            Some('h') => {
                 crate::output::out(&help_text(cmd));
                 return Err(ExitCode::SUCCESS);
             }
-            eprintln!("option `{c}' not supported.");
-            return Err(ExitCode::from(2));
+            Some(c) => {
+                eprintln!("option `{c}' not supported.");
+                return Err(ExitCode::from(2));
+            }
+            None => {}
         }
         i += 1;
     }

@@ -12,6 +12,7 @@
 //! - the port is cleared and vusb's assignment record released in one
 //!   transaction, and only if the port still holds that device;
 //! - the libxl JSON entry is removed (libxl leaves it, J3).
+//!
 //! Kept: pv interfaces leave usbback before the port is cleared, and an
 //! unbind failure stops the operation with the device still listed, so it
 //! can be retried.
