@@ -34,6 +34,13 @@ pub enum Error {
         /// The device.
         busid: String,
     },
+    /// The usbback driver is not registered (`bus/usb/drivers/usbback`
+    /// absent): nothing was changed.
+    #[error("the usbback driver is not loaded; cannot hand {busid} to it")]
+    UsbbackNotLoaded {
+        /// The device.
+        busid: String,
+    },
     /// A sysfs step (list, read driver, bind, unbind) failed; the host error
     /// names the interface and driver.
     #[error("changing drivers of {busid}")]
@@ -107,6 +114,11 @@ fn present(sysfs_root: &Path, busid: &BusId) -> bool {
 pub fn assign<X: Xenstore + ?Sized>(xs: &X, sysfs_root: &Path, busid: &BusId) -> Result<()> {
     if !present(sysfs_root, busid) {
         return Err(Error::DeviceGone {
+            busid: busid.to_string(),
+        });
+    }
+    if !bind::driver_loaded(sysfs_root, USBBACK) {
+        return Err(Error::UsbbackNotLoaded {
             busid: busid.to_string(),
         });
     }

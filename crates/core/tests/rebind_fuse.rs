@@ -213,3 +213,21 @@ fn a_vanished_device_changes_nothing() {
     assert!(fs.log().is_empty());
     assert_eq!(xs.read_opt(TxId::NONE, "/libxl/usbback/1-9").unwrap(), None);
 }
+
+#[test]
+fn without_usbback_nothing_changes() {
+    if !fusesys::available() {
+        return;
+    }
+    let t = typical_host().unwrap();
+    let fs = FuseSys::mount(&t.root()).unwrap();
+    let store = MemStore::new();
+    let xs = store.connect(0);
+    let err = rebind::assign(&xs, &fs.root(), &busid("1-1")).unwrap_err();
+    assert!(
+        matches!(err, rebind::Error::UsbbackNotLoaded { .. }),
+        "{err:?}"
+    );
+    assert!(fs.log().is_empty());
+    assert_eq!(xs.read_opt(TxId::NONE, "/libxl/usbback/1-1").unwrap(), None);
+}
