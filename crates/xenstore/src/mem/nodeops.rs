@@ -25,7 +25,7 @@ pub struct Quotas {
     /// Node record size (`-S`, default 2048) from which a write is
     /// `ENOSPC`.
     pub node_size: usize,
-    /// Watches per connection beyond which `WATCH` is `E2BIG` (`-W`, 128).
+    /// Watches of a domain beyond which `WATCH` is `E2BIG` (`-W`, 128).
     pub watches: usize,
     /// Open transactions beyond which a start is `ENOSPC` (`-t`, 10).
     pub transactions: usize,

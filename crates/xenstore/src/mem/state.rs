@@ -237,6 +237,13 @@ impl State {
     fn watch(&mut self, id: ConnId, domid: DomId, p: &str, token: String) -> Result<Reply, Errno> {
         let Canon { abs, relative } = path::canonicalize(domid, p, true)?;
         let quota = self.quotas.watches;
+        // The watch quota counts the domain's watches on all its connections.
+        let domain_watches: usize = self
+            .conns
+            .values()
+            .filter(|c| c.domid == domid)
+            .map(|c| c.watches.len())
+            .sum();
         let conn = self.conns.get_mut(&id).ok_or(Errno::EINVAL)?;
         if conn
             .watches
@@ -245,7 +252,7 @@ impl State {
         {
             return Err(Errno::EEXIST);
         }
-        if domid != 0 && conn.watches.len() > quota {
+        if domid != 0 && domain_watches > quota {
             return Err(Errno::E2BIG);
         }
         let w = Watch {
