@@ -116,6 +116,15 @@ pub enum Error {
         domid: DomId,
     },
 
+    /// The device's interfaces are already on usbback although vusb has no
+    /// record of it: attached by another toolstack (`xl`), or left over by
+    /// a crash (`vusb usb-recover` gives it back).
+    #[error("USB device already attached to a domain")]
+    BoundToUsbback {
+        /// The device.
+        busid: String,
+    },
+
     /// `port=` without `controller=`.
     #[error("USB controller must be specified if you specify port")]
     PortWithoutController,

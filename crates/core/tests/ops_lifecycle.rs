@@ -123,3 +123,20 @@ fn usb_release_cleans_records_whose_controller_vanished() {
     assert_eq!(released.stale_records, vec!["1-1".to_string()]);
     assert!(assign::list(&host.conn, TxId::NONE).unwrap().is_empty());
 }
+
+#[test]
+fn device_on_usbback_without_record_is_refused() {
+    let host = SimHost::from_golden("pv", true, DriverConfig::default());
+    ok(&host, "xl usbctrl-attach 1 ports=2");
+    // Another toolstack (xl) handed 1-1 to usbback: no vusb record.
+    let root = &host.paths.sysfs_root;
+    vusb_host::bind::unbind(root, "1-1:1.0").unwrap();
+    vusb_host::bind::bind(root, "usbback", "1-1:1.0").unwrap();
+    host.settle();
+    let before = dump(&host.conn);
+    let (rc, _) = run_xl(&host.env(), "xl usbdev-attach 1 hostbus=1 hostaddr=2");
+    assert_eq!(rc, 1);
+    assert_eq!(dump(&host.conn), before);
+    // Its own devices are unaffected.
+    ok(&host, "xl usbdev-attach 1 hostbus=1 hostaddr=3");
+}

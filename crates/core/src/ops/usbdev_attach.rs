@@ -18,7 +18,9 @@
 //! - **A1**: a controller created because none had a free port goes through
 //!   the full `usbctrl-attach` path (backend waited for, QEMU controller
 //!   created), and is removed again if the attach then fails;
-//! - selection by `busid=`, `vendor=`/`product=`/`serial=`, `portpath=`.
+//! - selection by `busid=`, `vendor=`/`product=`/`serial=`, `portpath=`;
+//! - a device whose interfaces are on usbback without a vusb record (given
+//!   away by `xl`) is refused as already attached, from sysfs alone.
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
 use vusb_xlcfg::{UsbCtrlSpec, UsbDevSpec};
@@ -72,6 +74,15 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     };
     let dev = hostdev::select_assignable(env.paths, spec)?;
     let busid = dev.busid.to_string();
+    // A device given away by xl has no vusb record, but its interfaces sit
+    // on usbback: refuse it too (a sysfs look, no xenstore request).
+    if dev
+        .interfaces
+        .iter()
+        .any(|i| i.driver.as_deref() == Some(vusb_host::bind::USBBACK))
+    {
+        return Err(Error::BoundToUsbback { busid });
+    }
     let port_wanted = spec.port.filter(|p| *p != 0);
     if port_wanted.is_some() && explicit.is_none() {
         return Err(Error::PortWithoutController);
