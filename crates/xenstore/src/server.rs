@@ -245,4 +245,73 @@ mod tests {
         s.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty(), "closed without a reply");
     }
+
+    #[test]
+    fn garbage_requests_get_answers_and_never_stop_the_server() {
+        let path = socket("garbage");
+        let _h = Server::new(MemStore::new()).spawn(&path).unwrap();
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let words = [
+            "/a",
+            "/a/b",
+            "x",
+            "@releaseDomain",
+            "T",
+            "F",
+            "5",
+            "n0",
+            "b5",
+            "",
+            "//",
+        ];
+        for id in 1..=500u32 {
+            let ty = (next() % 26) as u32;
+            let mut payload = Vec::new();
+            for _ in 0..next() % 4 {
+                payload.extend_from_slice(words[(next() % words.len() as u64) as usize].as_bytes());
+                if next() % 5 != 0 {
+                    payload.push(0);
+                }
+            }
+            if next() % 7 == 0 {
+                payload.extend((0..next() % 64).map(|_| next() as u8));
+            }
+            let tx = if next() % 4 == 0 {
+                (next() % 3) as u32
+            } else {
+                0
+            };
+            let mut msg = Vec::new();
+            for v in [ty, id, tx, payload.len() as u32] {
+                msg.extend_from_slice(&v.to_le_bytes());
+            }
+            msg.extend_from_slice(&payload);
+            s.write_all(&msg).unwrap();
+            // Read until the reply to `id` (watch events may come first).
+            loop {
+                let mut h = [0u8; 16];
+                s.read_exact(&mut h).expect("a reply to every request");
+                let len = u32::from_le_bytes([h[12], h[13], h[14], h[15]]) as usize;
+                let mut body = vec![0u8; len];
+                s.read_exact(&mut body).unwrap();
+                let rid = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+                if rid == id {
+                    break;
+                }
+                assert_eq!(rid, 0, "only watch events besides the reply");
+            }
+        }
+        let c = Client::connect(&path).unwrap();
+        c.write(TxId::NONE, "/still", b"alive").unwrap();
+        assert_eq!(c.read(TxId::NONE, "/still").unwrap(), b"alive");
+    }
 }
