@@ -86,6 +86,18 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// The port node this record claims (reference §4.4).
+    pub fn port_path(&self) -> String {
+        crate::layout::Controller {
+            domid: self.domid,
+            devid: self.ctrl,
+            ctype: self.ctrl_type,
+            version: 0,
+            ports: 0,
+        }
+        .port_path(self.port)
+    }
+
     /// The record text stored in xenstore.
     pub fn to_record(&self) -> String {
         let mut s = format!(
@@ -130,7 +142,9 @@ impl Assignment {
             busid: busid.to_owned(),
             domid: domid.ok_or_else(|| bad("missing or bad domid"))?,
             ctrl: ctrl.ok_or_else(|| bad("missing or bad ctrl"))?,
-            port: port.filter(|p| *p >= 1).ok_or_else(|| bad("missing or bad port"))?,
+            port: port
+                .filter(|p| *p >= 1)
+                .ok_or_else(|| bad("missing or bad port"))?,
             ctrl_type: ty.ok_or_else(|| bad("missing or bad type"))?,
             hostbus: bus.ok_or_else(|| bad("missing or bad hostbus"))?,
             hostaddr: addr.ok_or_else(|| bad("missing or bad hostaddr"))?,
@@ -178,7 +192,8 @@ pub fn ensure_prefix<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<()> {
         Err(e) => return Err(xs_err(VUSB_ROOT)(e)),
     }
     log::debug!("setting {VUSB_ROOT} to dom0-only");
-    xs.set_perms(tx, VUSB_ROOT, &want).map_err(xs_err(VUSB_ROOT))
+    xs.set_perms(tx, VUSB_ROOT, &want)
+        .map_err(xs_err(VUSB_ROOT))
 }
 
 /// The record of `busid`, if the device is assigned.
@@ -189,6 +204,35 @@ pub fn lookup<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<Opt
         None => Ok(None),
         Some(text) => Assignment::from_record(busid, &path, &text).map(Some),
     }
+}
+
+/// The record of `busid` if it is still **live**: its port node still holds
+/// the device. vusb changes a port node and its record in one transaction,
+/// so a record whose port node says otherwise was left behind by another
+/// tool (`xl usbdev-detach` of a device vusb attached, or a domain torn down
+/// without vusb). Such a stale record is released in `tx` and `None`
+/// returned. Costs one read more than [`lookup`], and only when a record
+/// exists.
+pub fn lookup_live<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    busid: &str,
+) -> Result<Option<Assignment>> {
+    let Some(rec) = lookup(xs, tx, busid)? else {
+        return Ok(None);
+    };
+    let port = rec.port_path();
+    if xs.read_opt(tx, &port).map_err(xs_err(&port))?.as_deref() == Some(busid) {
+        return Ok(Some(rec));
+    }
+    log::info!(
+        "{busid}: stale assignment record (domain {} controller {} port {} no longer holds it); releasing it",
+        rec.domid,
+        rec.ctrl,
+        rec.port
+    );
+    release(xs, tx, busid)?;
+    Ok(None)
 }
 
 /// Every record. Malformed records are skipped with a warning (a listing
@@ -286,7 +330,10 @@ mod tests {
     fn record_round_trips() {
         let a = sample();
         let text = a.to_record();
-        assert_eq!(text, "v1 domid=7 ctrl=1 port=4 type=pv hostbus=3 hostaddr=12");
+        assert_eq!(
+            text,
+            "v1 domid=7 ctrl=1 port=4 type=pv hostbus=3 hostaddr=12"
+        );
         assert_eq!(Assignment::from_record("3-1.2", "p", &text).unwrap(), a);
         let mut d = sample();
         d.ctrl_type = UsbCtrlType::DeviceModel;
@@ -306,7 +353,10 @@ mod tests {
             "v1 domid=1 ctrl=0 port=1 type=pv hostbus=1",
             "v1 garbage",
         ] {
-            assert!(Assignment::from_record("1-1", "p", text).is_err(), "{text:?}");
+            assert!(
+                Assignment::from_record("1-1", "p", text).is_err(),
+                "{text:?}"
+            );
         }
         let extra = "v1 domid=1 ctrl=0 port=1 type=qusb hostbus=1 hostaddr=2 future=x";
         assert!(Assignment::from_record("1-1", "p", extra).is_ok());

@@ -42,7 +42,10 @@ fn unplugged_device_detaches_by_busid_and_does_not_block_attaches() {
     ok(&host, "xl usbdev-attach 1 hostbus=1 hostaddr=2");
     let p1 = "/local/domain/0/backend/vusb/1/0/port/1";
     assert_eq!(port(&host, p1).as_deref(), Some("1-1"));
-    assert!(port(&host, "/libxl/usbback/1-1").is_some(), "driver memory written");
+    assert!(
+        port(&host, "/libxl/usbback/1-1").is_some(),
+        "driver memory written"
+    );
     unplug(&host, "1-1");
     // U1: libxl refuses every attach on the host now; vusb does not scan.
     ok(&host, "xl usbdev-attach 1 hostbus=1 hostaddr=3");
@@ -58,7 +61,10 @@ fn unplugged_device_detaches_by_busid_and_does_not_block_attaches() {
     ok(&host, "xl usbdev-detach 1 busid=1-1");
     assert_eq!(port(&host, p1).as_deref(), Some(""));
     assert_eq!(assign::lookup(&host.conn, TxId::NONE, "1-1").unwrap(), None);
-    assert!(port(&host, "/libxl/usbback/1-1").is_none(), "driver memory left");
+    assert!(
+        port(&host, "/libxl/usbback/1-1").is_none(),
+        "driver memory left"
+    );
     // And the xl form on another unplugged device.
     unplug(&host, "1-2");
     ok(&host, "xl usbdev-detach 1 0 2");
@@ -93,10 +99,16 @@ fn usb_release_clears_one_domain_and_leaves_the_others() {
         "/local/domain/1/device/vusb",
         "/local/domain/0/backend/vusb",
     ] {
-        assert!(!after.contains(&format!("{gone} ")), "{gone} left:\n{after}");
+        assert!(
+            !after.contains(&format!("{gone} ")),
+            "{gone} left:\n{after}"
+        );
     }
     // libxl keeps the emptied `/libxl/usbback` itself; no device memory.
-    assert!(!after.contains("/libxl/usbback/"), "driver memory left:\n{after}");
+    assert!(
+        !after.contains("/libxl/usbback/"),
+        "driver memory left:\n{after}"
+    );
     let recs = assign::list(&host.conn, TxId::NONE).unwrap();
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert_eq!(recs[0].domid, 2);
@@ -139,4 +151,38 @@ fn device_on_usbback_without_record_is_refused() {
     assert_eq!(dump(&host.conn), before);
     // Its own devices are unaffected.
     ok(&host, "xl usbdev-attach 1 hostbus=1 hostaddr=3");
+}
+
+/// Regression: `xl usbdev-detach` of a device vusb attached clears only the
+/// port node (xl knows nothing of `/vusb`). The record left behind must not
+/// make vusb refuse the device afterwards ("already attached").
+#[test]
+fn record_left_by_xl_detach_is_stale_and_released() {
+    let host = SimHost::from_golden("qusb", true, DriverConfig::default());
+    ok(&host, "xl usbctrl-attach 2 type=qusb ports=2");
+    ok(&host, "xl usbdev-attach 2 hostbus=1 hostaddr=2");
+    let p1 = "/local/domain/0/backend/qusb/2/0/port/1";
+    assert_eq!(port(&host, p1).as_deref(), Some("1-1"));
+    assert!(
+        assign::lookup(&host.conn, TxId::NONE, "1-1")
+            .unwrap()
+            .is_some()
+    );
+    // What xl 4.17's usbdev-detach does for qusb: the port node only.
+    host.conn.write(TxId::NONE, p1, b"").unwrap();
+    ok(
+        &host,
+        "xl usbdev-attach 2 hostbus=1 hostaddr=2 controller=0 port=2",
+    );
+    let rec = assign::lookup(&host.conn, TxId::NONE, "1-1")
+        .unwrap()
+        .expect("new record");
+    assert_eq!((rec.domid, rec.ctrl, rec.port), (2, 0, 2));
+    assert_eq!(
+        port(&host, "/local/domain/0/backend/qusb/2/0/port/2").as_deref(),
+        Some("1-1")
+    );
+    // A live record still refuses a second attach.
+    let (rc, _) = run_xl(&host.env(), "xl usbdev-attach 2 hostbus=1 hostaddr=2");
+    assert_eq!(rc, 1);
 }

@@ -119,7 +119,11 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
                     continue;
                 }
                 let c = usbctrl_attach(env, dom, &UsbCtrlSpec::default())?;
-                log::debug!("domain {}: created controller {} for {busid}", dom.domid, c.devid);
+                log::debug!(
+                    "domain {}: created controller {} for {busid}",
+                    dom.domid,
+                    c.devid
+                );
                 explicit = Some(c.clone());
                 created = Some(c);
                 continue;
@@ -199,7 +203,7 @@ fn claim_in<X: Xenstore + ?Sized>(
     port_wanted: Option<i32>,
     record: &mut Assignment,
 ) -> Result<Choice> {
-    if let Some(other) = assign::lookup(xs, tx, &record.busid)? {
+    if let Some(other) = assign::lookup_live(xs, tx, &record.busid)? {
         return Err(Error::AlreadyAssigned {
             busid: record.busid.clone(),
             domid: other.domid,
@@ -296,7 +300,10 @@ fn unpublish<X: Xenstore + ?Sized>(xs: &X, ctrl: &Controller, record: &Assignmen
         assign::release(xs, tx, &record.busid)
     });
     if let Err(e) = res {
-        log::warn!("could not roll back {} after a failed attach: {e}", record.busid);
+        log::warn!(
+            "could not roll back {} after a failed attach: {e}",
+            record.busid
+        );
     }
 }
 
@@ -309,7 +316,10 @@ fn undo_created<X: Xenstore + XenstoreWatch + ?Sized>(
 ) -> Error {
     if let Some(c) = created {
         if let Err(r) = remove_controller(env, dom, c) {
-            log::warn!("could not remove controller {} created for this attach: {r}", c.devid);
+            log::warn!(
+                "could not remove controller {} created for this attach: {r}",
+                c.devid
+            );
         } else if let Err(r) = crate::persist::forget_ctrl(env.xs, env.paths, dom.domid, c.devid) {
             log::warn!("vusb's saved configuration not updated: {r}");
         }
