@@ -206,7 +206,18 @@ impl Drop for BindEmulation {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        // Never block here: a reader still stuck in open() after the
+        // deadline (or the applier waiting on it) is left detached rather
+        // than joined, so dropping the emulation always returns.
+        let applier_deadline = std::time::Instant::now() + Duration::from_millis(500);
         for t in self.threads.drain(..) {
+            while !t.is_finished() && std::time::Instant::now() < applier_deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !t.is_finished() {
+                log::warn!("sysfs bind emulation thread did not stop; leaving it detached");
+                continue;
+            }
             if t.join().is_err() {
                 log::warn!("sysfs bind emulation thread panicked");
             }
