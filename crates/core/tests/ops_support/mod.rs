@@ -117,7 +117,12 @@ impl SimHost {
         SimHost::with_store(store, conn, usbback, drivers)
     }
 
-    pub fn with_store(store: MemStore, conn: MemConn, usbback: bool, drivers: DriverConfig) -> SimHost {
+    pub fn with_store(
+        store: MemStore,
+        conn: MemConn,
+        usbback: bool,
+        drivers: DriverConfig,
+    ) -> SimHost {
         let dir = tempfile::tempdir().unwrap();
         let paths = HostPaths::under(dir.path());
         vusb_core::sim::fixture::write_fixture(&paths.sysfs_root, 4).unwrap();
@@ -126,8 +131,11 @@ impl SimHost {
         }
         std::fs::create_dir_all(paths.proc_root.join("self")).unwrap();
         std::fs::write(paths.proc_root.join("self/mountinfo"), "").unwrap();
-        std::fs::write(paths.proc_root.join("swaps"), "Filename\tType\tSize\tUsed\tPriority\n")
-            .unwrap();
+        std::fs::write(
+            paths.proc_root.join("swaps"),
+            "Filename\tType\tSize\tUsed\tPriority\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(&paths.xen_lib_dir).unwrap();
         let bind = BindEmulation::spawn(&paths.sysfs_root, &dir.path().join("sysfs.log")).unwrap();
         let drv = Drivers::spawn(store.connect(0), drivers).unwrap();
@@ -203,7 +211,10 @@ impl Drop for SimHost {
 }
 
 /// Run an `xl ...` command line through the core operations: (rc, stdout).
-pub fn run_xl<X: Xenstore + XenstoreWatch + ?Sized>(env: &OpEnv<'_, X>, cmd: &str) -> (i32, String) {
+pub fn run_xl<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    cmd: &str,
+) -> (i32, String) {
     let words: Vec<String> = cmd.split_whitespace().skip(1).map(str::to_owned).collect();
     let (name, args) = words.split_first().unwrap();
     let dom = match domain::resolve(env.xs, &args[0]) {
@@ -212,7 +223,10 @@ pub fn run_xl<X: Xenstore + XenstoreWatch + ?Sized>(env: &OpEnv<'_, X>, cmd: &st
     };
     let rest = &args[1..];
     let atoi = |s: &str| -> i32 {
-        let d: String = s.chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+        let d: String = s
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
         d.parse().unwrap_or(0)
     };
     let res: Result<String, vusb_core::Error> = match name.as_str() {
