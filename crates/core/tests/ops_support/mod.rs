@@ -21,7 +21,8 @@ use vusb_core::sim::xenbus::{DriverConfig, Drivers};
 use vusb_xenstore::mem::{MemConn, MemStore};
 use vusb_xenstore::{Perm, TxId, Xenstore, XenstoreExt, XenstoreWatch};
 
-pub const GOLDEN: &str = "/work/shared/xl-peer/golden";
+/// The xl 4.17 goldens, kept in the repository (`crates/testsupport/xl-peer/golden`).
+pub const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testsupport/xl-peer/golden");
 
 /// Parse one `xenstore-ls -fp` line: `PATH = "VALUE"   (PERMS)`.
 pub fn parse_line(line: &str) -> Option<(String, String, Vec<Perm>)> {
