@@ -233,7 +233,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     println!();
     println!("| operation | vusb ops/s | libxenstore ops/s | ratio (vusb / C) |");
     println!("|---|---:|---:|---:|");
-    let rows: [(&str, fn(&Times) -> Duration); 3] = [
+    type Column = fn(&Times) -> Duration;
+    let rows: [(&str, Column); 3] = [
         ("READ", |t| t.read),
         ("WRITE", |t| t.write),
         ("read-modify-write transaction", |t| t.rmw),

@@ -82,8 +82,13 @@ fn main() -> ExitCode {
         eprintln!("vusb: command not implemented: {name}");
         return ExitCode::from(2);
     };
-    const VM_COMMANDS: &[&str] =
-        &["usbctrl-attach", "usbctrl-detach", "usbdev-attach", "usbdev-detach", "usb-list"];
+    const VM_COMMANDS: &[&str] = &[
+        "usbctrl-attach",
+        "usbctrl-detach",
+        "usbdev-attach",
+        "usbdev-detach",
+        "usb-list",
+    ];
     if let Some(qmp) = ctx.qmp.as_deref() {
         if !VM_COMMANDS.contains(&command) {
             eprintln!("vusb: {command} does not work with --qmp");

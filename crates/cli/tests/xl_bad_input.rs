@@ -91,31 +91,76 @@ fn bad_input_is_refused_and_leaves_no_trace() {
     ok(&host, &["usbdev-attach", "1", "hostbus=1", "hostaddr=2"]);
     let mut f = Vec::new();
     let h = &host;
-    refused_without_trace(h, &["usbdev-attach", "99", "hostbus=1", "hostaddr=3"], "invalid domain", &mut f);
+    refused_without_trace(
+        h,
+        &["usbdev-attach", "99", "hostbus=1", "hostaddr=3"],
+        "invalid domain",
+        &mut f,
+    );
     refused_without_trace(h, &["usbctrl-attach", "nosuch"], "invalid domain", &mut f);
     refused_without_trace(h, &["usb-list", "99"], "invalid domain", &mut f);
     refused_without_trace(
         h,
-        &["usbdev-attach", "1", "hostbus=1", "hostaddr=3", "controller=5"],
+        &[
+            "usbdev-attach",
+            "1",
+            "hostbus=1",
+            "hostaddr=3",
+            "controller=5",
+        ],
         "xenstore read failed",
         &mut f,
     );
-    refused_without_trace(h, &["usbctrl-detach", "1", "7"], "Unknown device 7.", &mut f);
-    refused_without_trace(h, &["usbdev-detach", "1", "0", "3"], "Unknown device at controller 0 port 3.", &mut f);
-    refused_without_trace(h, &["usbdev-detach", "1", "5", "1"], "Unknown device at controller 5 port 1.", &mut f);
-    refused_without_trace(h, &["usbdev-detach", "1", "busid=1-3"], "no device 1-3", &mut f);
+    refused_without_trace(
+        h,
+        &["usbctrl-detach", "1", "7"],
+        "Unknown device 7.",
+        &mut f,
+    );
+    refused_without_trace(
+        h,
+        &["usbdev-detach", "1", "0", "3"],
+        "Unknown device at controller 0 port 3.",
+        &mut f,
+    );
+    refused_without_trace(
+        h,
+        &["usbdev-detach", "1", "5", "1"],
+        "Unknown device at controller 5 port 1.",
+        &mut f,
+    );
+    refused_without_trace(
+        h,
+        &["usbdev-detach", "1", "busid=1-3"],
+        "no device 1-3",
+        &mut f,
+    );
     for port in ["5", "-1", "99"] {
         let p = format!("port={port}");
         refused_without_trace(
             h,
-            &["usbdev-attach", "1", "hostbus=1", "hostaddr=3", "controller=0", &p],
+            &[
+                "usbdev-attach",
+                "1",
+                "hostbus=1",
+                "hostaddr=3",
+                "controller=0",
+                &p,
+            ],
             "out of range",
             &mut f,
         );
     }
     refused_without_trace(
         h,
-        &["usbdev-attach", "1", "hostbus=1", "hostaddr=3", "controller=0", "port=1"],
+        &[
+            "usbdev-attach",
+            "1",
+            "hostbus=1",
+            "hostaddr=3",
+            "controller=0",
+            "port=1",
+        ],
         "The controller port isn't available",
         &mut f,
     );
@@ -131,13 +176,43 @@ fn bad_input_is_refused_and_leaves_no_trace() {
         "must be 1 or 2",
         &mut f,
     );
-    refused_without_trace(h, &["usbctrl-attach", "1", "ports=32"], "limited to 31", &mut f);
-    refused_without_trace(h, &["usbdev-attach", "1", "hostbus=1", "hostaddr=1"], "not assignable", &mut f);
-    refused_without_trace(h, &["usbdev-attach", "1", "hostbus=9", "hostaddr=9"], "not assignable", &mut f);
+    refused_without_trace(
+        h,
+        &["usbctrl-attach", "1", "ports=32"],
+        "limited to 31",
+        &mut f,
+    );
+    refused_without_trace(
+        h,
+        &["usbdev-attach", "1", "hostbus=1", "hostaddr=1"],
+        "not assignable",
+        &mut f,
+    );
+    refused_without_trace(
+        h,
+        &["usbdev-attach", "1", "hostbus=9", "hostaddr=9"],
+        "not assignable",
+        &mut f,
+    );
     // Assigned to guest 1; guest 2 has no controller: nothing may be created.
-    refused_without_trace(h, &["usbdev-attach", "2", "hostbus=1", "hostaddr=2"], "already attached", &mut f);
-    refused_without_trace(h, &["usbdev-attach", "1", "busid=1-1"], "already attached", &mut f);
-    refused_without_trace(h, &["usbctrl-attach", "1", "type=qusb"], "device model required", &mut f);
+    refused_without_trace(
+        h,
+        &["usbdev-attach", "2", "hostbus=1", "hostaddr=2"],
+        "already attached",
+        &mut f,
+    );
+    refused_without_trace(
+        h,
+        &["usbdev-attach", "1", "busid=1-1"],
+        "already attached",
+        &mut f,
+    );
+    refused_without_trace(
+        h,
+        &["usbctrl-attach", "1", "type=qusb"],
+        "device model required",
+        &mut f,
+    );
     assert!(f.is_empty(), "{}", f.join("\n"));
 }
 
@@ -154,7 +229,12 @@ fn backend_that_never_comes_up_leaves_no_trace() {
         return;
     };
     let mut f = Vec::new();
-    refused_without_trace(&host, &["usbctrl-attach", "1"], "did not reach state 2", &mut f);
+    refused_without_trace(
+        &host,
+        &["usbctrl-attach", "1"],
+        "did not reach state 2",
+        &mut f,
+    );
     // No controller: the one usbdev-attach creates cannot come up either.
     refused_without_trace(
         &host,

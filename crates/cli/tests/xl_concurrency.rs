@@ -50,12 +50,17 @@ fn occupied(xs: &impl Xenstore) -> BTreeMap<String, Vec<(String, String, String)
     for kind in ["vusb", "qusb"] {
         let base = format!("/local/domain/0/backend/{kind}");
         for dom in xs.directory_opt(TxId::NONE, &base).unwrap() {
-            for ctrl in xs.directory_opt(TxId::NONE, &format!("{base}/{dom}")).unwrap() {
+            for ctrl in xs
+                .directory_opt(TxId::NONE, &format!("{base}/{dom}"))
+                .unwrap()
+            {
                 let pdir = format!("{base}/{dom}/{ctrl}/port");
                 for port in xs.directory_opt(TxId::NONE, &pdir).unwrap() {
                     let v = xs.read_opt(TxId::NONE, &format!("{pdir}/{port}")).unwrap();
                     if let Some(b) = v.filter(|v| !v.is_empty()) {
-                        out.entry(b).or_default().push((dom.clone(), ctrl.clone(), port));
+                        out.entry(b)
+                            .or_default()
+                            .push((dom.clone(), ctrl.clone(), port));
                     }
                 }
             }
@@ -72,7 +77,12 @@ fn wait_all(children: Vec<Child>) -> (usize, usize, Vec<String>) {
         if out.status.success() {
             ok += 1;
         } else {
-            assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             failed += 1;
             errs.push(String::from_utf8_lossy(&out.stderr).into_owned());
         }
@@ -111,9 +121,15 @@ fn one_device_sixteen_guests_exactly_one_wins() {
     let occ = occupied(&xs);
     assert_eq!(occ.len(), 1, "{occ:?}");
     assert_eq!(occ["1-1"].len(), 1, "device on several ports: {occ:?}");
-    let rec = xs.read_opt(TxId::NONE, "/vusb/assigned/1-1").unwrap().unwrap();
+    let rec = xs
+        .read_opt(TxId::NONE, "/vusb/assigned/1-1")
+        .unwrap()
+        .unwrap();
     let winner = &occ["1-1"][0].0;
-    assert!(rec.contains(&format!("domid={winner} ")), "{rec} vs {winner}");
+    assert!(
+        rec.contains(&format!("domid={winner} ")),
+        "{rec} vs {winner}"
+    );
 }
 
 #[test]
@@ -134,7 +150,12 @@ fn sixteen_devices_one_guest_get_distinct_ports() {
     assert_eq!(busids.len(), 16);
     let children: Vec<Child> = busids
         .iter()
-        .map(|b| spawn(&host, &["usbdev-attach".into(), "1".into(), format!("busid={b}")]))
+        .map(|b| {
+            spawn(
+                &host,
+                &["usbdev-attach".into(), "1".into(), format!("busid={b}")],
+            )
+        })
         .collect();
     let (ok, failed, errs) = wait_all(children);
     assert_eq!((ok, failed), (16, 0), "{errs:#?}");
@@ -144,7 +165,10 @@ fn sixteen_devices_one_guest_get_distinct_ports() {
     let mut ports = std::collections::BTreeSet::new();
     for (busid, places) in &occ {
         assert_eq!(places.len(), 1, "{busid} on several ports: {places:?}");
-        assert!(ports.insert(places[0].clone()), "port given twice: {places:?}");
+        assert!(
+            ports.insert(places[0].clone()),
+            "port given twice: {places:?}"
+        );
         let rec = xs
             .read_opt(TxId::NONE, &vusb_core::assign::record_path(busid))
             .unwrap()

@@ -35,7 +35,11 @@ fn costs(n: u32) -> Option<(usize, usize, usize, usize)> {
     assert_eq!(a.rc, 0, "attach: {}", a.stderr);
     let l = vusb(&host, &["usb-list", "1"]);
     assert_eq!(l.rc, 0, "list: {}", l.stderr);
-    assert!(l.stdout.contains("Port 1: Bus 001 Device 002"), "{}", l.stdout);
+    assert!(
+        l.stdout.contains("Port 1: Bus 001 Device 002"),
+        "{}",
+        l.stdout
+    );
     let d = vusb(&host, &["usbdev-detach", "1", "0", "1"]);
     assert_eq!(d.rc, 0, "detach: {}", d.stderr);
     // The three-interface receiver: one driver memory write per interface.
@@ -57,6 +61,10 @@ fn usbdev_attach_cost_is_flat_and_at_most_15() {
         "requests (attach, list, detach, attach 3 interfaces): 1 domain {one:?}, 100 domains {hundred:?}"
     );
     assert!(one.0 <= 15, "attach with 1 domain: {} requests", one.0);
-    assert!(one.3 <= 15, "3-interface attach with 1 domain: {} requests", one.3);
+    assert!(
+        one.3 <= 15,
+        "3-interface attach with 1 domain: {} requests",
+        one.3
+    );
     assert_eq!(one, hundred, "cost grows with the number of domains");
 }

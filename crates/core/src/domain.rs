@@ -123,10 +123,7 @@ pub fn uuid<X: Xenstore + ?Sized>(xs: &X, domid: DomId) -> Result<Option<String>
         return Ok(None);
     };
     let uuid = vm.rsplit('/').next().unwrap_or_default();
-    let well_formed = uuid.len() == 36
-        && uuid
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == '-');
+    let well_formed = uuid.len() == 36 && uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     if well_formed {
         Ok(Some(uuid.to_owned()))
     } else {

@@ -272,7 +272,9 @@ pub enum Error {
 
     /// A configuration names a controller it does not define and the guest
     /// does not have.
-    #[error("usbdev {index} names controller {ctrl}, which neither the configuration nor the guest has")]
+    #[error(
+        "usbdev {index} names controller {ctrl}, which neither the configuration nor the guest has"
+    )]
     UndefinedController {
         /// Index of the usbdev in the configuration.
         index: usize,

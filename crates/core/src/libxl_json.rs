@@ -32,9 +32,28 @@ use crate::{Error, HostPaths, Result};
 /// libxl_domain_config's field order, to insert a missing array where
 /// libxl would print it.
 const FIELD_ORDER: &[&str] = &[
-    "c_info", "b_info", "disks", "nics", "pcidevs", "rdms", "dtdevs", "vfbs", "vkbs", "vtpms",
-    "p9s", "pvcallsifs", "vdispls", "vsnds", "channels", "usbctrls", "usbdevs", "on_poweroff",
-    "on_reboot", "on_watchdog", "on_crash", "on_soft_reset",
+    "c_info",
+    "b_info",
+    "disks",
+    "nics",
+    "pcidevs",
+    "rdms",
+    "dtdevs",
+    "vfbs",
+    "vkbs",
+    "vtpms",
+    "p9s",
+    "pvcallsifs",
+    "vdispls",
+    "vsnds",
+    "channels",
+    "usbctrls",
+    "usbdevs",
+    "on_poweroff",
+    "on_reboot",
+    "on_watchdog",
+    "on_crash",
+    "on_soft_reset",
 ];
 
 /// The JSON entry libxl stores for a hot-plugged controller.
@@ -127,11 +146,10 @@ where
     let had_nul = raw.last() == Some(&0);
     let text = String::from_utf8_lossy(&raw);
     let text = text.trim_end_matches('\0');
-    let mut doc: Value =
-        serde_json::from_str(text).map_err(|e| Error::LibxlJsonMalformed {
-            path: file.clone(),
-            reason: e.to_string(),
-        })?;
+    let mut doc: Value = serde_json::from_str(text).map_err(|e| Error::LibxlJsonMalformed {
+        path: file.clone(),
+        reason: e.to_string(),
+    })?;
     let Some(map) = doc.as_object_mut() else {
         return Err(Error::LibxlJsonMalformed {
             path: file,
@@ -163,7 +181,12 @@ fn array_mut<'m>(map: &'m mut Map<String, Value>, key: &str) -> &'m mut Vec<Valu
         let pos = FIELD_ORDER.iter().position(|k| *k == key).unwrap_or(0);
         let index = map
             .keys()
-            .position(|k| FIELD_ORDER.iter().position(|f| f == k).is_some_and(|p| p > pos))
+            .position(|k| {
+                FIELD_ORDER
+                    .iter()
+                    .position(|f| f == k)
+                    .is_some_and(|p| p > pos)
+            })
             .unwrap_or(map.len());
         map.shift_insert(index, key.to_owned(), Value::Array(Vec::new()));
     }

@@ -29,7 +29,14 @@ fn every_controller_version_and_model_is_created() {
     };
     let mut c = connect(&vm);
     // (version, ports, model, driver, pci vendor:device, ports seen)
-    type Case = (i64, i64, Option<&'static str>, &'static str, (u64, u64), u64);
+    type Case = (
+        i64,
+        i64,
+        Option<&'static str>,
+        &'static str,
+        (u64, u64),
+        u64,
+    );
     let cases: [Case; 7] = [
         (1, 0, None, "piix3-usb-uhci", (0x8086, 0x7020), 2),
         (2, 0, None, "usb-ehci", (0x8086, 0x24cd), 6),

@@ -106,12 +106,21 @@ fn hostile_frontend_cannot_steer_vusb() {
     let huge = vec![b'x'; 2000]; // the daemon's per-node quota for guests is 2048
     let writes: Vec<(String, Vec<u8>)> = vec![
         (format!("{fe}/state"), b"99999999999999999999".to_vec()),
-        (format!("{fe}/backend"), b"/local/domain/0/backend/vusb/2/0".to_vec()),
+        (
+            format!("{fe}/backend"),
+            b"/local/domain/0/backend/vusb/2/0".to_vec(),
+        ),
         (format!("{fe}/backend-id"), b"2".to_vec()),
         (format!("{fe}/garbage"), huge),
-        ("/local/domain/1/device/vusb/7/backend".into(), b"/local/domain/0/backend/qusb/2/0".to_vec()),
+        (
+            "/local/domain/1/device/vusb/7/backend".into(),
+            b"/local/domain/0/backend/qusb/2/0".to_vec(),
+        ),
         ("/local/domain/1/device/vusb/7/state".into(), b"4".to_vec()),
-        ("/local/domain/1/device/vusb/8/type".into(), b"devicemodel".to_vec()),
+        (
+            "/local/domain/1/device/vusb/8/type".into(),
+            b"devicemodel".to_vec(),
+        ),
     ];
     for (p, v) in &writes {
         guest.write(TxId::NONE, p, v).unwrap();
@@ -125,19 +134,31 @@ fn hostile_frontend_cannot_steer_vusb() {
     assert_eq!(list.controllers[0].ports[0].busid.as_deref(), Some("1-1"));
     let a = usbdev_attach(&env, &d1, &dev("1-2")).unwrap();
     assert_eq!((a.ctrl, a.port), (0, 2));
-    guest.write(TxId::NONE, &format!("{fe}/state"), b"abc").unwrap();
+    guest
+        .write(TxId::NONE, &format!("{fe}/state"), b"abc")
+        .unwrap();
     usbdev_detach(&env, &d1, &DetachTarget::Port { ctrl: 0, port: 1 }).unwrap();
     guest.rm(TxId::NONE, &format!("{fe}/state")).unwrap();
     usbctrl_detach(&env, &d1, 0, "0").unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t0.elapsed()
+    );
     host.settle();
 
     let after = host.dump().unwrap();
-    assert_eq!(other_domain_lines(&after), other_before, "another domain was touched");
+    assert_eq!(
+        other_domain_lines(&after),
+        other_before,
+        "another domain was touched"
+    );
     assert!(!after.contains("/local/domain/0/backend/vusb/1"), "{after}");
     assert!(!after.contains("/libxl/1/device/vusb"), "{after}");
     assert!(
-        xs.read_opt(TxId::NONE, "/local/domain/0/backend/qusb/2/0").unwrap().is_none(),
+        xs.read_opt(TxId::NONE, "/local/domain/0/backend/qusb/2/0")
+            .unwrap()
+            .is_none(),
         "guest's pointer followed"
     );
     for name in bind_writes(host.root()) {

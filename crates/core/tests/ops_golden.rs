@@ -86,10 +86,16 @@ fn run_scenario(scenario: &str, usbback: bool) {
         if out != want_out {
             failures.push(format!("{name} `{cmd}`: stdout\n{out}\nxl:\n{want_out}"));
         }
-        let want = normalized(&std::fs::read_to_string(step.join("after.txt")).unwrap(), SKIP);
+        let want = normalized(
+            &std::fs::read_to_string(step.join("after.txt")).unwrap(),
+            SKIP,
+        );
         let got = normalized(&dump(&host.conn), SKIP);
         if want != got {
-            failures.push(format!("{name} `{cmd}`: tree differs\n{}", diff(&want, &got)));
+            failures.push(format!(
+                "{name} `{cmd}`: tree differs\n{}",
+                diff(&want, &got)
+            ));
         }
         if cmd.contains("detach") && rc == 0 {
             detached = true;

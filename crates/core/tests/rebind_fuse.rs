@@ -182,7 +182,8 @@ fn restores_what_xl_left() {
     // As libxl leaves it: entries only (no vusb device node first), the
     // interfaces on usbback.
     let root = fs.root();
-    for intf in ["1-2.1:1.0"] {
+    {
+        let intf = "1-2.1:1.0";
         std::fs::write(
             root.join(format!("bus/usb/devices/{intf}/driver/unbind")),
             intf,

@@ -190,6 +190,7 @@ fn read_swaps(path: &Path) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]

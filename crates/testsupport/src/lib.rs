@@ -7,11 +7,11 @@
 //! None of this is compiled into the `vusb` binary's release paths except
 //! what the built-in simulated host (`vusb sim`) needs.
 
-pub mod xenstored;
-pub mod ring;
-pub mod sysfs;
+pub mod fakehost;
 pub mod fusesys;
 pub mod qemu;
+pub mod ring;
+pub mod sysfs;
 pub mod xenbus_sim;
-pub mod fakehost;
+pub mod xenstored;
 pub mod xlpeer;

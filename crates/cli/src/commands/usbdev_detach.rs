@@ -72,6 +72,9 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         Err(e @ (Error::UnknownDevice { .. } | Error::DeviceNotAttached { .. })) => {
             Ok(xl_args::fail(&e, None))
         }
-        Err(e) => Ok(xl_args::fail(&e, Some("libxl_device_usbdev_remove failed."))),
+        Err(e) => Ok(xl_args::fail(
+            &e,
+            Some("libxl_device_usbdev_remove failed."),
+        )),
     }
 }

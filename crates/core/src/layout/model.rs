@@ -131,14 +131,23 @@ mod tests {
             ports: 8,
         };
         assert_eq!(c.libxl_dir(), "/libxl/1/device/vusb/0");
-        assert_eq!(c.frontend_dir().as_deref(), Some("/local/domain/1/device/vusb/0"));
-        assert_eq!(c.backend_dir().as_deref(), Some("/local/domain/0/backend/vusb/1/0"));
+        assert_eq!(
+            c.frontend_dir().as_deref(),
+            Some("/local/domain/1/device/vusb/0")
+        );
+        assert_eq!(
+            c.backend_dir().as_deref(),
+            Some("/local/domain/0/backend/vusb/1/0")
+        );
         assert_eq!(c.port_path(3), "/local/domain/0/backend/vusb/1/0/port/3");
         c.ctype = UsbCtrlType::Qusb;
         assert_eq!(c.port_path(1), "/local/domain/0/backend/qusb/1/0/port/1");
         c.ctype = UsbCtrlType::DeviceModel;
         assert_eq!(c.frontend_dir(), None);
         assert_eq!(c.port_path(2), "/libxl/1/device/vusb/0/port/2");
-        assert_eq!("DeviceModel".parse::<UsbCtrlType>(), Ok(UsbCtrlType::DeviceModel));
+        assert_eq!(
+            "DeviceModel".parse::<UsbCtrlType>(),
+            Ok(UsbCtrlType::DeviceModel)
+        );
     }
 }

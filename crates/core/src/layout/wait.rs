@@ -51,10 +51,11 @@ where
         std::process::id(),
         TOKEN.fetch_add(1, Ordering::Relaxed)
     );
-    xs.watch(&path, &token).map_err(|source| Error::XenstorePath {
-        path: path.clone(),
-        source,
-    })?;
+    xs.watch(&path, &token)
+        .map_err(|source| Error::XenstorePath {
+            path: path.clone(),
+            source,
+        })?;
     let result = wait_loop(xs, dir, wanted, timeout, &done);
     if let Err(e) = xs.unwatch(&path, &token) {
         log::debug!("unwatch {path}: {e}");

@@ -89,7 +89,8 @@ mod tests {
 
     #[test]
     fn prints_like_yajl() {
-        let text = "{\n    \"a\": {\n\n    },\n    \"b\": [\n        0\n    ],\n    \"k\": \"/x/y\"\n}";
+        let text =
+            "{\n    \"a\": {\n\n    },\n    \"b\": [\n        0\n    ],\n    \"k\": \"/x/y\"\n}";
         let v: Value = serde_json::from_str(text).unwrap();
         assert_eq!(to_string(&v), text);
     }

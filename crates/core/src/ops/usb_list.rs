@@ -17,9 +17,9 @@ use vusb_xenstore::{DomId, TxId, Xenstore};
 
 use super::common::OpEnv;
 use super::hostdev::find_busid;
+use crate::Result;
 use crate::domain::Domain;
 use crate::layout::read::{frontend_state, list_devids, read_controller, read_port};
-use crate::Result;
 
 /// One port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -130,9 +130,10 @@ pub fn format_xl(list: &UsbList) -> String {
         ));
         for p in &c.ports {
             match (p.hostbus, p.hostaddr) {
-                (Some(b), Some(a)) => {
-                    out.push_str(&format!("  Port {}: Bus {:03x} Device {:03x}\n", p.port, b, a))
-                }
+                (Some(b), Some(a)) => out.push_str(&format!(
+                    "  Port {}: Bus {:03x} Device {:03x}\n",
+                    p.port, b, a
+                )),
                 _ => out.push_str(&format!("  Port {}:\n", p.port)),
             }
         }

@@ -65,7 +65,11 @@ pub fn usb_release<X: Xenstore + XenstoreWatch + ?Sized>(
         }
     }
     for rec in assign::list_domain(xs, TxId::NONE, dom.domid)? {
-        log::debug!("domain {}: cleaning up stale record of {}", dom.domid, rec.busid);
+        log::debug!(
+            "domain {}: cleaning up stale record of {}",
+            dom.domid,
+            rec.busid
+        );
         if rec.ctrl_type == UsbCtrlType::Pv {
             if let Err(e) = usbback::take_back(xs, env.paths, &rec.busid) {
                 first_err.get_or_insert(e);

@@ -118,7 +118,9 @@ fn bring_up<X: Xenstore + XenstoreWatch + ?Sized>(
             let Some(be) = ctrl.backend_dir() else {
                 return Ok(());
             };
-            let up = |s: Option<i64>| s.is_some_and(|s| (STATE_INIT_WAIT..=STATE_CONNECTED).contains(&s));
+            let up = |s: Option<i64>| {
+                s.is_some_and(|s| (STATE_INIT_WAIT..=STATE_CONNECTED).contains(&s))
+            };
             wait_state(
                 env.xs,
                 &be,

@@ -343,7 +343,7 @@ mod tests {
         }
         let bound = |i: u32, d: &str| {
             fs::read_link(usb.join(format!("devices/1-2:1.{i}/driver")))
-                .is_ok_and(|l| l == PathBuf::from(format!("../../drivers/{d}")))
+                .is_ok_and(|l| l.as_os_str() == format!("../../drivers/{d}").as_str())
         };
         let ok = wait_for(|| (0..3).all(|i| bound(i, "usbback")));
         assert!(ok, "{}", fs::read_to_string(&log).unwrap_or_default());
