@@ -21,7 +21,7 @@
 //! emulation stops, the pipes become plain files again, so a later writer
 //! never blocks on a pipe nobody reads.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, symlink};
 use std::path::{Path, PathBuf};
@@ -126,39 +126,44 @@ fn make_fifo(path: &Path) -> Result<(), Error> {
 
 /// One pipe's reader: each chunk read is one or more (newline separated)
 /// interface names written by one `write()`; they go to the applier.
+///
+/// The pipe is opened read-write, so it always has a reader *and* a writer:
+/// a writer's `open()` never blocks, the reader never sees end-of-file,
+/// and a writer can never hit a moment with no reader (which made its
+/// `write()` fail with `EPIPE` when two writes followed each other closely
+/// and the reader was between a close and the next open). [`Drop`] wakes
+/// the reader with a blank line.
 fn serve(fifo: &Path, tx: &Sender<Op>, stop: &AtomicBool, driver: &str, op: &'static str) {
     let mut buf = [0u8; 4096];
+    let mut f = match OpenOptions::new().read(true).write(true).open(fifo) {
+        Ok(f) => f,
+        Err(e) => {
+            log::warn!("sysfs emulation: opening {}: {e}", fifo.display());
+            return;
+        }
+    };
     while !stop.load(Ordering::SeqCst) {
-        let mut f = match File::open(fifo) {
-            Ok(f) => f,
+        let n = match f.read(&mut buf) {
+            Ok(0) => continue,
+            Ok(n) => n,
             Err(e) => {
-                log::warn!("sysfs emulation: opening {}: {e}", fifo.display());
+                log::warn!("sysfs emulation: reading {}: {e}", fifo.display());
                 return;
             }
         };
-        loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    log::warn!("sysfs emulation: reading {}: {e}", fifo.display());
-                    break;
-                }
-            };
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            for name in text
-                .split(['\n', '\0'])
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-            {
-                let sent = tx.send(Op {
-                    op,
-                    driver: driver.to_owned(),
-                    name: name.to_owned(),
-                });
-                if sent.is_err() {
-                    return;
-                }
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        for name in text
+            .split(['\n', '\0'])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let sent = tx.send(Op {
+                op,
+                driver: driver.to_owned(),
+                name: name.to_owned(),
+            });
+            if sent.is_err() {
+                return;
             }
         }
     }
@@ -187,24 +192,17 @@ fn apply_loop(rx: &Receiver<Op>, shared: &Shared) {
 impl Drop for BindEmulation {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake readers blocked in open(); a reader between two opens is
-        // missed (the open fails at once without a reader), so repeat
-        // until every reader has finished (bounded).
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while self
-            .threads
-            .iter()
-            .take(self.fifos.len())
-            .any(|t| !t.is_finished())
-            && std::time::Instant::now() < deadline
-        {
-            for fifo in &self.fifos {
-                let _ = OpenOptions::new()
-                    .write(true)
-                    .custom_flags(libc::O_NONBLOCK)
-                    .open(fifo);
+        // Wake every reader blocked in read() with a blank line; the pipe
+        // always has its reader open, so this open never blocks.
+        for fifo in &self.fifos {
+            let woke = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(fifo)
+                .and_then(|mut f| f.write_all(b"\n"));
+            if let Err(e) = woke {
+                log::debug!("waking the reader of {}: {e}", fifo.display());
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
         // Never block here: a reader still stuck in open() after the
         // deadline (or the applier waiting on it) is left detached rather
