@@ -139,20 +139,29 @@ pub fn assign<X: Xenstore + ?Sized>(xs: &X, sysfs_root: &Path, busid: &BusId) ->
 }
 
 fn assign_steps<X: Xenstore + ?Sized>(xs: &X, root: &Path, busid: &BusId) -> Result<()> {
-    driver_memory::begin(xs, busid.as_str()).map_err(memory(busid))?;
     let interfaces = bind::interfaces_of(root, busid).map_err(sysfs(busid))?;
     if interfaces.is_empty() && !present(root, busid) {
         return Err(Error::DeviceGone {
             busid: busid.to_string(),
         });
     }
+    // The device's memory node must exist before the first interface goes
+    // to usbback, so recovery finds the device after a crash. Writing a
+    // driver_path creates it; only an interface with no driver needs the
+    // explicit marker (one request saved in the common case).
+    let mut marked = false;
     for intf in &interfaces {
         let driver = bind::driver_of(root, intf).map_err(sysfs(busid))?;
         match driver.as_deref() {
             Some(USBBACK) => continue,
             Some(d) => {
                 driver_memory::remember(xs, busid.as_str(), intf, d).map_err(memory(busid))?;
+                marked = true;
                 bind::unbind(root, intf).map_err(sysfs(busid))?;
+            }
+            None if !marked => {
+                driver_memory::begin(xs, busid.as_str()).map_err(memory(busid))?;
+                marked = true;
             }
             None => {}
         }

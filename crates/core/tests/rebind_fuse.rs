@@ -232,3 +232,47 @@ fn without_usbback_nothing_changes() {
     assert!(fs.log().is_empty());
     assert_eq!(xs.read_opt(TxId::NONE, "/libxl/usbback/1-1").unwrap(), None);
 }
+
+/// Crash safety when no interface has a driver: the device's memory node
+/// must exist before the first interface reaches usbback, or recovery
+/// would not know to take it back. The FUSE sysfs holds the first bind to
+/// usbback while the test looks at xenstore.
+#[test]
+fn driverless_device_is_marked_before_its_first_bind() {
+    if !fusesys::available() {
+        return;
+    }
+    let t = typical_host().unwrap();
+    t.driver("usbback").unwrap();
+    t.device(
+        "1-4",
+        &DeviceSpec::new(6, 0x1234, 0x5678)
+            .intf(IntfSpec::new(0xff, None))
+            .intf(IntfSpec::new(0xff, None)),
+    )
+    .unwrap();
+    let fs = FuseSys::mount(&t.root()).unwrap();
+    let store = MemStore::new();
+    let xs = store.connect(0);
+    fs.block_bind("usbback", 1);
+    let root = fs.root();
+    let worker = {
+        let xs = store.connect(0);
+        std::thread::spawn(move || rebind::assign(&xs, &root, &busid("1-4")))
+    };
+    assert!(
+        fs.wait_blocked(std::time::Duration::from_secs(10)),
+        "first bind never came"
+    );
+    assert_eq!(
+        xs.read_opt(TxId::NONE, "/libxl/usbback/1-4")
+            .unwrap()
+            .as_deref(),
+        Some(""),
+        "no recovery marker while the first interface goes to usbback"
+    );
+    fs.release();
+    worker.join().unwrap().unwrap();
+    assert_eq!(fs.driver_of("1-4:1.0").as_deref(), Some("usbback"));
+    assert_eq!(fs.driver_of("1-4:1.1").as_deref(), Some("usbback"));
+}
