@@ -89,15 +89,19 @@ fn interface_owner(prefix: &str) -> String {
     }
 }
 
-/// One device by busid, with its interfaces.
+/// One device by busid, with its interfaces. Its `port.peer_device` stays
+/// `None`: naming the device on the companion port needs every device
+/// ([`discover`] fills it in).
 pub fn read_one(sysfs_root: &Path, busid: &BusId) -> Result<UsbDevice> {
     let mut dev = read_device(sysfs_root, busid.as_str())?;
     let dir = devices_dir(sysfs_root);
-    let prefix = format!("{busid}:");
-    for name in list_dir(&dir)?
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-    {
+    // An interface belongs to the device its prefix names (`3-0:1.0` is
+    // the root hub `usb3`'s), exactly as in `discover`.
+    let owned = |n: &str| {
+        n.split_once(':')
+            .is_some_and(|(prefix, _)| interface_owner(prefix) == busid.as_str())
+    };
+    for name in list_dir(&dir)?.into_iter().filter(|n| owned(n)) {
         match read_interface(&SysfsPath::new(dir.join(&name))) {
             Ok(intf) => dev.interfaces.push(intf),
             Err(e) => log::warn!("skipping USB interface {name}: {}", error_chain(&e)),

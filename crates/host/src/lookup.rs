@@ -10,9 +10,13 @@
 
 use std::fmt;
 
+use std::path::Path;
+
 use crate::device::{BusId, UsbDevice};
+use crate::discover::{devices_dir, discover, read_one};
 use crate::error::{Error, Result};
 use crate::parse::{hex_u32, xl_uint8};
+use crate::sysfs::{SysfsPath, list_dir};
 
 /// How the user named a host device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +128,59 @@ impl fmt::Display for Selector {
 
 /// The one device `selector` names among `devices`. Bus or address 0 never
 /// match (xl: "not found"). Several matches are an error listing them.
+/// The device `selector` names, reading only as much of sysfs as the
+/// selector needs: a busid is read alone; a bus.addr reads `devnum` only of
+/// the devices whose busid puts them on that bus (the path wins over the
+/// `busnum` file, as in [`discover`]), then the match alone; the other
+/// selectors read every device. Same device and errors as [`find`] over
+/// [`discover`]'s list, without reading every attribute of every device on
+/// a host with many (an attach must not grow with the host's devices) —
+/// except that a device read alone has `port.peer_device` (the device on
+/// the companion port, a fact about *another* device) left `None`.
+pub fn locate(sysfs_root: &Path, selector: &Selector) -> Result<UsbDevice> {
+    let not_found = || Error::DeviceNotFound {
+        what: selector.to_string(),
+    };
+    match selector {
+        Selector::BusAddr { bus, addr } if *bus != 0 && *addr != 0 => {
+            let dir = devices_dir(sysfs_root);
+            let mut found: Vec<BusId> = Vec::new();
+            for name in list_dir(&dir)? {
+                let Ok(id) = BusId::parse(&name) else {
+                    continue; // interfaces and other entries
+                };
+                if id.bus() != u32::from(*bus) {
+                    continue;
+                }
+                match SysfsPath::new(dir.join(&name)).read_decimal("devnum") {
+                    Ok(n) if n == u32::from(*addr) => found.push(id),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("skipping USB device {name}: {e}"),
+                }
+            }
+            match found.as_slice() {
+                [] => Err(not_found()),
+                [one] => read_one(sysfs_root, one),
+                many => Err(Error::AmbiguousDevice {
+                    what: selector.to_string(),
+                    matches: many.iter().map(ToString::to_string).collect(),
+                }),
+            }
+        }
+        Selector::BusId(b) => {
+            if !devices_dir(sysfs_root).join(b.as_str()).exists() {
+                return Err(not_found());
+            }
+            read_one(sysfs_root, b)
+        }
+        _ => {
+            let devices = discover(sysfs_root)?;
+            find(&devices, selector).cloned()
+        }
+    }
+}
+
+/// The one device of `devices` that `selector` names.
 pub fn find<'a>(devices: &'a [UsbDevice], selector: &Selector) -> Result<&'a UsbDevice> {
     if let Selector::BusAddr { bus: 0, .. } | Selector::BusAddr { addr: 0, .. } = selector {
         return Err(Error::DeviceNotFound {

@@ -303,3 +303,43 @@ fn garbage_in_any_attribute_is_never_fatal() {
         let _ = assignable::check(d, &list, &uses, false);
     }
 }
+
+/// The narrow lookup used by attach gives exactly what the full discovery
+/// and `find` give, for every device by bus.addr and by busid, and the
+/// same refusals for an unknown address or busid.
+#[test]
+fn locate_agrees_with_find_over_discovery() {
+    use vusb_host::lookup::locate;
+    let t = typical_host().unwrap();
+    let root = t.root();
+    let all = discover(&root).unwrap();
+    assert!(all.len() > 3, "fixture too small to mean anything");
+    // A device read alone does not name the device on its companion port.
+    let alone = |d: &UsbDevice| {
+        let mut d = d.clone();
+        if let Some(p) = d.port.as_mut() {
+            p.peer_device = None;
+        }
+        d
+    };
+    for d in &all {
+        let by_addr = Selector::BusAddr {
+            bus: u8::try_from(d.busnum).unwrap(),
+            addr: u8::try_from(d.devnum).unwrap(),
+        };
+        let narrow = locate(&root, &by_addr).unwrap();
+        assert_eq!(narrow, alone(find(&all, &by_addr).unwrap()), "{}", d.busid);
+        let by_busid = Selector::BusId(d.busid.clone());
+        assert_eq!(locate(&root, &by_busid).unwrap(), alone(d));
+    }
+    for missing in [
+        Selector::BusAddr { bus: 9, addr: 9 },
+        Selector::BusAddr { bus: 0, addr: 2 },
+        Selector::BusId(BusId::parse("7-7").unwrap()),
+    ] {
+        assert!(matches!(
+            locate(&root, &missing),
+            Err(Error::DeviceNotFound { .. })
+        ));
+    }
+}

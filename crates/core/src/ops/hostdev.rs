@@ -49,9 +49,10 @@ pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
 /// the reason is logged.
 pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec) -> Result<UsbDevice> {
     let sel = selector(spec)?;
-    let devices = vusb_host::discover(&paths.sysfs_root).map_err(host_err)?;
-    let dev = match vusb_host::lookup::find(&devices, &sel) {
-        Ok(d) => d.clone(),
+    // Only what the selector needs is read (not every device's every
+    // attribute): an attach costs the same on a host with many devices.
+    let dev = match vusb_host::lookup::locate(&paths.sysfs_root, &sel) {
+        Ok(d) => d,
         Err(e) => {
             log::info!("{}", vusb_host::discover::error_chain(&e));
             return Err(Error::NotAssignable { busid: None });
@@ -66,6 +67,13 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec) -> Result<UsbDevi
             );
             Vec::new()
         }
+    };
+    // The whole device list only matters for a hub (is a device below it
+    // in use?); hubs are refused either way, the list picks the reason.
+    let devices = if dev.is_hub() {
+        vusb_host::discover(&paths.sysfs_root).map_err(host_err)?
+    } else {
+        Vec::new()
     };
     if let Some(refusal) = vusb_host::assignable::check(&dev, &devices, &uses, false) {
         log::info!("{} is not assignable: {refusal}", dev.busid);
