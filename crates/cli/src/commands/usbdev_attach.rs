@@ -21,7 +21,11 @@ const CMD: XlCmd = XlCmd {
 
 /// Run the command.
 pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
-    let pos = match xl_args::positional(&CMD, args) {
+    // vusb's `--force` (anywhere: xl's arguments are key=value words) lets
+    // a device the host is using through; the rest is xl's syntax.
+    let force = args.iter().any(|a| a == "--force");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--force").cloned().collect();
+    let pos = match xl_args::positional(&CMD, &args) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -39,6 +43,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     };
     let env = OpEnv {
         timeouts: xl_args::timeouts(),
+        force,
         ..OpEnv::new(&xs, &ctx.paths)
     };
     match usbdev_attach(&env, &dom, &spec) {

@@ -42,6 +42,10 @@ pub struct OpEnv<'a, X: ?Sized> {
     pub paths: &'a HostPaths,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// `--force`: attach a device although the host is using it (a mounted
+    /// filesystem, swap or a holder below it). Never overrides the refusal
+    /// of hubs and root hubs.
+    pub force: bool,
 }
 
 impl<'a, X: ?Sized> OpEnv<'a, X> {
@@ -51,6 +55,7 @@ impl<'a, X: ?Sized> OpEnv<'a, X> {
             xs,
             paths,
             timeouts: Timeouts::default(),
+            force: false,
         }
     }
 }

@@ -46,8 +46,9 @@ pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
 
 /// Find the device and check that the host can give it away. Any failure
 /// to find it is libxl's "USB device is not assignable." (golden pv/16);
-/// the reason is logged.
-pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec) -> Result<UsbDevice> {
+/// the reason is logged. `force` lets a device the host is using through
+/// (with a warning), never a hub.
+pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> Result<UsbDevice> {
     let sel = selector(spec)?;
     // Only what the selector needs is read (not every device's every
     // attribute): an attach costs the same on a host with many devices.
@@ -75,7 +76,7 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec) -> Result<UsbDevi
     } else {
         Vec::new()
     };
-    if let Some(refusal) = vusb_host::assignable::check(&dev, &devices, &uses, false) {
+    if let Some(refusal) = vusb_host::assignable::check(&dev, &devices, &uses, force) {
         log::info!("{} is not assignable: {refusal}", dev.busid);
         return Err(Error::NotAssignable {
             busid: Some(dev.busid.to_string()),

@@ -72,7 +72,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
             Some(read_controller(xs, TxId::NONE, dom.domid, devid)?.ok_or_else(missing)?)
         }
     };
-    let dev = hostdev::select_assignable(env.paths, spec)?;
+    let dev = hostdev::select_assignable(env.paths, spec, env.force)?;
     let busid = dev.busid.to_string();
     // A device given away by xl has no vusb record, but its interfaces sit
     // on usbback: refuse it too (a sysfs look, no xenstore request).
