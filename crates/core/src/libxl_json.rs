@@ -140,7 +140,6 @@ where
         .write(true)
         .open(&lock)
         .map_err(io_err(&lock))?;
-    #[allow(clippy::incompatible_msrv)] // toolchain >= 1.89 has File::lock (flock)
     lockf.lock().map_err(io_err(&lock))?;
     let raw = fs::read(&file).map_err(io_err(&file))?;
     let had_nul = raw.last() == Some(&0);

@@ -291,7 +291,6 @@ where
         .write(true)
         .open(&lock_path)
         .map_err(io_err(&lock_path))?;
-    #[allow(clippy::incompatible_msrv)] // toolchain >= 1.89 has File::lock (flock)
     lock.lock().map_err(io_err(&lock_path))?;
     let mut saved = match load(paths, &uuid)? {
         Some(s) => s,
