@@ -326,12 +326,12 @@ impl Qmp<UnixStream> {
 /// slot. libxl retries the same way. A missing socket fails at once.
 pub fn connect_unix(path: &std::path::Path, timeout: Duration) -> Result<UnixStream> {
     use std::os::unix::fs::FileTypeExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(Error::NotASocket {
-                path: path.to_path_buf(),
-            });
-        }
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.file_type().is_socket()
+    {
+        return Err(Error::NotASocket {
+            path: path.to_path_buf(),
+        });
     }
     let deadline = Instant::now() + timeout;
     loop {

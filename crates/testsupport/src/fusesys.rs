@@ -454,10 +454,10 @@ impl FuseSys {
 impl Drop for FuseSys {
     fn drop(&mut self) {
         self.release();
-        if let Some(s) = self.session.take() {
-            if let Err(e) = s.umount_and_join() {
-                log::warn!("unmounting {}: {e}", self.root().display());
-            }
+        if let Some(s) = self.session.take()
+            && let Err(e) = s.umount_and_join()
+        {
+            log::warn!("unmounting {}: {e}", self.root().display());
         }
     }
 }

@@ -207,10 +207,10 @@ impl QemuVm {
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("RIP=").or_else(|| w.strip_prefix("EIP=")))
                 .and_then(|h| u64::from_str_radix(h, 16).ok());
-            if let Some(ip) = ip {
-                if (0x7c00..0x7c00 + EJECTOR_CODE.len() as u64).contains(&ip) {
-                    return Ok(());
-                }
+            if let Some(ip) = ip
+                && (0x7c00..0x7c00 + EJECTOR_CODE.len() as u64).contains(&ip)
+            {
+                return Ok(());
             }
             if start.elapsed() > limit {
                 return Err(format!(

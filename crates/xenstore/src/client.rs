@@ -180,10 +180,10 @@ impl Client {
 
     /// Poisons the connection on a reply that does not parse.
     fn checked<T>(&self, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            if let Ok(mut c) = self.conn.lock() {
-                c.poisoned = Some(e.to_string());
-            }
+        if let Err(e) = &r
+            && let Ok(mut c) = self.conn.lock()
+        {
+            c.poisoned = Some(e.to_string());
         }
         r
     }

@@ -279,10 +279,10 @@ pub fn from_json(v: &Value) -> Result<UsbConfig> {
     let mut cfg = UsbConfig::new(guest_type);
     if let Some(b) = m.get("b_info") {
         let key = format!("type.{}", guest_type.as_str());
-        if let Some(u) = object(b, "b_info")?.get(&key) {
-            if guest_type == GuestType::Hvm {
-                cfg.legacy = legacy_from_json(u, &format!("b_info.{key}"))?;
-            }
+        if let Some(u) = object(b, "b_info")?.get(&key)
+            && guest_type == GuestType::Hvm
+        {
+            cfg.legacy = legacy_from_json(u, &format!("b_info.{key}"))?;
         }
     }
     for (name, into_ctrls) in [("usbctrls", true), ("usbdevs", false)] {

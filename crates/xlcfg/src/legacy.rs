@@ -63,10 +63,10 @@ impl LegacyDevice {
             if let (Some(bus), Some(addr)) = (dec_or_c(bus), dec_or_c(addr)) {
                 return LegacyDevice::HostBusAddr { bus, addr };
             }
-        } else if let Some((v, p)) = rest.split_once(':') {
-            if let (Some(vendor), Some(product)) = (hex16(v), hex16(p)) {
-                return LegacyDevice::HostVidPid { vendor, product };
-            }
+        } else if let Some((v, p)) = rest.split_once(':')
+            && let (Some(vendor), Some(product)) = (hex16(v), hex16(p))
+        {
+            return LegacyDevice::HostVidPid { vendor, product };
         }
         LegacyDevice::Other(s.to_owned())
     }

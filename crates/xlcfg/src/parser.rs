@@ -89,16 +89,15 @@ impl Parser<'_> {
             other => return Err(unexpected(&other, t.pos, "`=' or `+='")),
         };
         let mut value = self.value(0)?;
-        if op == Op::Add {
-            if let Some(prev) = self
+        if op == Op::Add
+            && let Some(prev) = self
                 .config
                 .settings
                 .iter_mut()
                 .rev()
                 .find(|s| s.name == name)
-            {
-                value = concat(&mut prev.value, value)?;
-            }
+        {
+            value = concat(&mut prev.value, value)?;
         }
         self.config.settings.push(Setting {
             name,

@@ -253,7 +253,7 @@ const VALUES: &[&str] = &[
 ];
 
 fn structured(rng: &mut Rng, depth: u32) -> String {
-    if depth > 2 || rng.next() % 3 != 0 {
+    if depth > 2 || !rng.next().is_multiple_of(3) {
         return rng.pick(VALUES).to_owned();
     }
     let n = rng.next() % 4;
@@ -295,7 +295,7 @@ fn random_structured_configs_agree_with_libxlu() {
                 s.push_str(rng.pick(&["\n", ";", " # x\n", "\n\n", ";\n"]));
             }
             // Sometimes damage one byte, to probe the error paths.
-            if rng.next() % 4 == 0 && !s.is_empty() {
+            if rng.next().is_multiple_of(4) && !s.is_empty() {
                 let at = (rng.next() % s.len() as u64) as usize;
                 if s.is_char_boundary(at) && s.is_char_boundary(at + 1) {
                     s.replace_range(at..at + 1, rng.pick(&["", "@", "'", "]", ",", "\n"]));

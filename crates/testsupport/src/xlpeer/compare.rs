@@ -101,19 +101,19 @@ pub fn line_diff(a: &str, b: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut left = count.clone();
     for l in a.lines() {
-        if let Some(c) = left.get_mut(l) {
-            if *c > 0 {
-                *c -= 1;
-                out.push(format!("-{l}"));
-            }
+        if let Some(c) = left.get_mut(l)
+            && *c > 0
+        {
+            *c -= 1;
+            out.push(format!("-{l}"));
         }
     }
     for l in b.lines() {
-        if let Some(c) = left.get_mut(l) {
-            if *c < 0 {
-                *c += 1;
-                out.push(format!("+{l}"));
-            }
+        if let Some(c) = left.get_mut(l)
+            && *c < 0
+        {
+            *c += 1;
+            out.push(format!("+{l}"));
         }
     }
     out

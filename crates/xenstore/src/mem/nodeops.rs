@@ -178,10 +178,10 @@ impl NodeCtx<'_> {
             return Err(Errno::ENOSPC);
         }
         let mut perms = parent.perms.clone();
-        if self.domid != 0 {
-            if let Some(owner) = perms.first_mut() {
-                owner.domid = self.domid;
-            }
+        if self.domid != 0
+            && let Some(owner) = perms.first_mut()
+        {
+            owner.domid = self.domid;
         }
         let mut writes = Vec::new();
         let mut dir_path = parent_path;

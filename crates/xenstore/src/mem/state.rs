@@ -266,10 +266,10 @@ impl State {
     }
 
     fn node_op(&mut self, id: ConnId, domid: DomId, tx: u32, op: Op) -> Result<Reply, Errno> {
-        if let Op::SetPerms(p, perms) = &op {
-            if p.starts_with('@') {
-                return self.set_special_perms(domid, p, perms);
-            }
+        if let Op::SetPerms(p, perms) = &op
+            && p.starts_with('@')
+        {
+            return self.set_special_perms(domid, p, perms);
         }
         let mut txn = match tx {
             0 => None,
@@ -383,14 +383,14 @@ impl State {
                 };
                 let mut out: Vec<WatchEvent> = Vec::new();
                 for w in &conn.watches {
-                    if let Some(p) = watch::matches(w, fire) {
-                        if watch::permitted(&self.tree, &self.specials, conn.domid, &p, fire) {
-                            let ev = watch::event_for(w, conn.domid, p);
-                            // The daemon sends one event per (path, token)
-                            // and change, however many watches match.
-                            if !out.contains(&ev) {
-                                out.push(ev);
-                            }
+                    if let Some(p) = watch::matches(w, fire)
+                        && watch::permitted(&self.tree, &self.specials, conn.domid, &p, fire)
+                    {
+                        let ev = watch::event_for(w, conn.domid, p);
+                        // The daemon sends one event per (path, token)
+                        // and change, however many watches match.
+                        if !out.contains(&ev) {
+                            out.push(ev);
                         }
                     }
                 }

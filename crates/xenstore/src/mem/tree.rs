@@ -186,18 +186,18 @@ impl Tree {
 
     /// Records that the transaction touched `path` (first touch only).
     pub fn touch(&self, tx: Option<&mut Txn>, path: &str) {
-        if let Some(t) = tx {
-            if !t.index.contains_key(path) {
-                t.snapshot
-                    .insert(path.to_owned(), self.nodes.get(path).cloned());
-                t.index.insert(path.to_owned(), t.touched.len());
-                t.touched.push(Touched {
-                    path: path.to_owned(),
-                    generation: self.nodes.get(path).map(|n| n.generation),
-                    fire: None,
-                    removed: HashMap::new(),
-                });
-            }
+        if let Some(t) = tx
+            && !t.index.contains_key(path)
+        {
+            t.snapshot
+                .insert(path.to_owned(), self.nodes.get(path).cloned());
+            t.index.insert(path.to_owned(), t.touched.len());
+            t.touched.push(Touched {
+                path: path.to_owned(),
+                generation: self.nodes.get(path).map(|n| n.generation),
+                fire: None,
+                removed: HashMap::new(),
+            });
         }
     }
 

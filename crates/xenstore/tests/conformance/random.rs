@@ -44,7 +44,7 @@ fn random_script(seed: u64, steps: usize) -> Vec<(usize, u32, u32, Vec<u8>)> {
     for _ in 0..steps {
         let c = (r.next() % 2) as usize;
         // Transaction id 0 mostly; else a small id that may or may not be open.
-        let tx = if r.next() % 3 == 0 {
+        let tx = if r.next().is_multiple_of(3) {
             (r.next() % 3) as u32
         } else {
             0
