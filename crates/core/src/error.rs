@@ -307,6 +307,35 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// An emulated device (`type=tablet|mouse|keyboard`) was asked for on
+    /// a controller QEMU does not drive.
+    #[error(
+        "controller {devid} is of type {ctype}: emulated devices need a devicemodel controller"
+    )]
+    EmulatedNeedsDeviceModel {
+        /// The controller devid.
+        devid: u32,
+        /// Its type.
+        ctype: String,
+    },
+
+    /// An emulated device was asked for on a guest without a device model
+    /// to emulate it (PV, PVH).
+    #[error("domain {domid} is not an HVM guest: emulated devices need its device model")]
+    EmulatedNeedsHvm {
+        /// The domain.
+        domid: DomId,
+    },
+
+    /// vusb's record of an emulated device is malformed.
+    #[error("bad emulated device record `{path}': {value:?}")]
+    BadEmulatedRecord {
+        /// The node.
+        path: String,
+        /// What it holds.
+        value: String,
+    },
+
     /// Several removals failed; the first cause is kept.
     #[error("removing {what} of domain {domid} failed")]
     Remove {

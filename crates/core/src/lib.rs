@@ -11,6 +11,7 @@ pub mod error;
 
 pub mod assign;
 pub mod domain;
+pub mod emulated;
 pub mod layout;
 pub mod libxl_json;
 

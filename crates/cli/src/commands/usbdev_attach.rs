@@ -1,5 +1,7 @@
 //! `vusb usbdev-attach <dom> hostbus=B hostaddr=A [controller=C [port=P]]`
-//! (and vusb's `busid=`, `vendor=`/`product=`/`serial=`, `portpath=`):
+//! (and vusb's `busid=`, `vendor=`/`product=`/`serial=`, `portpath=`, and
+//! `type=tablet|mouse|keyboard` for QEMU's emulated devices on devicemodel
+//! controllers of HVM guests):
 //! xl's arguments, output (none) and exit status; see
 //! `vusb_core::ops::usbdev_attach`.
 
@@ -48,10 +50,13 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     };
     match usbdev_attach(&env, &dom, &spec) {
         Ok(a) => {
+            let what = match a.emulated {
+                Some(k) => format!("emulated {}", k.spec_name()),
+                None => a.busid.clone(),
+            };
             log::info!(
-                "domain {}: {} at controller {} port {}",
+                "domain {}: {what} at controller {} port {}",
                 dom.domid,
-                a.busid,
                 a.ctrl,
                 a.port
             );

@@ -66,7 +66,11 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     };
     match usbdev_detach(&env, &dom, &target) {
         Ok(d) => {
-            log::info!("domain {}: {} detached", dom.domid, d.busid);
+            let what = match d.emulated {
+                Some(k) => format!("emulated {}", k.spec_name()),
+                None => d.busid.clone(),
+            };
+            log::info!("domain {}: {what} detached", dom.domid);
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ (Error::UnknownDevice { .. } | Error::DeviceNotAttached { .. })) => {

@@ -9,6 +9,7 @@
 
 pub mod common;
 pub mod dm;
+pub mod emulated;
 pub mod hostdev;
 pub mod usbback;
 

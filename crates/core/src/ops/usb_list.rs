@@ -11,6 +11,12 @@
 //!
 //! The JSON form additionally names the busid of every occupied port, even
 //! when the device left the host (then `hostbus`/`hostaddr` are null).
+//!
+//! vusb extension: a devicemodel port holding one of QEMU's emulated
+//! devices (`/vusb/emulated`, see [`crate::emulated`]) prints
+//! `  Port N: Emulated tablet` (as `usb-list --qmp` does for plain QEMU
+//! VMs; xl would print the port as empty) and has `"emulated": "tablet"`
+//! in JSON. Only devicemodel controllers cost the extra `directory`.
 
 use serde::Serialize;
 use vusb_xenstore::{DomId, TxId, Xenstore};
@@ -19,6 +25,7 @@ use super::common::OpEnv;
 use super::hostdev::find_busid;
 use crate::Result;
 use crate::domain::Domain;
+use crate::layout::UsbCtrlType;
 use crate::layout::read::{frontend_state, list_devids, read_controller, read_port};
 
 /// One port.
@@ -32,6 +39,9 @@ pub struct PortEntry {
     pub hostbus: Option<u32>,
     /// sysfs `devnum` of that device now, `null` when free or gone.
     pub hostaddr: Option<u32>,
+    /// The emulated device on this port (`tablet`, `mouse`, `keyboard`;
+    /// devicemodel controllers only), `null` otherwise.
+    pub emulated: Option<String>,
 }
 
 /// One controller.
@@ -82,15 +92,28 @@ pub fn usb_list<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, dom: &Domain) -> Resul
             }
         };
         let state = frontend_state(xs, TxId::NONE, &ctrl)?;
+        let emu = if ctrl.ctype == UsbCtrlType::DeviceModel {
+            crate::emulated::list(xs, TxId::NONE, dom.domid, devid)?
+        } else {
+            Vec::new()
+        };
         let mut ports = Vec::with_capacity(ctrl.ports as usize);
         for port in 1..=ctrl.ports {
             let busid = read_port(xs, TxId::NONE, &ctrl, port)?;
             let dev = busid.as_deref().and_then(|b| find_busid(env.paths, b));
+            let emulated = match busid {
+                Some(_) => None,
+                None => emu
+                    .iter()
+                    .find(|(p, _)| *p == port)
+                    .map(|(_, k)| k.spec_name().to_owned()),
+            };
             ports.push(PortEntry {
                 port,
                 hostbus: dev.as_ref().map(|d| d.busnum),
                 hostaddr: dev.as_ref().map(|d| d.devnum),
                 busid,
+                emulated,
             });
         }
         controllers.push(CtrlEntry {
@@ -129,11 +152,12 @@ pub fn format_xl(list: &UsbList) -> String {
             c.ports.len()
         ));
         for p in &c.ports {
-            match (p.hostbus, p.hostaddr) {
-                (Some(b), Some(a)) => out.push_str(&format!(
+            match (p.hostbus, p.hostaddr, &p.emulated) {
+                (Some(b), Some(a), _) => out.push_str(&format!(
                     "  Port {}: Bus {:03x} Device {:03x}\n",
                     p.port, b, a
                 )),
+                (_, _, Some(k)) => out.push_str(&format!("  Port {}: Emulated {k}\n", p.port)),
                 _ => out.push_str(&format!("  Port {}:\n", p.port)),
             }
         }
@@ -161,12 +185,14 @@ mod tests {
                         busid: Some("1-2".into()),
                         hostbus: Some(1),
                         hostaddr: Some(10),
+                        emulated: None,
                     },
                     PortEntry {
                         port: 2,
                         busid: None,
                         hostbus: None,
                         hostaddr: None,
+                        emulated: None,
                     },
                 ],
             }],

@@ -85,6 +85,11 @@ pub fn usb_release<X: Xenstore + XenstoreWatch + ?Sized>(
             }
         }
     }
+    // Emulated device records left behind (QEMU gone, controller removed
+    // behind vusb's back): the domain is going away, drop them all.
+    if let Err(e) = crate::emulated::remove_domain(xs, TxId::NONE, dom.domid) {
+        first_err.get_or_insert(e);
+    }
     match first_err {
         None => Ok(out),
         Some(e) => Err(Error::Remove {

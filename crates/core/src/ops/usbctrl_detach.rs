@@ -61,6 +61,8 @@ pub fn remove_controller<X: Xenstore + XenstoreWatch + ?Sized>(
             })?;
         }
     }
+    // vusb's emulated devices (devicemodel only; no request for pv/qusb).
+    super::emulated::detach_all(env, dom, ctrl)?;
     match ctrl.ctype {
         UsbCtrlType::Pv | UsbCtrlType::Qusb => {
             close_backend(env.xs, ctrl, env.timeouts.backend_close)?;
@@ -68,6 +70,9 @@ pub fn remove_controller<X: Xenstore + XenstoreWatch + ?Sized>(
         UsbCtrlType::DeviceModel => dm::remove_controller(env, dom, ctrl)?,
     }
     destroy(env.xs, ctrl)?;
+    if ctrl.ctype == UsbCtrlType::DeviceModel {
+        crate::emulated::remove_ctrl(env.xs, TxId::NONE, dom.domid, ctrl.devid)?;
+    }
     log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
     if let Err(e) = libxl_json::forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid) {
         log::warn!("libxl's stored configuration not updated: {e}");

@@ -26,10 +26,12 @@ use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
 use vusb_xlcfg::{UsbCtrlSpec, UsbDevSpec};
 
 use super::common::{OpEnv, at};
+use super::emulated::{occupied_if_dm, port_free};
 use super::usbctrl_attach::usbctrl_attach;
 use super::usbctrl_detach::remove_controller;
 use super::{dm, hostdev, usbback};
 use crate::assign::{self, Assignment};
+use crate::devicemodel::EmulatedKind;
 use crate::domain::Domain;
 use crate::layout::read::{list_devids, read_controller};
 use crate::layout::{Controller, UsbCtrlType};
@@ -48,6 +50,9 @@ pub struct Attached {
     pub busid: String,
     /// The controller devid if one had to be created for this device.
     pub created_ctrl: Option<u32>,
+    /// For `type=tablet|mouse|keyboard`: the emulated device (then
+    /// `busid` is empty).
+    pub emulated: Option<EmulatedKind>,
 }
 
 enum Choice {
@@ -61,6 +66,9 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     dom: &Domain,
     spec: &UsbDevSpec,
 ) -> Result<Attached> {
+    if let Some(kind) = super::emulated::spec_kind(spec) {
+        return super::emulated::attach(env, dom, spec, kind);
+    }
     let xs = env.xs;
     let mut explicit = match spec.controller {
         None | Some(-1) => None,
@@ -184,6 +192,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         port: record.port,
         busid,
         created_ctrl: created.map(|c| c.devid),
+        emulated: None,
     })
 }
 
@@ -221,11 +230,6 @@ fn claim_in<X: Xenstore + ?Sized>(
     Ok(choice)
 }
 
-fn port_free<X: Xenstore + ?Sized>(xs: &X, tx: TxId, c: &Controller, port: u32) -> Result<bool> {
-    let path = c.port_path(port);
-    Ok(xs.read_opt(tx, &path).map_err(at(&path))?.as_deref() == Some(""))
-}
-
 fn choose<X: Xenstore + ?Sized>(
     xs: &X,
     tx: TxId,
@@ -234,6 +238,9 @@ fn choose<X: Xenstore + ?Sized>(
     port_wanted: Option<i32>,
 ) -> Result<Choice> {
     if let Some(c) = explicit {
+        // Ports with an emulated device (devicemodel only: one directory
+        // request; none for pv/qusb) are taken too.
+        let emu = occupied_if_dm(xs, tx, c)?;
         if let Some(p) = port_wanted {
             let port = u32::try_from(p)
                 .ok()
@@ -243,7 +250,7 @@ fn choose<X: Xenstore + ?Sized>(
                     port: i64::from(p),
                     ports: c.ports,
                 })?;
-            if !port_free(xs, tx, c, port)? {
+            if !port_free(xs, tx, c, port, &emu)? {
                 return Err(Error::PortInUse {
                     devid: c.devid,
                     port,
@@ -252,7 +259,7 @@ fn choose<X: Xenstore + ?Sized>(
             return Ok(Choice::Port(c.clone(), port));
         }
         for port in 1..=c.ports {
-            if port_free(xs, tx, c, port)? {
+            if port_free(xs, tx, c, port, &emu)? {
                 return Ok(Choice::Port(c.clone(), port));
             }
         }
@@ -262,8 +269,9 @@ fn choose<X: Xenstore + ?Sized>(
         let Some(c) = read_controller(xs, tx, dom.domid, devid)? else {
             continue;
         };
+        let emu = occupied_if_dm(xs, tx, &c)?;
         for port in 1..=c.ports {
-            if port_free(xs, tx, &c, port)? {
+            if port_free(xs, tx, &c, port, &emu)? {
                 return Ok(Choice::Port(c, port));
             }
         }

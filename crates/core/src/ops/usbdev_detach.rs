@@ -23,6 +23,7 @@ use vusb_xlcfg::UsbDevSpec;
 use super::common::{OpEnv, at};
 use super::{dm, hostdev, usbback};
 use crate::assign::{self, Assignment};
+use crate::devicemodel::EmulatedKind;
 use crate::domain::Domain;
 use crate::layout::read::{read_controller, read_port};
 use crate::layout::{Controller, UsbCtrlType};
@@ -51,8 +52,10 @@ pub struct Detached {
     pub ctrl: u32,
     /// Port.
     pub port: u32,
-    /// The host device.
+    /// The host device (empty for an emulated device).
     pub busid: String,
+    /// The emulated device removed (`type=tablet|mouse|keyboard`).
+    pub emulated: Option<EmulatedKind>,
 }
 
 /// Detach the device `target` names from `dom`.
@@ -61,6 +64,15 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
     dom: &Domain,
     target: &DetachTarget,
 ) -> Result<Detached> {
+    if let Some((ctrl, port, kind)) = locate_emulated(env, dom, target)? {
+        super::emulated::detach_at(env, dom, &ctrl, port, kind)?;
+        return Ok(Detached {
+            ctrl: ctrl.devid,
+            port,
+            busid: String::new(),
+            emulated: Some(kind),
+        });
+    }
     let (ctrl, port, busid) = locate(env, dom, target)?;
     detach_at(env, dom, &ctrl, port, &busid)?;
     // Only an explicit detach forgets it: usb-release keeps what was saved.
@@ -71,7 +83,33 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
         ctrl: ctrl.devid,
         port,
         busid,
+        emulated: None,
     })
+}
+
+/// An emulated device at xl's `<controller> <port>` of a devicemodel
+/// controller whose port node is empty (`/vusb/emulated`).
+fn locate_emulated<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    target: &DetachTarget,
+) -> Result<Option<(Controller, u32, EmulatedKind)>> {
+    let DetachTarget::Port { ctrl, port } = target else {
+        return Ok(None);
+    };
+    let (Ok(c), Ok(p)) = (u32::try_from(*ctrl), u32::try_from(*port)) else {
+        return Ok(None);
+    };
+    let Some(c) = read_controller(env.xs, TxId::NONE, dom.domid, c)? else {
+        return Ok(None);
+    };
+    if c.ctype != UsbCtrlType::DeviceModel || p < 1 || p > c.ports {
+        return Ok(None);
+    }
+    if read_port(env.xs, TxId::NONE, &c, p)?.is_some() {
+        return Ok(None);
+    }
+    Ok(crate::emulated::read(env.xs, TxId::NONE, dom.domid, c.devid, p)?.map(|k| (c, p, k)))
 }
 
 fn locate<X: Xenstore + ?Sized>(

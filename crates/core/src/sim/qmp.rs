@@ -3,7 +3,8 @@
 //! libxl's `devicemodel` controllers talk to), in the manner of QEMU 7.2:
 //! greeting, `qmp_capabilities`, `device_add` / `device_del` keeping the
 //! devices by id (a duplicate id or an unknown one fails as QEMU does; a
-//! removed `usb-host` is followed by its `DEVICE_DELETED` event, a removed
+//! removed `usb-host`, `usb-tablet`, `usb-mouse` or `usb-kbd` is followed
+//! by its `DEVICE_DELETED` event, a removed
 //! controller goes at once as if the guest had acknowledged the unplug),
 //! `qom-list /machine/peripheral` (the devices, `child<driver>`),
 //! `query-status` / `query-version`, `CommandNotFound` for anything else.
@@ -140,7 +141,11 @@ fn session(c: UnixStream, log: &Path, devices: &mut BTreeMap<String, String>) ->
                 None => json!({"error": {"class": "DeviceNotFound",
                     "desc": format!("Device '{dev}' not found")}}),
                 Some(driver) => {
-                    if driver == "usb-host" {
+                    // USB devices (host and emulated) leave at once with
+                    // their event; controllers go silently (see above).
+                    if driver == "usb-host"
+                        || crate::devicemodel::EmulatedKind::from_qemu_driver(&driver).is_some()
+                    {
                         event = Some(json!({"event": "DEVICE_DELETED",
                             "data": {"device": dev, "path": format!("/machine/peripheral/{dev}")},
                             "timestamp": {"seconds": 1700000000, "microseconds": 0}}));
