@@ -156,6 +156,15 @@ fn tablet_attach_list_share_and_detach() {
         "port=1",
     ]);
     assert!(e.contains("The controller port isn't available"), "{e}");
+    let e = sim.fails(&[
+        "usbdev-attach",
+        "guest3",
+        "hostbus=1",
+        "hostaddr=3",
+        "controller=0",
+        "port=1",
+    ]);
+    assert!(e.contains("The controller port isn't available"), "{e}");
     assert_eq!(diff(&before, &sim.dump()), Vec::<String>::new());
 
     let list = sim.ok(&["usb-list", "guest3"]);
