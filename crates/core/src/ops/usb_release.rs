@@ -11,6 +11,8 @@
 //! Differs from libxl's destroy: devicemodel controllers are removed over
 //! QMP when the device model still answers (libxl skips them because QEMU
 //! is killed first); when QEMU is gone the nodes are removed anyway.
+//! Emulated devices (`/vusb/emulated`) go with their controllers, and any
+//! record of the domain left after that is dropped.
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 

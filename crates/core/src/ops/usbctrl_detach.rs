@@ -12,6 +12,10 @@
 //! (U2); the libxl JSON entries of the controller and its devices are
 //! removed (J3); a backend that does not close in time is removed anyway
 //! (libxl's forced retry ends the same way).
+//!
+//! vusb extension: a devicemodel controller's emulated devices
+//! (`/vusb/emulated`, [`super::emulated`]) are removed from QEMU and their
+//! records dropped before the controller goes.
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 

@@ -3,7 +3,9 @@
 //!
 //! Addressed as xl does (`<controller> <port>`) or, a vusb extension, by
 //! host identity (`busid=3-1.2`, or any selector of usbdev-attach while the
-//! device is still present).
+//! device is still present). `<controller> <port>` of a devicemodel port
+//! holding an emulated tablet/mouse/keyboard removes that device
+//! ([`super::emulated::detach_at`]).
 //!
 //! Deliberately differs from libxl:
 //! - the port's busid is used as is; it is never converted back through
