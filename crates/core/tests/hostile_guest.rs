@@ -48,10 +48,10 @@ fn bind_writes(root: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     for d in std::fs::read_dir(drivers).unwrap().flatten() {
         for f in ["bind", "unbind"] {
-            if let Ok(v) = std::fs::read_to_string(d.path().join(f)) {
-                if !v.is_empty() {
-                    out.push(v);
-                }
+            if let Ok(v) = std::fs::read_to_string(d.path().join(f))
+                && !v.is_empty()
+            {
+                out.push(v);
             }
         }
     }

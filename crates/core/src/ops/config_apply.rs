@@ -265,21 +265,21 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
     }
     let mut devs = Vec::new();
     for p in planned {
-        if let Some(rec) = assign::lookup(env.xs, TxId::NONE, &p.busid)? {
-            if rec.domid == dom.domid {
-                log::info!("domain {}: {} already attached", dom.domid, p.busid);
-                applied.present_devs.push(p.busid.clone());
-                devs.push(record(p, rec.ctrl, rec.port, rec.hostbus, rec.hostaddr));
-                continue;
-            }
+        if let Some(rec) = assign::lookup(env.xs, TxId::NONE, &p.busid)?
+            && rec.domid == dom.domid
+        {
+            log::info!("domain {}: {} already attached", dom.domid, p.busid);
+            applied.present_devs.push(p.busid.clone());
+            devs.push(record(p, rec.ctrl, rec.port, rec.hostbus, rec.hostaddr));
+            continue;
         }
         let mut spec = p.spec.clone();
         // The device found in the planning step, by its physical port.
         spec.busid = Some(p.busid.clone());
-        if let Some(c) = spec.controller.filter(|&c| c >= 0) {
-            if let Some(&actual) = devid_map.get(&c) {
-                spec.controller = i32::try_from(actual).ok();
-            }
+        if let Some(c) = spec.controller.filter(|&c| c >= 0)
+            && let Some(&actual) = devid_map.get(&c)
+        {
+            spec.controller = i32::try_from(actual).ok();
         }
         let a =
             usbdev_attach(env, dom, &spec).map_err(step("usbdev", p.index, p.spec.to_string()))?;

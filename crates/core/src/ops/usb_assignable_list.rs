@@ -133,7 +133,7 @@ pub struct EntryJson {
 }
 
 fn speed_number(kbps: u32) -> Option<serde_json::Number> {
-    if kbps % 1000 == 0 {
+    if kbps.is_multiple_of(1000) {
         Some(serde_json::Number::from(kbps / 1000))
     } else {
         serde_json::Number::from_f64(f64::from(kbps) / 1000.0)

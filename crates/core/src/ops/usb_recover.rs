@@ -204,10 +204,10 @@ fn xl_port_table<X: Xenstore + ?Sized>(xs: &X) -> Result<Vec<(String, String)>> 
             for dir in dirs {
                 for port in xs.directory_opt(TxId::NONE, &dir).map_err(xs_err(&dir))? {
                     let node = format!("{dir}/{port}");
-                    if let Some(v) = xs.read_opt(TxId::NONE, &node).map_err(xs_err(&node))? {
-                        if !v.is_empty() {
-                            out.push((node, v));
-                        }
+                    if let Some(v) = xs.read_opt(TxId::NONE, &node).map_err(xs_err(&node))?
+                        && !v.is_empty()
+                    {
+                        out.push((node, v));
                     }
                 }
             }

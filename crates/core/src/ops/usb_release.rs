@@ -72,11 +72,11 @@ pub fn usb_release<X: Xenstore + XenstoreWatch + ?Sized>(
             dom.domid,
             rec.busid
         );
-        if rec.ctrl_type == UsbCtrlType::Pv {
-            if let Err(e) = usbback::take_back(xs, env.paths, &rec.busid) {
-                first_err.get_or_insert(e);
-                continue;
-            }
+        if rec.ctrl_type == UsbCtrlType::Pv
+            && let Err(e) = usbback::take_back(xs, env.paths, &rec.busid)
+        {
+            first_err.get_or_insert(e);
+            continue;
         }
         match vusb_xenstore::transaction(xs, vusb_xenstore::txn::DEFAULT_ATTEMPTS, |tx| {
             assign::release(xs, tx, &rec.busid)

@@ -20,7 +20,12 @@
 //!   created), and is removed again if the attach then fails;
 //! - selection by `busid=`, `vendor=`/`product=`/`serial=`, `portpath=`;
 //! - a device whose interfaces are on usbback without a vusb record (given
-//!   away by `xl`) is refused as already attached, from sysfs alone.
+//!   away by `xl`) is refused as already attached, from sysfs alone;
+//! - `type=tablet|mouse|keyboard` attaches QEMU's emulated device to a
+//!   devicemodel controller instead ([`super::emulated`]), and a
+//!   devicemodel port holding one (`/vusb/emulated`) is not free here
+//!   either (one `directory` per devicemodel controller probed; none for
+//!   pv/qusb).
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
 use vusb_xlcfg::{UsbCtrlSpec, UsbDevSpec};

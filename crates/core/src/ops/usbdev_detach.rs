@@ -182,10 +182,12 @@ fn clear_port<X: Xenstore + ?Sized>(
         if xs.read_opt(tx, &path).map_err(at(&path))?.as_deref() == Some(busid) {
             xs.write_str(tx, &path, "").map_err(at(&path))?;
         }
-        if let Some(rec) = assign::lookup(xs, tx, busid)? {
-            if rec.domid == ctrl.domid && rec.ctrl == ctrl.devid && rec.port == port {
-                assign::release(xs, tx, busid)?;
-            }
+        if let Some(rec) = assign::lookup(xs, tx, busid)?
+            && rec.domid == ctrl.domid
+            && rec.ctrl == ctrl.devid
+            && rec.port == port
+        {
+            assign::release(xs, tx, busid)?;
         }
         Ok::<(), Error>(())
     })

@@ -252,13 +252,13 @@ fn split_names(usb: &Path, chunk: &str) -> Vec<String> {
     split[n] = Some(Vec::new());
     for i in (0..n).rev() {
         for name in &names {
-            if chunk[i..].starts_with(name.as_str()) {
-                if let Some(rest) = &split[i + name.len()] {
-                    let mut v = vec![name.clone()];
-                    v.extend(rest.iter().cloned());
-                    split[i] = Some(v);
-                    break;
-                }
+            if chunk[i..].starts_with(name.as_str())
+                && let Some(rest) = &split[i + name.len()]
+            {
+                let mut v = vec![name.clone()];
+                v.extend(rest.iter().cloned());
+                split[i] = Some(v);
+                break;
             }
         }
     }

@@ -58,10 +58,10 @@ impl FakeQmp {
                     if flag.load(Ordering::SeqCst) {
                         break;
                     }
-                    if let Ok(c) = conn {
-                        if let Err(e) = session(c, &log, &mut devices) {
-                            log::debug!("fake QMP session: {e}");
-                        }
+                    if let Ok(c) = conn
+                        && let Err(e) = session(c, &log, &mut devices)
+                    {
+                        log::debug!("fake QMP session: {e}");
                     }
                 }
             })

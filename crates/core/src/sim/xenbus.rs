@@ -140,10 +140,10 @@ impl Drivers {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                log::warn!("simulated xenbus drivers thread panicked");
-            }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            log::warn!("simulated xenbus drivers thread panicked");
         }
     }
 }
@@ -179,12 +179,11 @@ impl<X: Xenstore + XenstoreWatch> Sim<X> {
                 }
             };
             self.fire_timers();
-            if let Some(ev) = event {
-                if let Some(be) = backend_of(&ev.path) {
-                    if let Err(e) = self.handle(&be) {
-                        log::debug!("simulated drivers: {be}: {e}");
-                    }
-                }
+            if let Some(ev) = event
+                && let Some(be) = backend_of(&ev.path)
+                && let Err(e) = self.handle(&be)
+            {
+                log::debug!("simulated drivers: {be}: {e}");
             }
         }
     }
@@ -202,10 +201,10 @@ impl<X: Xenstore + XenstoreWatch> Sim<X> {
             if *when > now {
                 break;
             }
-            if let Some(Reverse((_, _, be))) = self.timers.pop() {
-                if let Err(e) = self.frontend_connect(&be) {
-                    log::debug!("simulated frontend of {be}: {e}");
-                }
+            if let Some(Reverse((_, _, be))) = self.timers.pop()
+                && let Err(e) = self.frontend_connect(&be)
+            {
+                log::debug!("simulated frontend of {be}: {e}");
             }
         }
     }
@@ -243,11 +242,11 @@ impl<X: Xenstore + XenstoreWatch> Sim<X> {
                 if self.config.failure == Some(Failure::BackendNeverCloses) {
                     return Ok(());
                 }
-                if self.config.frontend {
-                    if let Some(fe) = self.frontend_of(be)? {
-                        self.write(&format!("{fe}/state"), "6")?;
-                        self.note(format!("{fe} frontend -> 6"));
-                    }
+                if self.config.frontend
+                    && let Some(fe) = self.frontend_of(be)?
+                {
+                    self.write(&format!("{fe}/state"), "6")?;
+                    self.note(format!("{fe} frontend -> 6"));
                 }
                 self.write(&format!("{be}/state"), "6")?;
                 self.note(format!("{be} backend 5 -> 6"));
