@@ -22,11 +22,10 @@ use vusb_xlcfg::{CtrlKind, DevKind, UsbCtrlSpec, UsbDevSpec};
 
 use super::common::{OpEnv, at};
 use super::usbctrl_attach::usbctrl_attach;
-use super::usbctrl_detach::remove_controller;
-use super::usbdev_attach::Attached;
+use super::usbdev_attach::{Attached, Choice, abort, choose, undo_created};
 use crate::devicemodel::{self, DmDevice, EmulatedKind};
 use crate::domain::{Domain, DomainType, domain_type};
-use crate::layout::read::{list_devids, read_controller};
+use crate::layout::read::read_controller;
 use crate::layout::{Controller, UsbCtrlType};
 use crate::{Error, Result, assign, emulated};
 
@@ -73,11 +72,6 @@ pub(crate) fn occupied_if_dm<X: Xenstore + ?Sized>(
     }
 }
 
-enum Choice {
-    Port(Controller, u32),
-    NeedController,
-}
-
 fn need_dm(c: &Controller) -> Result<()> {
     if c.ctype == UsbCtrlType::DeviceModel {
         Ok(())
@@ -86,62 +80,6 @@ fn need_dm(c: &Controller) -> Result<()> {
             devid: c.devid,
             ctype: c.ctype.as_str().to_owned(),
         })
-    }
-}
-
-fn choose<X: Xenstore + ?Sized>(
-    xs: &X,
-    tx: TxId,
-    dom: &Domain,
-    explicit: Option<&Controller>,
-    port_wanted: Option<i32>,
-) -> Result<Choice> {
-    if let Some(c) = explicit {
-        let emu = emulated::occupied(xs, tx, c.domid, c.devid)?;
-        if let Some(p) = port_wanted {
-            let port = u32::try_from(p)
-                .ok()
-                .filter(|p| (1..=c.ports).contains(p))
-                .ok_or(Error::PortOutOfRange {
-                    devid: c.devid,
-                    port: i64::from(p),
-                    ports: c.ports,
-                })?;
-            if !port_free(xs, tx, c, port, &emu)? {
-                return Err(Error::PortInUse {
-                    devid: c.devid,
-                    port,
-                });
-            }
-            return Ok(Choice::Port(c.clone(), port));
-        }
-        for port in 1..=c.ports {
-            if port_free(xs, tx, c, port, &emu)? {
-                return Ok(Choice::Port(c.clone(), port));
-            }
-        }
-        return Err(Error::NoFreePort { devid: c.devid });
-    }
-    for devid in list_devids(xs, tx, dom.domid)? {
-        let Some(c) = read_controller(xs, tx, dom.domid, devid)? else {
-            continue;
-        };
-        if c.ctype != UsbCtrlType::DeviceModel {
-            continue;
-        }
-        let emu = emulated::occupied(xs, tx, c.domid, c.devid)?;
-        for port in 1..=c.ports {
-            if port_free(xs, tx, &c, port, &emu)? {
-                return Ok(Choice::Port(c, port));
-            }
-        }
-    }
-    Ok(Choice::NeedController)
-}
-
-fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
-    if let Err(e) = xs.transaction_end(tx, false) {
-        log::debug!("aborting transaction: {e}");
     }
 }
 
@@ -177,7 +115,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     let mut placed: Option<(Controller, u32)> = None;
     for attempt in 1..=ATTEMPTS {
         let tx = xs.transaction_start()?;
-        let choice = match choose(xs, tx, dom, explicit.as_ref(), port_wanted) {
+        let choice = match choose(xs, tx, dom, explicit.as_ref(), port_wanted, true) {
             Ok(Choice::Port(c, port)) => {
                 match emulated::write(xs, tx, dom.domid, c.devid, port, kind) {
                     Ok(()) => Choice::Port(c, port),
@@ -264,25 +202,6 @@ fn forget<X: Xenstore + ?Sized>(xs: &X, dom: &Domain, devid: u32, port: u32) {
             "could not remove the emulated device record of controller {devid} port {port}: {e}"
         );
     }
-}
-
-fn undo_created<X: Xenstore + XenstoreWatch + ?Sized>(
-    env: &OpEnv<'_, X>,
-    dom: &Domain,
-    created: Option<&Controller>,
-    e: Error,
-) -> Error {
-    if let Some(c) = created {
-        if let Err(r) = remove_controller(env, dom, c) {
-            log::warn!(
-                "could not remove controller {} created for this attach: {r}",
-                c.devid
-            );
-        } else if let Err(r) = crate::persist::forget_ctrl(env.xs, env.paths, dom.domid, c.devid) {
-            log::warn!("vusb's saved configuration not updated: {r}");
-        }
-    }
-    e
 }
 
 /// Remove the emulated `kind` at `port` of `ctrl`: QMP `device_del` of

@@ -60,7 +60,8 @@ pub struct Attached {
     pub emulated: Option<EmulatedKind>,
 }
 
-enum Choice {
+/// Where a device can go: a free port, or nowhere yet (create a controller).
+pub(super) enum Choice {
     Port(Controller, u32),
     NeedController,
 }
@@ -201,7 +202,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     })
 }
 
-fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
+pub(super) fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
     if let Err(e) = xs.transaction_end(tx, false) {
         log::debug!("aborting transaction: {e}");
     }
@@ -223,7 +224,7 @@ fn claim_in<X: Xenstore + ?Sized>(
             domid: other.domid,
         });
     }
-    let choice = choose(xs, tx, dom, explicit, port_wanted)?;
+    let choice = choose(xs, tx, dom, explicit, port_wanted, false)?;
     if let Choice::Port(c, port) = &choice {
         let path = c.port_path(*port);
         xs.write_str(tx, &path, &record.busid).map_err(at(&path))?;
@@ -235,12 +236,18 @@ fn claim_in<X: Xenstore + ?Sized>(
     Ok(choice)
 }
 
-fn choose<X: Xenstore + ?Sized>(
+/// Inside `tx`: the port a device goes to — on `explicit` (the given port,
+/// which must be in range and free, or its first free port), else the
+/// first free port in controller order, skipping all but devicemodel
+/// controllers when `only_devicemodel` (emulated devices). A devicemodel
+/// port holding an emulated device is not free.
+pub(super) fn choose<X: Xenstore + ?Sized>(
     xs: &X,
     tx: TxId,
     dom: &Domain,
     explicit: Option<&Controller>,
     port_wanted: Option<i32>,
+    only_devicemodel: bool,
 ) -> Result<Choice> {
     if let Some(c) = explicit {
         // Ports with an emulated device (devicemodel only: one directory
@@ -274,6 +281,9 @@ fn choose<X: Xenstore + ?Sized>(
         let Some(c) = read_controller(xs, tx, dom.domid, devid)? else {
             continue;
         };
+        if only_devicemodel && c.ctype != UsbCtrlType::DeviceModel {
+            continue;
+        }
         let emu = occupied_if_dm(xs, tx, &c)?;
         for port in 1..=c.ports {
             if port_free(xs, tx, &c, port, &emu)? {
@@ -321,7 +331,9 @@ fn unpublish<X: Xenstore + ?Sized>(xs: &X, ctrl: &Controller, record: &Assignmen
 }
 
 /// Remove a controller this attach created, then return `e`.
-fn undo_created<X: Xenstore + XenstoreWatch + ?Sized>(
+/// Remove a controller this attach created (if any) after a failure, and
+/// return the failure.
+pub(super) fn undo_created<X: Xenstore + XenstoreWatch + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
     created: Option<&Controller>,
