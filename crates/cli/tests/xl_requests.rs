@@ -66,5 +66,9 @@ fn usbdev_attach_cost_is_flat_and_at_most_15() {
         "3-interface attach with 1 domain: {} requests",
         one.3
     );
+    // xl's usbdev-detach costs 15-17 on the same host; vusb also releases
+    // its record. A check on the hot path (e.g. for emulated devices) once
+    // made it 19.
+    assert!(one.2 <= 16, "detach with 1 domain: {} requests", one.2);
     assert_eq!(one, hundred, "cost grows with the number of domains");
 }

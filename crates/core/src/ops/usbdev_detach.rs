@@ -66,16 +66,18 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
     dom: &Domain,
     target: &DetachTarget,
 ) -> Result<Detached> {
-    if let Some((ctrl, port, kind)) = locate_emulated(env, dom, target)? {
-        super::emulated::detach_at(env, dom, &ctrl, port, kind)?;
-        return Ok(Detached {
-            ctrl: ctrl.devid,
-            port,
-            busid: String::new(),
-            emulated: Some(kind),
-        });
-    }
-    let (ctrl, port, busid) = locate(env, dom, target)?;
+    let (ctrl, port, busid) = match locate(env, dom, target)? {
+        Located::Host(ctrl, port, busid) => (ctrl, port, busid),
+        Located::Emulated(ctrl, port, kind) => {
+            super::emulated::detach_at(env, dom, &ctrl, port, kind)?;
+            return Ok(Detached {
+                ctrl: ctrl.devid,
+                port,
+                busid: String::new(),
+                emulated: Some(kind),
+            });
+        }
+    };
     detach_at(env, dom, &ctrl, port, &busid)?;
     // Only an explicit detach forgets it: usb-release keeps what was saved.
     if let Err(e) = crate::persist::forget_dev(env.xs, env.paths, dom.domid, ctrl.devid, port) {
@@ -89,36 +91,18 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
     })
 }
 
-/// An emulated device at xl's `<controller> <port>` of a devicemodel
-/// controller whose port node is empty (`/vusb/emulated`).
-fn locate_emulated<X: Xenstore + ?Sized>(
-    env: &OpEnv<'_, X>,
-    dom: &Domain,
-    target: &DetachTarget,
-) -> Result<Option<(Controller, u32, EmulatedKind)>> {
-    let DetachTarget::Port { ctrl, port } = target else {
-        return Ok(None);
-    };
-    let (Ok(c), Ok(p)) = (u32::try_from(*ctrl), u32::try_from(*port)) else {
-        return Ok(None);
-    };
-    let Some(c) = read_controller(env.xs, TxId::NONE, dom.domid, c)? else {
-        return Ok(None);
-    };
-    if c.ctype != UsbCtrlType::DeviceModel || p < 1 || p > c.ports {
-        return Ok(None);
-    }
-    if read_port(env.xs, TxId::NONE, &c, p)?.is_some() {
-        return Ok(None);
-    }
-    Ok(crate::emulated::read(env.xs, TxId::NONE, dom.domid, c.devid, p)?.map(|k| (c, p, k)))
+/// What a detach target names: a host device at a port, or (devicemodel
+/// only) an emulated device recorded at a port whose libxl node is empty.
+enum Located {
+    Host(Controller, u32, String),
+    Emulated(Controller, u32, EmulatedKind),
 }
 
 fn locate<X: Xenstore + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
     target: &DetachTarget,
-) -> Result<(Controller, u32, String)> {
+) -> Result<Located> {
     let xs = env.xs;
     match target {
         DetachTarget::Port { ctrl, port } => {
@@ -136,8 +120,17 @@ fn locate<X: Xenstore + ?Sized>(
             if p > c.ports {
                 return Err(unknown());
             }
-            let busid = read_port(xs, TxId::NONE, &c, p)?.ok_or_else(unknown)?;
-            Ok((c, p, busid))
+            if let Some(busid) = read_port(xs, TxId::NONE, &c, p)? {
+                return Ok(Located::Host(c, p, busid));
+            }
+            // An empty port: on a devicemodel controller it may hold one of
+            // vusb's emulated devices (one more read, only in this case).
+            if c.ctype == UsbCtrlType::DeviceModel
+                && let Some(kind) = crate::emulated::read(xs, TxId::NONE, dom.domid, c.devid, p)?
+            {
+                return Ok(Located::Emulated(c, p, kind));
+            }
+            Err(unknown())
         }
         DetachTarget::Host(spec) => {
             let busid = match &spec.busid {
@@ -164,7 +157,7 @@ fn locate<X: Xenstore + ?Sized>(
             if read_port(xs, TxId::NONE, &c, rec.port)?.as_deref() != Some(busid.as_str()) {
                 return Err(not_here());
             }
-            Ok((c, rec.port, busid))
+            Ok(Located::Host(c, rec.port, busid))
         }
     }
 }
