@@ -20,6 +20,7 @@ use vusb_core::ops::usbctrl_attach::usbctrl_attach;
 use vusb_core::ops::usbctrl_detach::usbctrl_detach;
 use vusb_core::ops::usbdev_attach::usbdev_attach;
 use vusb_core::ops::usbdev_detach::{DetachTarget, usbdev_detach};
+use vusb_core::sim::bindemu::BindEmulation;
 use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
 use vusb_testsupport::ring::GuestConn;
 use vusb_xenstore::{Errno, TxId, Xenstore, XenstoreExt};
@@ -41,21 +42,14 @@ fn other_domain_lines(dump: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every name ever written to a `bind`/`unbind` file of the fixture (plain
-/// files keep the last write).
-fn bind_writes(root: &std::path::Path) -> Vec<String> {
-    let drivers = root.join("sys/bus/usb/drivers");
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(drivers).unwrap().flatten() {
-        for f in ["bind", "unbind"] {
-            if let Ok(v) = std::fs::read_to_string(d.path().join(f))
-                && !v.is_empty()
-            {
-                out.push(v);
-            }
-        }
-    }
-    out
+/// Every interface name the bind emulation saw written to a `bind` or
+/// `unbind` file (its log lines are `bind usbback 1-1:1.0`).
+fn bind_writes(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect()
 }
 
 fn dev(busid: &str) -> UsbDevSpec {
@@ -75,6 +69,10 @@ fn hostile_frontend_cannot_steer_vusb() {
     };
     let xs = host.client().unwrap();
     let paths = host.paths();
+    // Kernel-like bind/unbind on the fixture (vusb checks that its writes
+    // move the `driver` link), with a log of every write.
+    let bind_log = host.root().join("bind.log");
+    let _bind = BindEmulation::spawn(&paths.sysfs_root, &bind_log).unwrap();
     let mut env = OpEnv::new(&xs, &paths);
     env.timeouts.backend_connect = Duration::from_secs(3);
     env.timeouts.backend_close = Duration::from_secs(2);
@@ -161,7 +159,9 @@ fn hostile_frontend_cannot_steer_vusb() {
             .is_none(),
         "guest's pointer followed"
     );
-    for name in bind_writes(host.root()) {
+    let names = bind_writes(&bind_log);
+    assert!(!names.is_empty(), "the emulation saw no bind at all");
+    for name in names {
         assert!(
             name.starts_with("1-1:") || name.starts_with("1-2:"),
             "bound or unbound an interface nobody named: {name}"

@@ -9,9 +9,18 @@
 //!   to `<drivers>/D/bind`.
 //!
 //! Writes are one `write(2)` of the bare name, no newline, as libxl does.
+//!
+//! Unlike libxl, a write that returned success is checked: the `driver`
+//! link must show the change. A kernel moves the link before the write
+//! returns, so the first look (one `readlink`) passes; a driver that binds
+//! asynchronously — or the simulated host's sysfs, where the change follows
+//! the write by a few milliseconds — is waited for up to
+//! [`SETTLE_TIMEOUT`], and a bind the driver silently refused is an error
+//! instead of a success nobody checked.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::device::BusId;
 use crate::discover::devices_dir;
@@ -64,12 +73,48 @@ pub fn unbind(sysfs_root: &Path, interface: &str) -> Result<Option<String>> {
         .join(interface)
         .join("driver/unbind");
     log::debug!("unbinding {interface} from {driver}");
-    write_name(&path, interface).map_err(|source| Error::Unbind {
+    let failed = |source| Error::Unbind {
         interface: interface.to_owned(),
         driver: driver.clone(),
         source,
-    })?;
+    };
+    write_name(&path, interface).map_err(failed)?;
+    let moved = settle(sysfs_root, interface, |now| now != Some(driver.as_str()))?;
+    if !moved {
+        return Err(failed(not_settled("the interface is still on its driver")));
+    }
     Ok(Some(driver))
+}
+
+/// How long a bind or unbind may take to show in the `driver` link after
+/// its write returned (see the module doc).
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Wait until the driver `interface` is bound to satisfies `done`; `false`
+/// after [`SETTLE_TIMEOUT`]. The first look is immediate.
+fn settle(sysfs_root: &Path, interface: &str, done: impl Fn(Option<&str>) -> bool) -> Result<bool> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if done(driver_of(sysfs_root, interface)?.as_deref()) {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn not_settled(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "the write succeeded but {what} after {} s",
+            SETTLE_TIMEOUT.as_secs()
+        ),
+    )
 }
 
 /// Bind `interface` to `driver`, unless it is bound there already.
@@ -80,9 +125,14 @@ pub fn bind(sysfs_root: &Path, driver: &str, interface: &str) -> Result<()> {
         return Ok(());
     }
     log::debug!("binding {interface} to {driver}");
-    write_name(&dir.join("bind"), interface).map_err(|source| Error::Bind {
+    let failed = |source| Error::Bind {
         interface: interface.to_owned(),
         driver: driver.to_owned(),
         source,
-    })
+    };
+    write_name(&dir.join("bind"), interface).map_err(failed)?;
+    if !settle(sysfs_root, interface, |now| now == Some(driver))? {
+        return Err(failed(not_settled("the interface is not on the driver")));
+    }
+    Ok(())
 }

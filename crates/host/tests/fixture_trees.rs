@@ -343,3 +343,27 @@ fn locate_agrees_with_find_over_discovery() {
         ));
     }
 }
+
+/// A bind or unbind whose write succeeds but leaves the `driver` link as it
+/// was (a driver that refused the interface silently; here plain files
+/// that move nothing) is an error naming the interface and the driver, not
+/// a success.
+#[test]
+fn a_write_that_moves_nothing_is_an_error() {
+    use vusb_host::bind;
+    let t = typical_host().unwrap();
+    t.driver("usbback").unwrap();
+    let root = t.root();
+    let err = bind::unbind(&root, "1-1:1.0").unwrap_err();
+    assert!(
+        matches!(&err, Error::Unbind { interface, driver, .. } if interface == "1-1:1.0" && driver == "usbhid"),
+        "{err:?}"
+    );
+    let err = bind::bind(&root, "usbback", "1-1:1.0").unwrap_err();
+    assert!(
+        matches!(&err, Error::Bind { interface, driver, .. } if interface == "1-1:1.0" && driver == "usbback"),
+        "{err:?}"
+    );
+    // Already where it should be: no write, no wait.
+    bind::bind(&root, "usbhid", "1-1:1.0").unwrap();
+}

@@ -89,26 +89,50 @@ pub fn write_controller<X: Xenstore + ?Sized>(xs: &X, tx: TxId, c: &Controller) 
     Ok(())
 }
 
-/// libxl's `libxl__device_nextid`: the numeric value of the **last** entry
-/// of `/libxl/<domid>/device/vusb` plus one, or 0 when there is none.
+/// The devid of a new controller: the largest numeric entry of
+/// `/libxl/<domid>/device/vusb` plus one, or 0 when there is none.
 ///
-/// Kept as libxl does it (reference X1) so vusb picks the same devid as xl
-/// would on the same store; it relies on xenstored listing children in
-/// creation order. If that entry is not a number (a store nobody but dom0
-/// can write, so only by a toolstack bug) the largest numeric entry is used.
+/// libxl's `libxl__device_nextid` takes the **last** listed entry plus one
+/// (reference X1). That is the same number whenever the listing is in
+/// numeric order, as it is unless a controller was removed and a lower
+/// devid re-created; then "last + 1" names an existing controller and
+/// libxl fails with "device already exists in xenstore". Concurrent
+/// `usbdev-attach` processes that each create and roll back controllers
+/// reach that state (seen in `crates/cli/tests/xl_concurrency.rs`), so
+/// vusb takes the maximum: xl's answer in the usual case, a free devid
+/// always.
 pub fn nextid<X: Xenstore + ?Sized>(xs: &X, tx: TxId, domid: DomId) -> Result<u32> {
     let dir = libxl_vusb_dir(domid);
     let entries = xs.directory_opt(tx, &dir).map_err(at(&dir))?;
-    let Some(last) = entries.last() else {
-        return Ok(0);
-    };
-    let id = match last.parse::<u32>() {
-        Ok(n) => n,
-        Err(_) => entries
-            .iter()
-            .filter_map(|e| e.parse::<u32>().ok())
-            .max()
-            .unwrap_or(0),
-    };
-    Ok(id.saturating_add(1))
+    Ok(entries
+        .iter()
+        .filter_map(|e| e.parse::<u32>().ok())
+        .max()
+        .map_or(0, |id| id.saturating_add(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use vusb_xenstore::mem::MemStore;
+
+    use super::*;
+
+    #[test]
+    fn nextid_is_max_plus_one_even_when_listed_out_of_order() {
+        let store = MemStore::new();
+        let xs = store.connect(0);
+        assert_eq!(nextid(&xs, TxId::NONE, 1).unwrap(), 0);
+        // Created as 0, 2, then 1 (1 was removed and re-created): the
+        // store lists them in that order, so libxl's "last + 1" would be 2.
+        for id in ["0", "2", "1"] {
+            xs.mkdir(TxId::NONE, &format!("/libxl/1/device/vusb/{id}"))
+                .unwrap();
+        }
+        assert_eq!(
+            xs.directory(TxId::NONE, "/libxl/1/device/vusb").unwrap(),
+            ["0", "2", "1"]
+        );
+        assert_eq!(nextid(&xs, TxId::NONE, 1).unwrap(), 3);
+    }
 }
