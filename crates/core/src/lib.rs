@@ -8,6 +8,7 @@
 
 pub mod env;
 pub mod error;
+mod flock;
 
 pub mod assign;
 pub mod domain;

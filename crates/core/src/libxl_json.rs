@@ -19,7 +19,7 @@
 
 mod yajl;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -134,13 +134,7 @@ where
     let Some((file, lock)) = config_file(xs, paths, domid)? else {
         return Ok(());
     };
-    let lockf = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(io_err(&lock))?;
-    lockf.lock().map_err(io_err(&lock))?;
+    let lockf = crate::flock::lock_exclusive(&lock).map_err(io_err(&lock))?;
     let raw = fs::read(&file).map_err(io_err(&file))?;
     let had_nul = raw.last() == Some(&0);
     let text = String::from_utf8_lossy(&raw);

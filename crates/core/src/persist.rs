@@ -36,7 +36,7 @@
 //! A domain without a `vm` node (not created by a toolstack) has no uuid
 //! and is not recorded; that is logged, not an error.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -285,13 +285,7 @@ where
     };
     let lock_path = dir(paths).join(format!("{uuid}.lock"));
     fs::create_dir_all(dir(paths)).map_err(io_err(&dir(paths)))?;
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io_err(&lock_path))?;
-    lock.lock().map_err(io_err(&lock_path))?;
+    let lock = crate::flock::lock_exclusive(&lock_path).map_err(io_err(&lock_path))?;
     let mut saved = match load(paths, &uuid)? {
         Some(s) => s,
         None => Saved {
