@@ -96,11 +96,8 @@ pub fn write_controller<X: Xenstore + ?Sized>(xs: &X, tx: TxId, c: &Controller) 
 /// (reference X1). That is the same number whenever the listing is in
 /// numeric order, as it is unless a controller was removed and a lower
 /// devid re-created; then "last + 1" names an existing controller and
-/// libxl fails with "device already exists in xenstore". Concurrent
-/// `usbdev-attach` processes that each create and roll back controllers
-/// reach that state (seen in `crates/cli/tests/xl_concurrency.rs`), so
-/// vusb takes the maximum: xl's answer in the usual case, a free devid
-/// always.
+/// libxl fails with "device already exists in xenstore". vusb takes the
+/// maximum: xl's answer in the usual case, a free devid always.
 pub fn nextid<X: Xenstore + ?Sized>(xs: &X, tx: TxId, domid: DomId) -> Result<u32> {
     let dir = libxl_vusb_dir(domid);
     let entries = xs.directory_opt(tx, &dir).map_err(at(&dir))?;

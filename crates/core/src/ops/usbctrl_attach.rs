@@ -66,6 +66,43 @@ pub fn usbctrl_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     attach_resolved(env, dom, proto, spec.model.as_deref())
 }
 
+/// Write a new controller with the next free devid, in one transaction.
+///
+/// The devid is always vusb's choice, so finding its `/libxl` dir already
+/// there means a concurrent creation won: C xenstored copies a node into a
+/// transaction when it is first touched, so the directory listing behind
+/// `nextid` and the existence check can see different moments, and such a
+/// transaction could only fail at commit with `EAGAIN`. It is run again
+/// (bounded), as a conflict, instead of failing with libxl's "device
+/// already exists in xenstore" (which 16 concurrent attaches hit in
+/// `crates/cli/tests/xl_concurrency.rs`).
+fn create_in_store<X: Xenstore + ?Sized>(
+    xs: &X,
+    dom: &Domain,
+    proto: &Controller,
+) -> Result<Controller> {
+    for attempt in 1..=ATTEMPTS {
+        let created = transaction(xs, ATTEMPTS, |tx| {
+            let mut c = proto.clone();
+            c.devid = nextid(xs, tx, dom.domid)?;
+            write_controller(xs, tx, &c)?;
+            Ok::<Controller, Error>(c)
+        });
+        match created {
+            Err(Error::ControllerExists { devid, .. }) => {
+                log::debug!(
+                    "domain {}: controller {devid} appeared meanwhile (attempt {attempt}); choosing again",
+                    dom.domid
+                );
+            }
+            other => return other,
+        }
+    }
+    Err(Error::Xenstore(vusb_xenstore::Error::TransactionConflict {
+        attempts: ATTEMPTS,
+    }))
+}
+
 /// Create a resolved controller (its `devid` is ignored and allocated);
 /// `model` is vusb's `model=` for devicemodel controllers.
 pub fn attach_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
@@ -77,12 +114,7 @@ pub fn attach_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
     let xs = env.xs;
     check_device_model(xs, dom.domid, proto.ctype)?;
     crate::assign::ensure_prefix(xs, vusb_xenstore::TxId::NONE)?;
-    let ctrl = transaction(xs, ATTEMPTS, |tx| {
-        let mut c = proto.clone();
-        c.devid = nextid(xs, tx, dom.domid)?;
-        write_controller(xs, tx, &c)?;
-        Ok::<Controller, Error>(c)
-    })?;
+    let ctrl = create_in_store(xs, dom, &proto)?;
     log::debug!(
         "domain {}: created {} controller {} (usb {} , {} ports)",
         dom.domid,
