@@ -12,6 +12,7 @@ pub mod fusesys;
 pub mod qemu;
 pub mod ring;
 pub mod sysfs;
+pub mod xenbed;
 pub mod xenbus_sim;
 pub mod xenstored;
 pub mod xlpeer;
