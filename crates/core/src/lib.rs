@@ -23,6 +23,7 @@ pub mod devicemodel;
 pub mod qemu_vm;
 
 pub mod persist;
+pub mod qusb_backend;
 pub mod sim;
 
 pub mod ops;

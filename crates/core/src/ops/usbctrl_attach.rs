@@ -16,12 +16,18 @@
 //! - a pv backend that never comes up is rolled back (all nodes removed),
 //!   instead of leaving them behind (C2);
 //! - devicemodel controllers whose QMP `device_add` fails are rolled back,
-//!   as libxl does.
+//!   as libxl does;
+//! - `type=pv` without dom0's usbback driver fails at once, naming the
+//!   missing driver (libxl waits 10 s for a backend that never answers);
+//! - a qusb controller for a PV guest without a device model starts the
+//!   guest's QEMU backend as libxl would have at creation
+//!   ([`crate::qusb_backend`]; libxl: "device model required but not
+//!   running").
 
 use vusb_xenstore::{Xenstore, XenstoreWatch, transaction};
 use vusb_xlcfg::UsbCtrlSpec;
 
-use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type};
+use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type, usbback_loaded};
 use crate::domain::Domain;
 use crate::layout::remove::destroy;
 use crate::layout::wait::{STATE_CONNECTED, STATE_INIT_WAIT, wait_state};
@@ -39,6 +45,15 @@ pub fn resolve<X: Xenstore + ?Sized>(
     spec: &UsbCtrlSpec,
 ) -> Result<Controller> {
     let ctype = resolve_ctrl_type(env.xs, env.paths, dom.domid, spec.kind)?;
+    if ctype == UsbCtrlType::Pv && !usbback_loaded(env.paths) {
+        // libxl would wait 10 s for a backend that can never answer.
+        return Err(Error::UsbbackMissing {
+            driver_dir: vusb_host::bind::driver_dir(
+                &env.paths.sysfs_root,
+                vusb_host::bind::USBBACK,
+            ),
+        });
+    }
     let (version, ports) = match ctype {
         UsbCtrlType::DeviceModel => super::dm::resolve(
             spec.version_or_zero(),
@@ -106,6 +121,24 @@ fn create_in_store<X: Xenstore + ?Sized>(
 /// Create a resolved controller (its `devid` is ignored and allocated);
 /// `model` is vusb's `model=` for devicemodel controllers.
 pub fn attach_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    proto: Controller,
+    model: Option<&str>,
+) -> Result<Controller> {
+    // vusb extension: a PV guest's qusb backend is started on demand.
+    let started = crate::qusb_backend::ensure(env.xs, env.paths, dom, proto.ctype)?;
+    let made = create(env, dom, proto, model);
+    if made.is_err()
+        && started
+        && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
+    {
+        log::warn!("{e}");
+    }
+    made
+}
+
+fn create<X: Xenstore + XenstoreWatch + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
     proto: Controller,

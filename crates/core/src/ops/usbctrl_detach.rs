@@ -13,6 +13,9 @@
 //! removed (J3); a backend that does not close in time is removed anyway
 //! (libxl's forced retry ends the same way).
 //!
+//! vusb extension: the QEMU backend vusb started for a PV guest's qusb
+//! controllers ([`crate::qusb_backend`]) stops with the last of them.
+//!
 //! vusb extension: a devicemodel controller's emulated devices
 //! (`/vusb/emulated`, [`super::emulated`]) are removed from QEMU and their
 //! records dropped before the controller goes.
@@ -78,6 +81,11 @@ pub fn remove_controller<X: Xenstore + XenstoreWatch + ?Sized>(
         crate::emulated::remove_ctrl(env.xs, TxId::NONE, dom.domid, ctrl.devid)?;
     }
     log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
+    if ctrl.ctype == UsbCtrlType::Qusb
+        && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
+    {
+        log::warn!("{e}");
+    }
     if let Err(e) = libxl_json::forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid) {
         log::warn!("libxl's stored configuration not updated: {e}");
     }
