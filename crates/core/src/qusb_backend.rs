@@ -67,7 +67,11 @@ fn dm_dir(domid: DomId) -> String {
 /// QEMU's arguments for a PV guest, as libxl builds them.
 pub fn qemu_args(paths: &HostPaths, domid: DomId, name: &str, mem_mib: u64) -> Vec<String> {
     let sock = |kind: &str| paths.qmp_dir.join(format!("qmp-{kind}-{domid}"));
-    let mut args: Vec<String> = vec!["-xen-domid".into(), domid.to_string(), "-no-shutdown".into()];
+    let mut args: Vec<String> = vec![
+        "-xen-domid".into(),
+        domid.to_string(),
+        "-no-shutdown".into(),
+    ];
     for kind in ["libxl", "libxenstat"] {
         args.push("-chardev".into());
         args.push(format!(

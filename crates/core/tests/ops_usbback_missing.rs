@@ -28,7 +28,10 @@ fn pv_without_usbback_fails_fast_and_names_the_driver() {
     let err = usbctrl_attach(&env, &dom, &spec).unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     let msg = err.to_string();
-    assert!(msg.contains("usbback") && msg.contains("bus/usb/drivers/usbback"), "{msg}");
+    assert!(
+        msg.contains("usbback") && msg.contains("bus/usb/drivers/usbback"),
+        "{msg}"
+    );
     assert_eq!(dump(&host.conn), before, "xenstore changed");
 }
 

@@ -69,7 +69,8 @@ pub struct Image {
 }
 
 fn have(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 /// Check the prerequisites and build (or reuse) the image.
@@ -228,7 +229,13 @@ impl Bed {
     /// `id` as a `usb-storage` device with QOM id `id` and USB serial
     /// `serial`. dom0 can unplug it (`unplug ID` in `lib.sh`) and plug it
     /// again with [`Bed::stick_device_add`]'s command.
-    pub fn stick(&mut self, id: &str, serial: &str, marker: &str, port: u32) -> io::Result<&mut Self> {
+    pub fn stick(
+        &mut self,
+        id: &str,
+        serial: &str,
+        marker: &str,
+        port: u32,
+    ) -> io::Result<&mut Self> {
         self.disk(id, marker)?;
         let dev = Self::stick_device(id, serial, port);
         Ok(self.qemu_args(["-device".to_owned(), dev]))
@@ -261,7 +268,10 @@ impl Bed {
     /// and return what it reported once dom0 powered off (or the boot was
     /// stopped: stall or timeout, see [`Outcome::stopped`]).
     pub fn run(self, script: &str) -> io::Result<Outcome> {
-        let run = format!("source /xenbed/lib.sh\nstep \"{} starts\"\n{script}\nstep done\n", self.name);
+        let run = format!(
+            "source /xenbed/lib.sh\nstep \"{} starts\"\n{script}\nstep done\n",
+            self.name
+        );
         fs::write(self.dir.join("run.sh"), run)?;
         let log = fs::File::create(self.dir.join("boot.log"))?;
         let mut cmd = Command::new(scripts_dir().join("boot.sh"));
@@ -307,7 +317,10 @@ impl Bed {
                 last_change = Instant::now();
             }
             let why = if started.elapsed() > self.timeout {
-                Some(format!("the boot took longer than {} s", self.timeout.as_secs()))
+                Some(format!(
+                    "the boot took longer than {} s",
+                    self.timeout.as_secs()
+                ))
             } else if last_change.elapsed() > self.stall {
                 Some(format!("no progress for {} s", self.stall.as_secs()))
             } else {
@@ -435,7 +448,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn read(name: String, dir: PathBuf, elapsed: Duration, stopped: Option<String>) -> io::Result<Outcome> {
+    fn read(
+        name: String,
+        dir: PathBuf,
+        elapsed: Duration,
+        stopped: Option<String>,
+    ) -> io::Result<Outcome> {
         let text = fs::read_to_string(dir.join("results")).unwrap_or_default();
         let mut checks = Vec::new();
         let mut metrics = Vec::new();
@@ -493,7 +511,10 @@ impl Outcome {
 
     /// A metric's value.
     pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 
     /// The tail of the scenario's output, for failure messages.
@@ -513,7 +534,9 @@ impl Outcome {
         match self.exit {
             Some(0) => {}
             Some(n) => problems.push(format!("run.sh exited {n}")),
-            None if self.stopped.is_none() => problems.push("run.sh never finished (dom0 crashed?)".into()),
+            None if self.stopped.is_none() => {
+                problems.push("run.sh never finished (dom0 crashed?)".into())
+            }
             None => {}
         }
         for c in self.checks.iter().filter(|c| !c.ok) {
