@@ -572,3 +572,54 @@ impl Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn outcome(results: &str, exit: Option<&str>) -> Outcome {
+        let dir = tempfile::tempdir().unwrap().keep();
+        fs::write(dir.join("results"), results).unwrap();
+        if let Some(e) = exit {
+            fs::write(dir.join("run-exit"), e).unwrap();
+        }
+        Outcome::read("t".into(), dir, Duration::from_secs(1), None).unwrap()
+    }
+
+    #[test]
+    fn results_metrics_and_notes_are_parsed() {
+        let o = outcome(
+            "RESULT ok a\nRESULT FAIL b: it broke: badly\nMETRIC m 12\nNOTE hello\nnoise\n",
+            Some("0\n"),
+        );
+        assert_eq!(o.checks.len(), 2);
+        assert!(o.checks[0].ok && o.checks[0].name == "a");
+        assert_eq!(
+            (o.checks[1].name.as_str(), o.checks[1].detail.as_str()),
+            ("b", "it broke: badly")
+        );
+        assert_eq!(o.metric("m"), Some(12.0));
+        assert_eq!(o.notes, vec!["hello".to_owned()]);
+        assert_eq!(o.exit, Some(0));
+        fs::remove_dir_all(&o.dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_missing_or_unfinished_run_does_not_pass() {
+        for (results, exit, expected) in [
+            ("RESULT ok a\nRESULT FAIL b: x\n", Some("0"), vec!["a"]),
+            ("RESULT ok a\n", Some("0"), vec!["a", "c"]),
+            ("RESULT ok a\n", None, vec!["a"]),
+            ("RESULT ok a\n", Some("3"), vec!["a"]),
+        ] {
+            let o = outcome(results, exit);
+            let r = std::panic::catch_unwind(|| o.assert_passed(&expected));
+            assert!(r.is_err(), "{results:?} {exit:?} passed");
+            fs::remove_dir_all(&o.dir).unwrap();
+        }
+        let o = outcome("RESULT ok a\n", Some("0"));
+        o.assert_passed(&["a"]);
+        o.cleanup();
+    }
+}

@@ -28,11 +28,16 @@ check stick1-on-host driver_is "$b1" usb-storage
 step "type=pv without dom0's usbback fails at once"
 check no-usbback-in-dom0 eval '[ ! -e /sys/bus/usb/drivers/usbback ]'
 xenstore-ls /libxl/$d1 > /tmp/before.txt
+# Under TCG the process start alone (a debug binary over 9p) takes long:
+# read the binary once, then time a command that only reads xenstore
+# (usb-list) as the baseline of starting vusb at all.
+cat $VUSB > /dev/null
+t0=$(now_ms); $VUSB usb-list g1 > /dev/null; tb=$(( $(now_ms) - t0 )); metric vusb-usb-list-ms $tb
 t0=$(now_ms)
 $VUSB usbctrl-attach g1 type=pv > /tmp/pv.out 2>&1; rc=$?
 t=$(( $(now_ms) - t0 )); cat /tmp/pv.out; metric pv-refusal-ms $t
 check pv-refused eval '[ $rc -ne 0 ]'
-check pv-refused-within-1s eval '[ $t -lt 1000 ]'
+check pv-refused-within-1s eval '[ $((t - tb)) -lt 1000 ]'
 check pv-message-names-usbback grep -q "usbback" /tmp/pv.out
 xenstore-ls /libxl/$d1 > /tmp/after.txt
 check pv-refusal-changes-nothing cmp -s /tmp/before.txt /tmp/after.txt
