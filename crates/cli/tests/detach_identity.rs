@@ -62,10 +62,16 @@ fn detach_of_a_device_not_attached_names_it() {
     let sim = start();
     qusb_guest2(&sim);
     sim.ok(&["usbdev-attach", "guest2", "busid=1-2"]);
-    let o = sim.fails(&["usbdev-detach", "guest2", "vendor=1234", "product=0003"], 1);
+    let o = sim.fails(
+        &["usbdev-detach", "guest2", "vendor=1234", "product=0003"],
+        1,
+    );
     let e = stderr(&o);
     assert!(e.contains("no device 1-4 attached to domain 2"), "{e}");
-    let o = sim.fails(&["usbdev-detach", "guest2", "vendor=1234", "product=0099"], 1);
+    let o = sim.fails(
+        &["usbdev-detach", "guest2", "vendor=1234", "product=0099"],
+        1,
+    );
     let e = stderr(&o);
     assert!(
         e.contains("no device vendor:product 1234:0099 attached to domain 2"),

@@ -158,7 +158,10 @@ impl Assignment {
             s.push_str(q);
         }
         if let Some(id) = &self.identity {
-            s.push_str(&format!(" vendor={:04x} product={:04x}", id.vendor, id.product));
+            s.push_str(&format!(
+                " vendor={:04x} product={:04x}",
+                id.vendor, id.product
+            ));
             if let Some(serial) = &id.serial {
                 s.push_str(" serial=");
                 s.push_str(&encode_value(serial));

@@ -193,10 +193,7 @@ fn attached_busid<X: Xenstore + ?Sized>(
         return Ok(b.to_string());
     }
     let records = assign::list_domain(env.xs, TxId::NONE, dom.domid)?;
-    let hits: Vec<&Assignment> = records
-        .iter()
-        .filter(|r| record_matches(r, &sel))
-        .collect();
+    let hits: Vec<&Assignment> = records.iter().filter(|r| record_matches(r, &sel)).collect();
     match hits.as_slice() {
         [one] => return Ok(one.busid.clone()),
         [] => {}
