@@ -1,5 +1,5 @@
 //! Shared helpers of the CLI's end-to-end tests: the built `vusb` run
-//! against the simulated host (`vusb_core::sim::host`, the host behind
+//! against the simulated host (`vusb_sim::host`, the host behind
 //! `vusb sim start DIR`: an in-memory xenstore served over a socket, the
 //! simulated usbback/usbfront, a sysfs tree with bind/unbind emulation and
 //! fake QMP servers for HVM guests).
@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vusb_core::sim::host::{SimConfig, SimHost};
+use vusb_sim::host::{SimConfig, SimHost};
 
 /// A running simulated host in a temporary directory.
 pub struct Sim {
