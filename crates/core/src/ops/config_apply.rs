@@ -191,7 +191,10 @@ fn plan<X: Xenstore + ?Sized>(
             super::hostdev::selector(&d.spec).map_err(step("usbdev", index, d.spec.to_string()))?;
         let dev = vusb_host::lookup::find(&devices, &sel).map_err(|e| {
             log::info!("usbdev {index}: {}", vusb_host::discover::error_chain(&e));
-            step("usbdev", index, d.spec.to_string())(Error::NotAssignable { busid: None })
+            step("usbdev", index, d.spec.to_string())(Error::NotAssignable {
+                busid: None,
+                why: Box::new(crate::error::Unassignable::Lookup(e)),
+            })
         })?;
         planned.push(PlannedDev {
             index,

@@ -9,28 +9,73 @@
 use vusb_host::{BusId, Selector, UsbDevice};
 use vusb_xlcfg::UsbDevSpec;
 
+use crate::error::Unassignable;
 use crate::{Error, HostPaths, Result};
 
 fn host_err(e: vusb_host::Error) -> Error {
     Error::Host(Box::new(e))
 }
 
+fn unassignable(busid: Option<String>, why: Unassignable) -> Error {
+    Error::NotAssignable {
+        busid,
+        why: Box::new(why),
+    }
+}
+
 /// The selector the spec names. xl's `hostbus`/`hostaddr` (absent = 0, as
-/// libxl's init leaves them) unless an extension key is given.
+/// libxl's init leaves them) unless an extension key is given. Two ways
+/// of naming the device at once (`busid=` and `hostbus=`/`hostaddr=`) are
+/// refused rather than one silently ignored; `portpath=` may come with
+/// `hostbus=` (the bus its path starts from).
 pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
+    let mut given = Vec::new();
+    if spec.busid.is_some() {
+        given.push("busid=");
+    }
+    if spec.portpath.is_some() {
+        given.push("portpath=");
+    }
+    if spec.vendor.is_some() || spec.product.is_some() || spec.serial.is_some() {
+        given.push("vendor=/product=");
+    }
+    let bus_addr = if spec.portpath.is_some() {
+        spec.hostaddr.is_some()
+    } else {
+        spec.hostbus.is_some() || spec.hostaddr.is_some()
+    };
+    if bus_addr {
+        given.push("hostbus=/hostaddr=");
+    }
+    if given.len() > 1 {
+        return Err(unassignable(
+            None,
+            Unassignable::ConflictingSelectors { given },
+        ));
+    }
     if let Some(b) = &spec.busid {
-        return BusId::parse(b).map(Selector::BusId).map_err(host_err);
+        return BusId::parse(b)
+            .map(Selector::BusId)
+            .map_err(|e| unassignable(None, Unassignable::Lookup(e)));
     }
     if let Some(p) = &spec.portpath {
         // `portpath=` names the hub port chain below `hostbus`'s root hub.
         return Ok(match spec.hostbus {
-            Some(bus) if !p.contains('-') => Selector::PortPath(format!("{bus}-{p}")),
+            Some(bus) if !p.contains(['-', '/']) => Selector::PortPath(format!("{bus}-{p}")),
             _ => Selector::PortPath(p.clone()),
         });
     }
-    if spec.vendor.is_some() || spec.product.is_some() {
+    if spec.vendor.is_some() || spec.product.is_some() || spec.serial.is_some() {
         let (Some(vendor), Some(product)) = (spec.vendor, spec.product) else {
-            return Err(Error::NotAssignable { busid: None });
+            let (given, missing) = match (spec.vendor, spec.product) {
+                (Some(_), None) => ("vendor=", "product="),
+                (None, Some(_)) => ("product=", "vendor="),
+                _ => ("serial=", "vendor= and product="),
+            };
+            return Err(unassignable(
+                None,
+                Unassignable::IncompleteSelector { given, missing },
+            ));
         };
         return Ok(Selector::VidPid {
             vendor,
@@ -56,7 +101,7 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
         Ok(d) => d,
         Err(e) => {
             log::info!("{}", vusb_host::discover::error_chain(&e));
-            return Err(Error::NotAssignable { busid: None });
+            return Err(unassignable(None, Unassignable::Lookup(e)));
         }
     };
     let uses = match vusb_host::usage::block_uses(&paths.sysfs_root, &paths.proc_root) {
@@ -78,9 +123,10 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
     };
     if let Some(refusal) = vusb_host::assignable::check(&dev, &devices, &uses, force) {
         log::info!("{} is not assignable: {refusal}", dev.busid);
-        return Err(Error::NotAssignable {
-            busid: Some(dev.busid.to_string()),
-        });
+        return Err(unassignable(
+            Some(dev.busid.to_string()),
+            Unassignable::Refused(refusal),
+        ));
     }
     Ok(dev)
 }
