@@ -237,7 +237,7 @@ fn usb_recover_without_xenstore_fails_with_exit_1() {
 /// `vusb usb-recover` rolls the attach back.
 #[test]
 fn kill_9_mid_usbdev_attach_then_usb_recover() {
-    use vusb_core::sim::host::{SimConfig, SimHost};
+    use vusb_sim::host::{SimConfig, SimHost};
     if !fusesys::available() {
         return;
     }

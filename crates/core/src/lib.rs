@@ -23,7 +23,6 @@ pub mod devicemodel;
 pub mod qemu_vm;
 
 pub mod persist;
-pub mod sim;
 
 pub mod ops;
 
