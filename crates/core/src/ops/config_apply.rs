@@ -187,9 +187,7 @@ fn plan<X: Xenstore + ?Sized>(
                 });
             }
         }
-        let sel =
-            super::hostdev::selector(&d.spec).map_err(step("usbdev", index, d.spec.to_string()))?;
-        let dev = vusb_host::lookup::find(&devices, &sel).map_err(|e| {
+        let dev = super::hostdev::find_in(&devices, &d.spec).map_err(|e| {
             log::info!("usbdev {index}: {}", vusb_host::discover::error_chain(&e));
             step("usbdev", index, d.spec.to_string())(Error::NotAssignable { busid: None })
         })?;

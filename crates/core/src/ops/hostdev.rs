@@ -1,14 +1,22 @@
 //! The host side of usbdev operations: which host device the user named
 //! (xl's `hostbus=`/`hostaddr=` and vusb's `busid=`, `vendor=`/`product=`/
-//! `serial=`, `portpath=`), whether it may be given away, and handing its
-//! interfaces to dom0's usbback and back (pv only).
+//! `serial=`, `portpath=`, `physport=`, narrowed by `with-interface=` /
+//! `without-interface=`), whether it may be given away, and whether the
+//! chosen controller can carry it.
 //!
 //! Lookup and assignability come from `vusb-host`; the "assigned to a
 //! domain" refusal comes from [`crate::assign`], not from a scan.
+//!
+//! Errors: a device not found by xl's selectors (and vusb's older ones) is
+//! libxl's "USB device is not assignable." with the reason logged, as xl
+//! prints it. For `physport=` and the interface filters, which xl does not
+//! have, the reason itself is the error (`Error::Host`): which devices a
+//! subtree holds, why each failed the filter.
 
-use vusb_host::{BusId, Selector, UsbDevice};
-use vusb_xlcfg::UsbDevSpec;
+use vusb_host::{BusId, InterfaceFilter, InterfacePattern, Selector, UsbDevice};
+use vusb_xlcfg::{IntfPatternSpec, UsbDevSpec};
 
+use crate::layout::{Controller, UsbCtrlType};
 use crate::{Error, HostPaths, Result};
 
 fn host_err(e: vusb_host::Error) -> Error {
@@ -20,6 +28,12 @@ fn host_err(e: vusb_host::Error) -> Error {
 pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
     if let Some(b) = &spec.busid {
         return BusId::parse(b).map(Selector::BusId).map_err(host_err);
+    }
+    if let Some(p) = &spec.physport {
+        return Ok(Selector::PhysPort {
+            port: p.port.clone(),
+            below: p.below,
+        });
     }
     if let Some(p) = &spec.portpath {
         // `portpath=` names the hub port chain below `hostbus`'s root hub.
@@ -44,6 +58,43 @@ pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
     })
 }
 
+fn pattern(p: &IntfPatternSpec) -> InterfacePattern {
+    InterfacePattern {
+        class: p.class,
+        subclass: p.subclass,
+        protocol: p.protocol,
+    }
+}
+
+/// The interface filter the spec names (`with-interface=`,
+/// `without-interface=`); empty when neither is given.
+pub fn filter(spec: &UsbDevSpec) -> InterfaceFilter {
+    InterfaceFilter {
+        only: spec
+            .with_interface
+            .as_ref()
+            .map(|v| v.iter().map(pattern).collect()),
+        exclude: spec
+            .without_interface
+            .iter()
+            .flatten()
+            .map(pattern)
+            .collect(),
+    }
+}
+
+/// Whether the spec uses a selection xl does not have and whose failure
+/// is reported with its reason rather than libxl's message.
+fn reasons_shown(spec: &UsbDevSpec) -> bool {
+    spec.physport.is_some() || spec.with_interface.is_some() || spec.without_interface.is_some()
+}
+
+/// The one device of `devices` the spec names (selector and interface
+/// filter), for operations that already listed the host.
+pub fn find_in<'a>(devices: &'a [UsbDevice], spec: &UsbDevSpec) -> Result<&'a UsbDevice> {
+    vusb_host::lookup::find_with(devices, &selector(spec)?, &filter(spec)).map_err(host_err)
+}
+
 /// Find the device and check that the host can give it away. Any failure
 /// to find it is libxl's "USB device is not assignable." (golden pv/16);
 /// the reason is logged. `force` lets a device the host is using through
@@ -52,8 +103,9 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
     let sel = selector(spec)?;
     // Only what the selector needs is read (not every device's every
     // attribute): an attach costs the same on a host with many devices.
-    let dev = match vusb_host::lookup::locate(&paths.sysfs_root, &sel) {
+    let dev = match vusb_host::lookup::locate_with(&paths.sysfs_root, &sel, &filter(spec)) {
         Ok(d) => d,
+        Err(e) if reasons_shown(spec) => return Err(host_err(e)),
         Err(e) => {
             log::info!("{}", vusb_host::discover::error_chain(&e));
             return Err(Error::NotAssignable { busid: None });
@@ -83,6 +135,49 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
         });
     }
     Ok(dev)
+}
+
+/// Whether `ctrl` can carry `dev`, checked before anything is written:
+/// isochronous endpoints on a pv or qusb controller are refused (PV USB
+/// has no isochronous transfers; QEMU's qusb backend rejects them), unless
+/// `force` (then a warning).
+pub fn check_controller(dev: &UsbDevice, ctrl: &Controller, force: bool) -> Result<()> {
+    if !matches!(ctrl.ctype, UsbCtrlType::Pv | UsbCtrlType::Qusb) {
+        return Ok(());
+    }
+    let Some(ep) = dev.isochronous_endpoint() else {
+        return Ok(());
+    };
+    if !force {
+        return Err(Error::IsochronousOnPvUsb {
+            busid: dev.busid.to_string(),
+            ctype: ctrl.ctype,
+            endpoint: ep.to_string(),
+        });
+    }
+    log::warn!(
+        "{}: isochronous {ep} on a {} controller; attaching anyway (--force): streaming will fail in the guest",
+        dev.busid,
+        ctrl.ctype
+    );
+    Ok(())
+}
+
+/// A notice for the user when the device will work slower than it can: a
+/// SuperSpeed device on a USB2 (or USB1) controller.
+pub fn speed_notice(dev: &UsbDevice, ctrl: &Controller) -> Option<String> {
+    if !dev.is_superspeed() || ctrl.version >= 3 {
+        return None;
+    }
+    let speed = if ctrl.version == 1 {
+        "full speed (12 Mbit/s)"
+    } else {
+        "high speed (480 Mbit/s)"
+    };
+    Some(format!(
+        "{} is a SuperSpeed device; on USB{} controller {} of domain {} it will run at {speed}",
+        dev.busid, ctrl.version, ctrl.devid, ctrl.domid
+    ))
 }
 
 /// The device at `busid` if it is still in sysfs.

@@ -136,13 +136,9 @@ fn locate<X: Xenstore + ?Sized>(
             let busid = match &spec.busid {
                 Some(b) => b.clone(),
                 None => {
-                    let sel = hostdev::selector(spec)?;
                     let devices = vusb_host::discover(&env.paths.sysfs_root)
                         .map_err(|e| Error::Host(Box::new(e)))?;
-                    vusb_host::lookup::find(&devices, &sel)
-                        .map_err(|e| Error::Host(Box::new(e)))?
-                        .busid
-                        .to_string()
+                    hostdev::find_in(&devices, spec)?.busid.to_string()
                 }
             };
             let not_here = || Error::DeviceNotAttached {
