@@ -156,6 +156,11 @@ fn dev_extensions() {
     assert_eq!(d.busid.as_deref(), Some("3-1.2"));
     let d = parse_usbdev_item("hostbus=2,portpath=1.4.2").unwrap();
     assert_eq!(d.portpath.as_deref(), Some("1.4.2"));
+    // What usb-assignable-list prints is accepted as is.
+    for p in ["usb1-1", "0000:00:14.0-1.2", "3-1.2", "0000:00:14.0/3.2"] {
+        let d = parse_usbdev_item(&format!("portpath={p}")).unwrap();
+        assert_eq!(d.portpath.as_deref(), Some(p));
+    }
 
     for kind in ["tablet", "Mouse", "KEYBOARD"] {
         let d = parse_usbdev_args(&[format!("type={kind}")]).unwrap();
@@ -175,6 +180,9 @@ fn dev_extensions() {
         "busid=0-1",
         "portpath=1.",
         "portpath=0",
+        "portpath=-1.2",
+        "portpath=usb1-",
+        "portpath=a b-1",
         "serial=",
     ] {
         let e = parse_usbdev_item(bad).unwrap_err();

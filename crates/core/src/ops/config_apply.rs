@@ -187,9 +187,15 @@ fn plan<X: Xenstore + ?Sized>(
                 });
             }
         }
-        let dev = super::hostdev::find_in(&devices, &d.spec).map_err(|e| {
+        let sel =
+            super::hostdev::selector(&d.spec).map_err(step("usbdev", index, d.spec.to_string()))?;
+        let filter = super::hostdev::filter(&d.spec);
+        let dev = vusb_host::lookup::find_with(&devices, &sel, &filter).map_err(|e| {
             log::info!("usbdev {index}: {}", vusb_host::discover::error_chain(&e));
-            step("usbdev", index, d.spec.to_string())(Error::NotAssignable { busid: None })
+            step("usbdev", index, d.spec.to_string())(Error::NotAssignable {
+                busid: None,
+                why: Box::new(crate::error::Unassignable::Lookup(e)),
+            })
         })?;
         planned.push(PlannedDev {
             index,

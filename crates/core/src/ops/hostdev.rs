@@ -7,15 +7,15 @@
 //! Lookup and assignability come from `vusb-host`; the "assigned to a
 //! domain" refusal comes from [`crate::assign`], not from a scan.
 //!
-//! Errors: a device not found by xl's selectors (and vusb's older ones) is
-//! libxl's "USB device is not assignable." with the reason logged, as xl
-//! prints it. For `physport=` and the interface filters, which xl does not
-//! have, the reason itself is the error (`Error::Host`): which devices a
-//! subtree holds, why each failed the filter.
+//! A device not found, several found (a subtree, a vendor:product), or
+//! none passing the interface filter is libxl's "USB device is not
+//! assignable." with the host crate's reason in `why` (which devices a
+//! subtree holds, why each failed the filter).
 
 use vusb_host::{BusId, InterfaceFilter, InterfacePattern, Selector, UsbDevice};
 use vusb_xlcfg::{IntfPatternSpec, UsbDevSpec};
 
+use crate::error::Unassignable;
 use crate::layout::{Controller, UsbCtrlType};
 use crate::{Error, HostPaths, Result};
 
@@ -23,11 +23,50 @@ fn host_err(e: vusb_host::Error) -> Error {
     Error::Host(Box::new(e))
 }
 
+fn unassignable(busid: Option<String>, why: Unassignable) -> Error {
+    Error::NotAssignable {
+        busid,
+        why: Box::new(why),
+    }
+}
+
 /// The selector the spec names. xl's `hostbus`/`hostaddr` (absent = 0, as
-/// libxl's init leaves them) unless an extension key is given.
+/// libxl's init leaves them) unless an extension key is given. Two ways
+/// of naming the device at once (`busid=` and `hostbus=`/`hostaddr=`) are
+/// refused rather than one silently ignored; `portpath=` may come with
+/// `hostbus=` (the bus its path starts from).
 pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
+    let mut given = Vec::new();
+    if spec.busid.is_some() {
+        given.push("busid=");
+    }
+    if spec.portpath.is_some() {
+        given.push("portpath=");
+    }
+    if spec.physport.is_some() {
+        given.push("physport=");
+    }
+    if spec.vendor.is_some() || spec.product.is_some() || spec.serial.is_some() {
+        given.push("vendor=/product=");
+    }
+    let bus_addr = if spec.portpath.is_some() {
+        spec.hostaddr.is_some()
+    } else {
+        spec.hostbus.is_some() || spec.hostaddr.is_some()
+    };
+    if bus_addr {
+        given.push("hostbus=/hostaddr=");
+    }
+    if given.len() > 1 {
+        return Err(unassignable(
+            None,
+            Unassignable::ConflictingSelectors { given },
+        ));
+    }
     if let Some(b) = &spec.busid {
-        return BusId::parse(b).map(Selector::BusId).map_err(host_err);
+        return BusId::parse(b)
+            .map(Selector::BusId)
+            .map_err(|e| unassignable(None, Unassignable::Lookup(e)));
     }
     if let Some(p) = &spec.physport {
         return Ok(Selector::PhysPort {
@@ -38,13 +77,21 @@ pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
     if let Some(p) = &spec.portpath {
         // `portpath=` names the hub port chain below `hostbus`'s root hub.
         return Ok(match spec.hostbus {
-            Some(bus) if !p.contains('-') => Selector::PortPath(format!("{bus}-{p}")),
+            Some(bus) if !p.contains(['-', '/']) => Selector::PortPath(format!("{bus}-{p}")),
             _ => Selector::PortPath(p.clone()),
         });
     }
-    if spec.vendor.is_some() || spec.product.is_some() {
+    if spec.vendor.is_some() || spec.product.is_some() || spec.serial.is_some() {
         let (Some(vendor), Some(product)) = (spec.vendor, spec.product) else {
-            return Err(Error::NotAssignable { busid: None });
+            let (given, missing) = match (spec.vendor, spec.product) {
+                (Some(_), None) => ("vendor=", "product="),
+                (None, Some(_)) => ("product=", "vendor="),
+                _ => ("serial=", "vendor= and product="),
+            };
+            return Err(unassignable(
+                None,
+                Unassignable::IncompleteSelector { given, missing },
+            ));
         };
         return Ok(Selector::VidPid {
             vendor,
@@ -83,18 +130,6 @@ pub fn filter(spec: &UsbDevSpec) -> InterfaceFilter {
     }
 }
 
-/// Whether the spec uses a selection xl does not have and whose failure
-/// is reported with its reason rather than libxl's message.
-fn reasons_shown(spec: &UsbDevSpec) -> bool {
-    spec.physport.is_some() || spec.with_interface.is_some() || spec.without_interface.is_some()
-}
-
-/// The one device of `devices` the spec names (selector and interface
-/// filter), for operations that already listed the host.
-pub fn find_in<'a>(devices: &'a [UsbDevice], spec: &UsbDevSpec) -> Result<&'a UsbDevice> {
-    vusb_host::lookup::find_with(devices, &selector(spec)?, &filter(spec)).map_err(host_err)
-}
-
 /// Find the device and check that the host can give it away. Any failure
 /// to find it is libxl's "USB device is not assignable." (golden pv/16);
 /// the reason is logged. `force` lets a device the host is using through
@@ -105,10 +140,9 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
     // attribute): an attach costs the same on a host with many devices.
     let dev = match vusb_host::lookup::locate_with(&paths.sysfs_root, &sel, &filter(spec)) {
         Ok(d) => d,
-        Err(e) if reasons_shown(spec) => return Err(host_err(e)),
         Err(e) => {
             log::info!("{}", vusb_host::discover::error_chain(&e));
-            return Err(Error::NotAssignable { busid: None });
+            return Err(unassignable(None, Unassignable::Lookup(e)));
         }
     };
     let uses = match vusb_host::usage::block_uses(&paths.sysfs_root, &paths.proc_root) {
@@ -130,9 +164,10 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
     };
     if let Some(refusal) = vusb_host::assignable::check(&dev, &devices, &uses, force) {
         log::info!("{} is not assignable: {refusal}", dev.busid);
-        return Err(Error::NotAssignable {
-            busid: Some(dev.busid.to_string()),
-        });
+        return Err(unassignable(
+            Some(dev.busid.to_string()),
+            Unassignable::Refused(refusal),
+        ));
     }
     Ok(dev)
 }

@@ -117,6 +117,11 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         hostbus: u16::try_from(dev.busnum).unwrap_or(u16::MAX),
         hostaddr: u16::try_from(dev.devnum).unwrap_or(u16::MAX),
         qom_id: None,
+        identity: Some(crate::assign::HostIdentity {
+            vendor: dev.vendor_id,
+            product: dev.product_id,
+            serial: dev.serial.clone(),
+        }),
     };
     let mut placed: Option<Controller> = None;
     for attempt in 1..=ATTEMPTS {
