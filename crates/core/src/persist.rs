@@ -336,8 +336,7 @@ pub fn dev_spec(r: &DevRecord) -> UsbDevSpec {
 }
 
 fn dev_at(d: &DevEntry, ctrl: u32, port: u32) -> bool {
-    d.spec.controller.and_then(|c| u32::try_from(c).ok()) == Some(ctrl)
-        && d.spec.port.and_then(|p| u32::try_from(p).ok()) == Some(port)
+    d.spec.controller == Some(ctrl) && d.spec.port == Some(port)
 }
 
 /// Puts a controller into `cfg` (replacing the entry with its devid).

@@ -284,3 +284,32 @@ fn display_round_trips() {
         assert_eq!(parse_usbdev_item(&text).unwrap(), d, "{item} -> {text}");
     }
 }
+
+#[test]
+fn physport_and_interface_filters_in_items_and_args() {
+    let s = parse_usbdev_item(
+        "physport=0000:00:14.0/2.*, with-interface=08:06,without-interface=03:*:01+e0",
+    )
+    .unwrap();
+    let p = s.physport.as_ref().unwrap();
+    assert_eq!((p.port.as_str(), p.below), ("0000:00:14.0/2", true));
+    assert_eq!(s.with_interface.as_ref().unwrap().len(), 1);
+    assert_eq!(s.without_interface.as_ref().unwrap().len(), 2);
+    assert!(s.uses_extensions());
+    let text = s.to_string();
+    assert_eq!(
+        text,
+        "type=hostdev,physport=0000:00:14.0/2.*,with-interface=08:06:*,without-interface=03:*:01+e0:*:*"
+    );
+    assert_eq!(parse_usbdev_item(&text).unwrap(), s);
+    let a = parse_usbdev_args(&["physport=0000:00:14.0/s3"]).unwrap();
+    assert_eq!(a.physport.unwrap().port, "0000:00:14.0/s3");
+    let e = parse_usbdev_args(&["physport=1-2"]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("Invalid value `1-2' for `physport' in usbdev spec"),
+        "{e}"
+    );
+    let e = parse_usbdev_item("with-interface=mass-storage").unwrap_err();
+    assert!(e.to_string().contains("with-interface"), "{e}");
+}

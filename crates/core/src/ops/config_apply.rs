@@ -187,7 +187,8 @@ fn plan<X: Xenstore + ?Sized>(
         }
         let sel =
             super::hostdev::selector(&d.spec).map_err(step("usbdev", index, d.spec.to_string()))?;
-        let dev = vusb_host::lookup::find(&devices, &sel).map_err(|e| {
+        let filter = super::hostdev::filter(&d.spec);
+        let dev = vusb_host::lookup::find_with(&devices, &sel, &filter).map_err(|e| {
             log::info!("usbdev {index}: {}", vusb_host::discover::error_chain(&e));
             step("usbdev", index, d.spec.to_string())(Error::NotAssignable {
                 busid: None,

@@ -188,6 +188,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
         busid: String::new(),
         created_ctrl: created.map(|c| c.devid),
         emulated: Some(kind),
+        notices: Vec::new(),
     })
 }
 

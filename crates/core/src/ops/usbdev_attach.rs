@@ -58,6 +58,10 @@ pub struct Attached {
     /// For `type=tablet|mouse|keyboard`: the emulated device (then
     /// `busid` is empty).
     pub emulated: Option<EmulatedKind>,
+    /// What the user should know although it worked (a SuperSpeed device
+    /// on a USB2 controller runs at high speed); the CLI prints each as
+    /// `vusb: notice: …`.
+    pub notices: Vec<String>,
 }
 
 /// Where a device can go: a free port, or nowhere yet (create a controller).
@@ -121,7 +125,13 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     let mut placed: Option<Controller> = None;
     for attempt in 1..=ATTEMPTS {
         let tx = xs.transaction_start()?;
-        let choice = match claim_in(xs, tx, dom, explicit.as_ref(), port_wanted, &mut record) {
+        let want = Wanted {
+            explicit: explicit.as_ref(),
+            port: port_wanted,
+            dev: &dev,
+            force: env.force,
+        };
+        let choice = match claim_in(xs, tx, dom, &want, &mut record) {
             Ok(c) => c,
             Err(e) => {
                 abort(xs, tx);
@@ -203,6 +213,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         busid,
         created_ctrl: created.map(|c| c.devid),
         emulated: None,
+        notices: hostdev::speed_notice(&dev, &ctrl).into_iter().collect(),
     })
 }
 
@@ -212,14 +223,22 @@ pub(super) fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
     }
 }
 
-/// Inside `tx`: refuse an assigned device, choose the port, write the port
-/// node and the assignment record.
+/// Where the user wants the device and what it is.
+struct Wanted<'a> {
+    explicit: Option<&'a Controller>,
+    port: Option<u32>,
+    dev: &'a vusb_host::UsbDevice,
+    force: bool,
+}
+
+/// Inside `tx`: refuse an assigned device, choose the port, refuse a
+/// controller that cannot carry the device, write the port node and the
+/// assignment record.
 fn claim_in<X: Xenstore + ?Sized>(
     xs: &X,
     tx: TxId,
     dom: &Domain,
-    explicit: Option<&Controller>,
-    port_wanted: Option<u32>,
+    want: &Wanted<'_>,
     record: &mut Assignment,
 ) -> Result<Choice> {
     if let Some(other) = assign::lookup_live(xs, tx, &record.busid)? {
@@ -228,8 +247,9 @@ fn claim_in<X: Xenstore + ?Sized>(
             domid: other.domid,
         });
     }
-    let choice = choose(xs, tx, dom, explicit, port_wanted, false)?;
+    let choice = choose(xs, tx, dom, want.explicit, want.port, false)?;
     if let Choice::Port(c, port) = &choice {
+        hostdev::check_controller(want.dev, c, want.force)?;
         let path = c.port_path(*port);
         xs.write_str(tx, &path, &record.busid).map_err(at(&path))?;
         record.ctrl = c.devid;
