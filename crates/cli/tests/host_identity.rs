@@ -360,3 +360,54 @@ fn isochronous_device_refused_on_pv_unless_forced() {
         "the forced attach warns: {err}"
     );
 }
+
+/// The unmodified binary under `umockdev-run` on the `peers-iso`
+/// recording (`crates/host/tests/data`), against the fake host's real
+/// xenstored: the webcam (isochronous endpoints only in the recorded
+/// `descriptors`' alternate setting 1) and the audio adapter (recorded
+/// without `descriptors`, an isochronous `ep_01` in its current setting)
+/// are refused on a pv controller before anything is written.
+#[test]
+fn recorded_isochronous_devices_refused() {
+    let ok_umockdev = std::process::Command::new("umockdev-run")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok_umockdev {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "umockdev-run is required in CI"
+        );
+        eprintln!("skipping: umockdev-run is not installed");
+        return;
+    }
+    let Some(bed) = host() else { return };
+    ok(
+        &bed,
+        &["usbctrl-attach", "1", "type=pv", "version=2", "ports=4"],
+    );
+    let recording =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/tests/data/peers-iso.umockdev");
+    for (busid, endpoint) in [
+        ("1-4.1", "endpoint 81 of interface 1 (alternate setting 1)"),
+        ("1-2", "endpoint 01 of interface 1"),
+    ] {
+        let before = snapshot(&bed);
+        let mut cmd = std::process::Command::new("umockdev-run");
+        cmd.arg("-d").arg(&recording).arg("--").arg(BIN);
+        cmd.args(["usbdev-attach", "1", &format!("busid={busid}")]);
+        bed.host.vusb_env(&mut cmd);
+        let out = cmd.env_remove("VUSB_SYSFS_ROOT").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{busid}: {err}");
+        assert!(
+            err.contains(&format!("USB device {busid} has isochronous {endpoint}")),
+            "{busid}: {err}"
+        );
+        assert!(
+            snapshot(&bed) == before,
+            "{busid}: the refusal changed the host"
+        );
+    }
+}
