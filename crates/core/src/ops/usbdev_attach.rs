@@ -32,7 +32,7 @@ use vusb_xlcfg::{UsbCtrlSpec, UsbDevSpec};
 
 use super::common::{OpEnv, at};
 use super::emulated::{occupied_if_dm, port_free};
-use super::usbctrl_attach::usbctrl_attach;
+use super::usbctrl_attach;
 use super::usbctrl_detach::remove_controller;
 use super::{dm, hostdev, usbback};
 use crate::assign::{self, Assignment};
@@ -146,7 +146,11 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
                     // concurrent attach can have taken it; try again.
                     continue;
                 }
-                let c = usbctrl_attach(env, dom, &UsbCtrlSpec::default())?;
+                // The controller that would be made must be able to carry
+                // the device: refuse before creating it.
+                let proto = usbctrl_attach::resolve(env, dom, &UsbCtrlSpec::default())?;
+                hostdev::check_controller(&dev, &proto, env.force)?;
+                let c = usbctrl_attach::attach_resolved(env, dom, proto, None)?;
                 log::debug!(
                     "domain {}: created controller {} for {busid}",
                     dom.domid,
