@@ -9,6 +9,7 @@
 pub mod env;
 pub mod error;
 mod flock;
+pub mod small_file;
 
 pub mod assign;
 pub mod domain;
@@ -24,7 +25,6 @@ pub mod qemu_vm;
 
 pub mod persist;
 pub mod qusb_backend;
-pub mod sim;
 
 pub mod ops;
 

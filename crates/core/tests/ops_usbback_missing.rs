@@ -14,7 +14,7 @@ use ops_support::{SimHost, dump};
 use vusb_core::domain;
 use vusb_core::layout::UsbCtrlType;
 use vusb_core::ops::usbctrl_attach::usbctrl_attach;
-use vusb_core::sim::xenbus::DriverConfig;
+use vusb_sim::xenbus::DriverConfig;
 use vusb_xenstore::{TxId, XenstoreExt};
 
 #[test]
