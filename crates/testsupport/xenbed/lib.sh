@@ -48,7 +48,7 @@ pv_guest() { # NAME [CONFIG LINES...]
     echo "kernel = \"/xenimg/vmlinuz-$KV\""; echo 'ramdisk = "/xenimg/domu-initrd.gz"'
     echo 'extra = "console=hvc0"'; echo 'memory = 160'
     local l; for l in "$@"; do echo "$l"; done; } > /tmp/$n.cfg
-  run 120 xl create /tmp/$n.cfg
+  run 300 xl create /tmp/$n.cfg
 }
 # An HVM guest NAME (device model QEMU; console on its serial, a file in BED).
 hvm_guest() { # NAME [CONFIG LINES...]
@@ -58,7 +58,7 @@ hvm_guest() { # NAME [CONFIG LINES...]
     echo 'extra = "console=ttyS0"'; echo 'memory = 256'
     echo "serial = \"file:$BED/$n-serial.log\""; echo 'vga = "none"'; echo 'vnc = 0'
     local l; for l in "$@"; do echo "$l"; done; } > /tmp/$n.cfg
-  run 300 xl create /tmp/$n.cfg
+  run 600 xl create /tmp/$n.cfg
 }
 guest_log() { # NAME
   if [ -f "$BED/$1-serial.log" ]; then echo "$BED/$1-serial.log"; else echo "/var/log/xen/console/guest-$1.log"; fi
