@@ -542,10 +542,13 @@ impl Outcome {
         for c in self.checks.iter().filter(|c| !c.ok) {
             problems.push(format!("FAILED {}: {}", c.name, c.detail));
         }
-        for e in expected {
-            if !self.checks.iter().any(|c| c.name == *e) {
-                problems.push(format!("MISSING {e} (never reported)"));
-            }
+        let missing: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|e| !self.checks.iter().any(|c| c.name == *e))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(format!("MISSING (never reported): {}", missing.join(", ")));
         }
         let last_step = self.tail("progress", 1);
         eprintln!(
