@@ -28,15 +28,18 @@ check stick1-on-host driver_is "$b1" usb-storage
 step "type=pv without dom0's usbback fails at once"
 check no-usbback-in-dom0 eval '[ ! -e /sys/bus/usb/drivers/usbback ]'
 xenstore-ls /libxl/$d1 > /tmp/before.txt
-# Under TCG the process start alone (a debug binary over 9p) takes long:
-# read the binary once, then time a command that only reads xenstore
-# (usb-list) as the baseline of starting vusb at all.
+# Under TCG (and a loaded machine) starting the debug binary alone takes
+# seconds: read it once, then take the fastest of three runs of a command
+# that only reads xenstore (usb-list) as the baseline, and the fastest of
+# three refusals. libxl would wait 10 s for the backend.
 cat $VUSB > /dev/null
-t0=$(now_ms); $VUSB usb-list g1 > /dev/null; tb=$(( $(now_ms) - t0 )); metric vusb-usb-list-ms $tb
-t0=$(now_ms)
-$VUSB usbctrl-attach g1 type=pv > /tmp/pv.out 2>&1; rc=$?
-t=$(( $(now_ms) - t0 )); cat /tmp/pv.out; metric pv-refusal-ms $t
-check pv-refused eval '[ $rc -ne 0 ]'
+tb=999999; t=999999; rc=0
+for i in 1 2 3; do
+  t0=$(now_ms); $VUSB usb-list g1 > /dev/null; x=$(( $(now_ms) - t0 )); [ $x -lt $tb ] && tb=$x
+  t0=$(now_ms); $VUSB usbctrl-attach g1 type=pv > /tmp/pv.out 2>&1 || rc=$((rc + 1)); x=$(( $(now_ms) - t0 )); [ $x -lt $t ] && t=$x
+done
+cat /tmp/pv.out; metric vusb-usb-list-ms $tb; metric pv-refusal-ms $t
+check pv-refused eval '[ $rc -eq 3 ]'
 check pv-refused-within-1s eval '[ $((t - tb)) -lt 1000 ]'
 check pv-message-names-usbback grep -q "usbback" /tmp/pv.out
 xenstore-ls /libxl/$d1 > /tmp/after.txt
