@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+use std::time::Duration;
 
 use vusb_testsupport::xenbed::{self, Bed};
 
@@ -63,7 +64,11 @@ fn hvm_guest_devicemodel_on_real_xen() {
         return;
     };
     let mut bed = Bed::new("xenbed_hvm", &img).unwrap();
-    bed.hvm();
+    // An HVM guest boots its firmware and kernel under nested TCG: about
+    // a minute on an idle machine, ten on a loaded one.
+    bed.hvm()
+        .stall(Duration::from_secs(1000))
+        .timeout(Duration::from_secs(3000));
     bed.vusb(Path::new(env!("CARGO_BIN_EXE_vusb"))).unwrap();
     bed.stick("stick1", "VUSB0001", "VUSB-MARKER-1", 1).unwrap();
     let script = [

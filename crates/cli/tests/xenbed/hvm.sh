@@ -9,7 +9,7 @@ emulated_port() { # G TYPE -> "C P" from vusb usb-list
 
 step "HVM guest h1 created without any USB controller"
 if hvm_guest h1; then pass h1-created; else fail h1-created "xl create"; exit 1; fi
-check h1-up wait_guest h1 'DOMU STATE' 300
+if wait_guest h1 'DOMU STATE' 900; then pass h1-up; else fail h1-up "no DOMU line on its serial console"; exit 1; fi
 check stick1-on-host wait_host_disk $S1 30
 
 step "usbdev-attach without a controller: a working devicemodel controller is created (libxl bug A1)"
