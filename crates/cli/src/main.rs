@@ -32,7 +32,15 @@ vusb extensions:
   config-show FILE
   config-apply <dom> FILE | <dom> --saved
   config-dump <dom>
-  sim [run] | sim start DIR | sim stop DIR
+  sim [run] | sim start DIR | sim stop DIR | sim unplug DIR BUSID | sim plug DIR BUSID [--bus N]
+
+rules and the daemon:
+  usb-rule-add <dom-name|uuid> <selector...> [mode=auto|required] [priority=N]   |   --config FILE
+  usb-rule-list [--json]
+  usb-rule-remove <id>
+  usb-rule-explain <id> [--json]
+  daemon [--uevents netlink|none|unix:PATH]
+  daemon-status [--json]
 
 global options:
   -v, -vv, -vvv        more logging on stderr
@@ -57,6 +65,12 @@ const COMMANDS: &[&str] = &[
     "config-apply",
     "config-dump",
     "sim",
+    "usb-rule-add",
+    "usb-rule-list",
+    "usb-rule-remove",
+    "usb-rule-explain",
+    "daemon",
+    "daemon-status",
 ];
 
 fn main() -> ExitCode {
@@ -115,6 +129,12 @@ fn main() -> ExitCode {
         "config-apply" => commands::config_apply::run(&ctx, cmd_args),
         "config-dump" => commands::config_dump::run(&ctx, cmd_args),
         "sim" => commands::sim::run(&ctx, cmd_args),
+        "usb-rule-add" => commands::usb_rule_add::run(&ctx, cmd_args),
+        "usb-rule-list" => commands::usb_rule_list::run(&ctx, cmd_args),
+        "usb-rule-remove" => commands::usb_rule_remove::run(&ctx, cmd_args),
+        "usb-rule-explain" => commands::usb_rule_explain::run(&ctx, cmd_args),
+        "daemon" => commands::daemon::run(&ctx, cmd_args),
+        "daemon-status" => commands::daemon_status::run(&ctx, cmd_args),
         _ => unreachable!("resolve_command returns only listed names"),
     };
     match result {

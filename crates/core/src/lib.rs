@@ -24,6 +24,10 @@ pub mod qemu_vm;
 
 pub mod persist;
 
+pub mod daemon;
+pub mod rules;
+mod statefile;
+
 pub mod ops;
 
 pub use env::HostPaths;

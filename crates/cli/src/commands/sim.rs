@@ -9,6 +9,11 @@
 //!   (`DIR/sim.pid`, log in `DIR/sim.log`) and print the `export` lines
 //!   that point other vusb commands at it (also in `DIR/env.sh`).
 //! - `vusb sim stop DIR`: stop it.
+//! - `vusb sim unplug DIR BUSID`, `vusb sim plug DIR BUSID [--bus N]`:
+//!   hot-plug on the simulated host's sysfs (`vusb_sim::hotplug`; a re-plug
+//!   gets a new address, `--bus` renumbers), announced with the kernel's
+//!   uevents to a daemon listening on `DIR/uevent.sock`
+//!   (`vusb daemon --uevents unix:DIR/uevent.sock`). Prints the busid.
 //!
 //! Exit status: 0 when the simulation ran (even if a vusb command in the
 //! session failed: its error is part of what is shown), 1 when the host
@@ -26,7 +31,7 @@ use vusb_sim::host::{SimConfig, SimHost};
 use crate::context::Context;
 use crate::output::out;
 
-const USAGE: &str = "usage: vusb sim [run] | vusb sim start DIR | vusb sim stop DIR";
+const USAGE: &str = "usage: vusb sim [run] | vusb sim start DIR | vusb sim stop DIR\n       vusb sim unplug DIR BUSID | vusb sim plug DIR BUSID [--bus N]";
 
 /// The session `vusb sim` runs: guest1 is PV (pv controller, driver
 /// rebinding to usbback), guest2 is PV with a device model (qusb), guest3
@@ -61,6 +66,12 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         ["start", dir] => start(Path::new(dir)),
         ["stop", dir] => stop(Path::new(dir)),
         ["serve", dir] => serve(Path::new(dir)),
+        ["unplug", dir, busid] => hotplug(Path::new(dir), busid, None, false),
+        ["plug", dir, busid] => hotplug(Path::new(dir), busid, None, true),
+        ["plug", dir, busid, "--bus", n] => match n.parse::<u32>() {
+            Ok(b) if (1..=255).contains(&b) => hotplug(Path::new(dir), busid, Some(b), true),
+            _ => bail!("--bus needs a bus number from 1 to 255, not {n:?}"),
+        },
         ["-h" | "--help"] => {
             out(&format!("{USAGE}\n"));
             Ok(ExitCode::SUCCESS)
@@ -150,6 +161,27 @@ fn wait_quiet(host: &SimHost) {
             since = Instant::now();
         }
     }
+}
+
+/// `sim unplug` / `sim plug`: change the fixture, then tell a daemon.
+fn hotplug(dir: &Path, busid: &str, bus: Option<u32>, plug: bool) -> anyhow::Result<ExitCode> {
+    let sysfs = vusb_core::HostPaths::under(dir).sysfs_root;
+    let (now, action) = if plug {
+        let b = vusb_sim::hotplug::plug(&sysfs, busid, bus)
+            .with_context(|| format!("plugging {busid} back in"))?;
+        (b, "add")
+    } else {
+        vusb_sim::hotplug::unplug(&sysfs, busid).with_context(|| format!("unplugging {busid}"))?;
+        (busid.to_owned(), "remove")
+    };
+    let sock = dir.join("uevent.sock");
+    match vusb_sim::hotplug::announce(&sock, action, &now) {
+        Ok(true) => {}
+        Ok(false) => log::info!("no daemon listens on {}", sock.display()),
+        Err(e) => log::warn!("uevent to {}: {e}", sock.display()),
+    }
+    out(&format!("{now}\n"));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pid_file(dir: &Path) -> PathBuf {
