@@ -189,11 +189,9 @@ fn pid_file(dir: &Path) -> PathBuf {
 }
 
 fn running_pid(dir: &Path) -> Option<u32> {
-    let pid: u32 = fs::read_to_string(pid_file(dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    // Bounded: DIR is the user's; its sim.pid must be a small regular file.
+    let pid = vusb_core::small_file::read(&pid_file(dir), 64).ok()?;
+    let pid: u32 = String::from_utf8_lossy(&pid).trim().parse().ok()?;
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     String::from_utf8_lossy(&cmdline)
         .contains("sim")
