@@ -327,9 +327,13 @@ pub fn parse_selector(text: &str) -> Result<UsbDevSpec> {
     if spec.serial.is_some() && spec.vendor.is_none() {
         return Err(unusable("serial= needs vendor= and product="));
     }
-    if !spec.uses_extensions() {
+    if spec.busid.is_none()
+        && spec.vendor.is_none()
+        && spec.portpath.is_none()
+        && spec.physport.is_none()
+    {
         return Err(unusable(
-            "names no device: give busid=, vendor=/product=[/serial=] or portpath=",
+            "names no device: give busid=, vendor=/product=[/serial=], hostbus=+portpath= or physport= (with-interface=/without-interface= only narrow one of these)",
         ));
     }
     crate::ops::hostdev::selector(&spec).map_err(|_| unusable("not a usable device selector"))?;
@@ -354,13 +358,15 @@ pub fn matches(spec: &UsbDevSpec, dev: &UsbDevice) -> bool {
     let Ok(sel) = crate::ops::hostdev::selector(spec) else {
         return false;
     };
-    vusb_host::lookup::find(std::slice::from_ref(dev), &sel).is_ok()
+    let filter = crate::ops::hostdev::filter(spec);
+    vusb_host::lookup::find_with(std::slice::from_ref(dev), &sel, &filter).is_ok()
 }
 
 /// Whether the selector may name several devices by design (a port
-/// subtree). Such a rule is exempt from the twin check.
-pub fn is_subtree(_spec: &UsbDevSpec) -> bool {
-    false
+/// subtree, `physport=...*`). Such a rule is exempt from the twin check:
+/// each device below the port goes to the domain.
+pub fn is_subtree(spec: &UsbDevSpec) -> bool {
+    spec.physport.as_ref().is_some_and(|p| p.below)
 }
 
 /// The present devices `spec` matches.
@@ -415,6 +421,24 @@ pub fn reasons(spec: &UsbDevSpec, dev: &UsbDevice) -> Vec<String> {
             dev.busid.to_string()
         };
         out.push(cmp("port path", want, have));
+    }
+    if let Some(p) = &spec.physport {
+        let sel = vusb_host::Selector::PhysPort {
+            port: p.port.clone(),
+            below: p.below,
+        };
+        let hit = vusb_host::lookup::find(std::slice::from_ref(dev), &sel).is_ok();
+        out.push(format!(
+            "physical port {} {} {p}",
+            dev.physical_port,
+            if hit { "is in" } else { "is not in" }
+        ));
+    }
+    if spec.with_interface.is_some() || spec.without_interface.is_some() {
+        match crate::ops::hostdev::filter(spec).check(dev) {
+            Ok(()) => out.push("interfaces pass the filter".to_owned()),
+            Err(r) => out.push(format!("interfaces: {r}")),
+        }
     }
     out
 }

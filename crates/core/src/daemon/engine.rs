@@ -561,8 +561,8 @@ impl<'a> Engine<'a> {
             .filter(|p| p.domain == rule.domain)
             .map(|p| (p.ctrl, p.port));
         if let Some((c, p)) = same_place {
-            spec.controller = i32::try_from(c).ok();
-            spec.port = i32::try_from(p).ok();
+            spec.controller = Some(c);
+            spec.port = Some(p);
         }
         self.journal.in_flight = Some(InFlight {
             rule: rule.id,
