@@ -112,6 +112,20 @@ pub enum Error {
         why: Box<Unassignable>,
     },
 
+    /// The device needs isochronous transfers, which a pv or qusb
+    /// controller cannot carry (checked before anything is written).
+    #[error(
+        "USB device {busid} has isochronous {endpoint} (a webcam or audio device?), which a {ctype} controller cannot carry: attach it to a devicemodel controller with xHCI (usbctrl-attach <dom> type=devicemodel version=3, HVM guests), or use --force"
+    )]
+    IsochronousOnPvUsb {
+        /// The device.
+        busid: String,
+        /// The controller's type (`pv`, `qusb`).
+        ctype: crate::layout::UsbCtrlType,
+        /// The first isochronous endpoint, described.
+        endpoint: String,
+    },
+
     /// The host device is already assigned (vusb's record, or a port node).
     #[error("USB device already attached to a domain")]
     AlreadyAssigned {

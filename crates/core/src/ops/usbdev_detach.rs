@@ -178,6 +178,8 @@ fn record_matches(r: &Assignment, sel: &Selector) -> bool {
                     .as_ref()
                     .is_none_or(|s| id.serial.as_deref() == Some(s.as_str()))
         }),
+        // Not recorded: found in sysfs below.
+        Selector::PhysPort { .. } => false,
     }
 }
 
@@ -206,7 +208,7 @@ fn attached_busid<X: Xenstore + ?Sized>(
     }
     // Not by the records: a physical port path, or a record of a version
     // that did not store vendor/product. The device must then be present.
-    match vusb_host::lookup::locate(&env.paths.sysfs_root, &sel) {
+    match vusb_host::lookup::locate_with(&env.paths.sysfs_root, &sel, &hostdev::filter(spec)) {
         Ok(d) => Ok(d.busid.to_string()),
         Err(vusb_host::Error::DeviceNotFound { .. }) => Err(Error::DeviceNotAttached {
             busid: sel.to_string(),
