@@ -229,7 +229,7 @@ impl Daemon {
     pub fn audit_count(&self, needle: &str) -> usize {
         self.log_text()
             .lines()
-            .filter(|l| l.contains("vusbd") && l.contains(needle))
+            .filter(|l| l.contains("audit: ") && l.contains(needle))
             .count()
     }
 

@@ -24,8 +24,8 @@
 //!    once per domain start.
 //!
 //! Every decision that changes something, or changes a rule's state, is
-//! one audit line (stderr at warning level with the `vusbd` prefix, and
-//! the status' `recent` list).
+//! one audit line (stderr at warning level, `audit: ...`, and the status'
+//! `recent` list).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -103,7 +103,7 @@ impl<'a> Engine<'a> {
     }
 
     fn audit(&self, line: String) {
-        log::warn!(target: "vusbd", "{line}");
+        log::warn!(target: "vusbd", "audit: {line}");
         if let Ok(mut s) = self.status.lock() {
             Status::push(&mut s.recent, line);
         }
