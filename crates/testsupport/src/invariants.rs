@@ -393,6 +393,9 @@ fn compare_file(
     }
 }
 
+/// A listed controller: devid, type, occupied (port, busid).
+type Listed = (u64, String, Vec<(u64, String)>);
+
 fn check_usb_list(snap: &Snapshot, list: UsbListFn<'_>, out: &mut Vec<Violation>) {
     for (domid, ctrls) in &snap.guests {
         let text = match list(*domid) {
@@ -415,7 +418,7 @@ fn check_usb_list(snap: &Snapshot, list: UsbListFn<'_>, out: &mut Vec<Violation>
                 continue;
             }
         };
-        let mut got: Vec<(u64, String, Vec<(u64, String)>)> = Vec::new();
+        let mut got: Vec<Listed> = Vec::new();
         for c in v["controllers"].as_array().into_iter().flatten() {
             let ports = c["ports"]
                 .as_array()
@@ -430,7 +433,7 @@ fn check_usb_list(snap: &Snapshot, list: UsbListFn<'_>, out: &mut Vec<Violation>
             ));
         }
         got.sort();
-        let want: Vec<(u64, String, Vec<(u64, String)>)> = ctrls
+        let want: Vec<Listed> = ctrls
             .iter()
             .map(|(d, c)| {
                 let ports = c

@@ -6,6 +6,8 @@
 //! `strace` when a kill point is injected.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod procs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -104,15 +106,15 @@ impl Bed {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    /// `vusb args` under `strace -f`, tracing the boundary syscalls into
-    /// `log`, optionally killing with SIGKILL on entry of the `nth`
-    /// invocation of `syscall`.
-    pub fn traced(&self, args: &[&str], log: &Path, kill: Option<(&str, usize)>) -> Output {
+    /// `vusb args` under `strace -f`, tracing the syscalls `trace` into
+    /// `log`, with an optional `-e inject=` spec (e.g.
+    /// `write:signal=KILL:when=3`).
+    pub fn traced(&self, args: &[&str], log: &Path, trace: &str, inject: Option<&str>) -> Output {
         let mut c = Command::new("strace");
-        c.args(["-f", "-qq", "-e", &format!("trace={BOUNDARIES}"), "-o"])
+        c.args(["-f", "-qq", "-e", &format!("trace={trace}"), "-o"])
             .arg(log);
-        if let Some((sc, n)) = kill {
-            c.arg("-e").arg(format!("inject={sc}:signal=KILL:when={n}"));
+        if let Some(spec) = inject {
+            c.arg("-e").arg(format!("inject={spec}"));
         }
         c.arg(BIN).args(args);
         self.env(&mut c);
@@ -140,9 +142,9 @@ impl Bed {
     }
 }
 
-/// The boundary syscalls of a strace log in order: (syscall, its 1-based
-/// invocation number among calls of the same name).
-pub fn boundaries(log: &Path) -> Vec<(String, usize)> {
+/// The syscalls of a strace log in order: (syscall, its 1-based
+/// invocation number among calls of the same name, the line).
+pub fn syscalls(log: &Path) -> Vec<(String, usize, String)> {
     let text = std::fs::read_to_string(log).unwrap();
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut out = Vec::new();
@@ -157,7 +159,7 @@ pub fn boundaries(log: &Path) -> Vec<(String, usize)> {
         };
         let n = counts.entry(name.to_owned()).or_default();
         *n += 1;
-        out.push((name.to_owned(), *n));
+        out.push((name.to_owned(), *n, line.to_owned()));
     }
     out
 }
@@ -165,4 +167,22 @@ pub fn boundaries(log: &Path) -> Vec<(String, usize)> {
 /// Print violations one per line (for failure messages and soak logs).
 pub fn show(v: &[Violation]) -> String {
     v.iter().map(|v| format!("  {v}\n")).collect()
+}
+
+/// The ppoll invocations (1-based, among ppolls) that wait for the reply
+/// of a `XS_TRANSACTION_END` (message type 7), from a log tracing
+/// `sendto,ppoll`.
+pub fn transaction_end_waits(log: &Path) -> Vec<usize> {
+    let calls = syscalls(log);
+    let mut out = Vec::new();
+    for (i, (name, _, line)) in calls.iter().enumerate() {
+        let payload = line.split_once(", \"").map_or("", |(_, p)| p);
+        if name == "sendto"
+            && payload.starts_with("\\7\\0\\0\\0")
+            && let Some((_, n, _)) = calls[i + 1..].iter().find(|c| c.0 == "ppoll")
+        {
+            out.push(*n);
+        }
+    }
+    out
 }

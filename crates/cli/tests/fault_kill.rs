@@ -1,0 +1,77 @@
+//! kill -9 at every step boundary of attach and detach (issue 10, item 6):
+//! each xenstore request (`sendto`), each sysfs write and file write
+//! (`write`), each rename of a state file, counted on a full run; for each
+//! one a fresh host, the operation killed on entry of that syscall by
+//! `strace -e inject=...:signal=KILL`, then `vusb usb-recover`, then the
+//! invariants (`vusb_testsupport::invariants`); if the operation's effect
+//! is then missing, running it again must succeed, and the invariants
+//! must hold again.
+//!
+//! Runs on: the real C xenstored (testsupport harness), the simulated
+//! usbback/usbfront, a fake QMP device model (devicemodel scenarios), the
+//! FUSE sysfs with kernel-like bind/unbind, the built `vusb` binary under
+//! the real strace. Fails under `CI=true` when one is missing, skips
+//! otherwise. `VUSB_SOAK=1` is the longer run (`docs/reliability.md`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod fault_common;
+mod fault_sweep;
+
+use fault_sweep::{Scenario, sweep};
+
+fn run(s: &Scenario) {
+    if !fault_common::strace_available() {
+        return;
+    }
+    let Some(sum) = sweep(s, None) else {
+        return;
+    };
+    assert!(sum.boundaries > 0, "{}: no boundary traced", s.name);
+    let bad: Vec<String> = sum
+        .trials
+        .iter()
+        .filter(|t| t.bad())
+        .map(|t| t.to_string())
+        .collect();
+    assert!(bad.is_empty(), "{}\n{}", sum.line(s.name), bad.join(""));
+}
+
+#[test]
+fn kill_pv_attach() {
+    run(&fault_sweep::PV_ATTACH);
+}
+
+#[test]
+fn kill_pv_attach_creating_its_controller() {
+    run(&fault_sweep::PV_ATTACH_NEW_CTRL);
+}
+
+#[test]
+fn kill_pv_detach() {
+    run(&fault_sweep::PV_DETACH);
+}
+
+#[test]
+fn kill_pv_ctrl_detach() {
+    run(&fault_sweep::PV_CTRL_DETACH);
+}
+
+#[test]
+fn kill_qusb_attach() {
+    run(&fault_sweep::QUSB_ATTACH);
+}
+
+#[test]
+fn kill_qusb_detach() {
+    run(&fault_sweep::QUSB_DETACH);
+}
+
+#[test]
+fn kill_devicemodel_attach() {
+    run(&fault_sweep::DM_ATTACH);
+}
+
+#[test]
+fn kill_devicemodel_detach() {
+    run(&fault_sweep::DM_DETACH);
+}
