@@ -9,6 +9,7 @@
 pub mod env;
 pub mod error;
 mod flock;
+pub mod small_file;
 
 pub mod assign;
 pub mod domain;
@@ -23,7 +24,6 @@ pub mod devicemodel;
 pub mod qemu_vm;
 
 pub mod persist;
-pub mod sim;
 
 pub mod ops;
 

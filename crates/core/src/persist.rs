@@ -156,8 +156,11 @@ pub fn encode(saved: &Saved) -> Value {
 /// The saved configuration of `uuid`, if any.
 pub fn load(paths: &HostPaths, uuid: &str) -> Result<Option<Saved>> {
     let path = file_path(paths, uuid);
-    match fs::read_to_string(&path) {
-        Ok(text) => decode(&path, &text, uuid).map(Some),
+    match crate::small_file::read(&path, crate::small_file::MAX_CONFIG_FILE) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| malformed(&path, "not UTF-8"))?;
+            decode(&path, &text, uuid).map(Some)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(&path)(e)),
     }
@@ -248,7 +251,7 @@ fn guest_type<X: Xenstore + ?Sized>(
     domid: DomId,
 ) -> Result<GuestType> {
     let from_file = libxl_file
-        .and_then(|f| fs::read(f).ok())
+        .and_then(|f| crate::small_file::read(f, crate::small_file::MAX_CONFIG_FILE).ok())
         .and_then(|bytes| {
             // libxl's file ends with a NUL byte.
             let text = String::from_utf8_lossy(&bytes)
@@ -320,8 +323,8 @@ pub fn ctrl_spec(c: &Controller) -> UsbCtrlSpec {
 /// The spec recorded for a device.
 pub fn dev_spec(r: &DevRecord) -> UsbDevSpec {
     UsbDevSpec {
-        controller: i32::try_from(r.ctrl).ok(),
-        port: i32::try_from(r.port).ok(),
+        controller: Some(r.ctrl),
+        port: Some(r.port).filter(|&p| p != 0),
         hostbus: u8::try_from(r.hostbus).ok(),
         hostaddr: u8::try_from(r.hostaddr).ok(),
         busid: Some(r.busid.clone()),
@@ -333,8 +336,7 @@ pub fn dev_spec(r: &DevRecord) -> UsbDevSpec {
 }
 
 fn dev_at(d: &DevEntry, ctrl: u32, port: u32) -> bool {
-    d.spec.controller.and_then(|c| u32::try_from(c).ok()) == Some(ctrl)
-        && d.spec.port.and_then(|p| u32::try_from(p).ok()) == Some(port)
+    d.spec.controller == Some(ctrl) && d.spec.port == Some(port)
 }
 
 /// Puts a controller into `cfg` (replacing the entry with its devid).
@@ -393,7 +395,7 @@ pub fn forget_ctrl<X: Xenstore + ?Sized>(
     let devid_i = i32::try_from(devid).unwrap_or(i32::MAX);
     update(xs, paths, domid, |cfg| {
         cfg.ctrls.retain(|c| c.devid != devid_i);
-        cfg.devs.retain(|d| d.spec.controller != Some(devid_i));
+        cfg.devs.retain(|d| d.spec.controller != Some(devid));
     })
 }
 

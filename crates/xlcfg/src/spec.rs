@@ -24,7 +24,9 @@
 //! * usbdev `controller=` and `port=` must be numbers (blanks around and a
 //!   sign allowed; the value is then `atoi`'s): xl's `atoi` turns a typo
 //!   such as `port=l` into 0, "choose a port", and the device silently
-//!   lands elsewhere;
+//!   lands elsewhere. xl's sentinels `controller=-1` and `port=0` ("any")
+//!   become `None`, like an absent key; other negative values, which libxl
+//!   only refuses later or not at all (`port=-1`), are refused here;
 //! * usbdev `type=` may also be `tablet`, `mouse` or `keyboard` (emulated
 //!   devices of the guest's QEMU), and a spec without `type=` is a host
 //!   device for every consumer, the saved JSON included (fix of BUG J2);
@@ -32,9 +34,14 @@
 //!   device model of a `devicemodel` controller, e.g. `qemu-xhci`); usbdev
 //!   `busid=` (sysfs name such as `3-1.2`), `vendor=` / `product=` (USB ids,
 //!   hexadecimal as lsusb prints them, optional `0x`), `serial=` (the
-//!   device's iSerial string) and `portpath=` (the hub port chain on
-//!   `hostbus=`, e.g. `1.4`, as QEMU's `hostport=`). They select the host
-//!   device by something more stable than the bus address (reference U3).
+//!   device's iSerial string), `portpath=` (the hub port chain on
+//!   `hostbus=`, e.g. `1.4`, as QEMU's `hostport=`) and `physport=` (the
+//!   connector, the same for both halves of a USB3 connector and across
+//!   bus renumbering: `0000:00:14.0/2.1`; `0000:00:14.0/2.*` for any
+//!   device below port 2). They select the host device by something more
+//!   stable than the bus address (reference U3). `with-interface=` and
+//!   `without-interface=` (`08`, `03:*:01+e0`) filter it by interface
+//!   class, after usbguard's `with-interface` (`spec_host.rs`).
 //!
 //! A spec is "what the user wrote": nothing is defaulted or resolved here.
 
@@ -43,9 +50,12 @@ use std::fmt;
 use crate::cnum::{atoi, strtoul0_u8};
 use crate::error::{Error, Result};
 
+#[path = "spec_host.rs"]
+mod host;
+pub use host::{IntfPatternSpec, PhysPortSpec, format_patterns};
 #[path = "spec_values.rs"]
 mod values;
-use values::{non_empty, parse_busid, parse_portpath, parse_usb_id, strict_atoi};
+use values::{non_empty, parse_busid, parse_controller, parse_port, parse_portpath, parse_usb_id};
 
 /// A controller type as written (`type=`); `Auto` when absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -201,7 +211,22 @@ impl fmt::Display for UsbCtrlSpec {
     }
 }
 
-/// A `usbdev` spec as the user wrote it. `None` = key absent.
+/// A numeric command argument as xl reads it with `atoi` (`usbctrl-detach
+/// <dom> <devid>`, `usbdev-detach <dom> <controller> <port>`), but refused
+/// when it is not a whole number within C's `int`: xl's `atoi` turns `nan`
+/// or `""` into 0, so `xl usbctrl-detach guest nan` removes controller 0.
+/// `what` names the argument in the message (``Invalid devid `nan': not a
+/// number``).
+pub fn parse_number_arg(what: &'static str, value: &str) -> Result<i32> {
+    crate::cnum::atoi_strict(value).map_err(|e| Error::InvalidNumberArg {
+        what,
+        value: value.to_owned(),
+        reason: e.reason(),
+    })
+}
+
+/// A `usbdev` spec as the user wrote it. `None` = key absent (for
+/// `controller` and `port` also xl's "any" sentinels `-1` and `0`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UsbDevSpec {
     /// `type=`.
@@ -210,10 +235,12 @@ pub struct UsbDevSpec {
     pub hostbus: Option<u8>,
     /// `hostaddr=` (strtoul base 0, truncated to 8 bits).
     pub hostaddr: Option<u8>,
-    /// `controller=` (atoi); absent = auto (libxl −1).
-    pub controller: Option<i32>,
-    /// `port=` (atoi); absent = auto (libxl 0).
-    pub port: Option<i32>,
+    /// `controller=`: the controller's devid; `None` = any controller
+    /// (key absent, or xl's sentinel `controller=-1`).
+    pub controller: Option<u32>,
+    /// `port=`: the 1-based port; `None` = any port (key absent, or xl's
+    /// sentinel `port=0`).
+    pub port: Option<u32>,
     /// `busid=` (extension): sysfs device name, e.g. `3-1.2`.
     pub busid: Option<String>,
     /// `vendor=` (extension): idVendor.
@@ -225,19 +252,17 @@ pub struct UsbDevSpec {
     /// `portpath=` (extension): hub port chain below the root hub of
     /// `hostbus`, e.g. `1.4`.
     pub portpath: Option<String>,
+    /// `physport=` (extension): the physical port (connector), or the
+    /// subtree below it.
+    pub physport: Option<PhysPortSpec>,
+    /// `with-interface=` (extension): every interface of the device must
+    /// match one of these.
+    pub with_interface: Option<Vec<IntfPatternSpec>>,
+    /// `without-interface=` (extension): no interface may match these.
+    pub without_interface: Option<Vec<IntfPatternSpec>>,
 }
 
 impl UsbDevSpec {
-    /// The controller as libxl holds it (−1 = auto).
-    pub fn ctrl_or_auto(&self) -> i32 {
-        self.controller.unwrap_or(-1)
-    }
-
-    /// The port as libxl holds it (0 = auto).
-    pub fn port_or_auto(&self) -> i32 {
-        self.port.unwrap_or(0)
-    }
-
     /// True when one of vusb's extension selectors is present.
     pub fn uses_extensions(&self) -> bool {
         self.busid.is_some()
@@ -245,6 +270,9 @@ impl UsbDevSpec {
             || self.product.is_some()
             || self.serial.is_some()
             || self.portpath.is_some()
+            || self.physport.is_some()
+            || self.with_interface.is_some()
+            || self.without_interface.is_some()
             || self.kind != DevKind::HostDev
     }
 
@@ -259,9 +287,9 @@ impl UsbDevSpec {
         } else if let Some(v) = field.strip_prefix("hostaddr=") {
             self.hostaddr = Some(strtoul0_u8(v));
         } else if let Some(v) = field.strip_prefix("controller=") {
-            self.controller = Some(strict_atoi("controller", v)?);
+            self.controller = parse_controller(v)?;
         } else if let Some(v) = field.strip_prefix("port=") {
-            self.port = Some(strict_atoi("port", v)?);
+            self.port = parse_port(v)?;
         } else if let Some(v) = field.strip_prefix("busid=") {
             self.busid = Some(parse_busid(v)?);
         } else if let Some(v) = field.strip_prefix("vendor=") {
@@ -272,6 +300,12 @@ impl UsbDevSpec {
             self.serial = Some(non_empty("usbdev", "serial", v, "a non-empty string")?);
         } else if let Some(v) = field.strip_prefix("portpath=") {
             self.portpath = Some(parse_portpath(v)?);
+        } else if let Some(v) = field.strip_prefix("physport=") {
+            self.physport = Some(host::parse_physport(v)?);
+        } else if let Some(v) = field.strip_prefix("with-interface=") {
+            self.with_interface = Some(host::parse_patterns("with-interface", v)?);
+        } else if let Some(v) = field.strip_prefix("without-interface=") {
+            self.without_interface = Some(host::parse_patterns("without-interface", v)?);
         } else {
             return Err(Error::UnknownDevKey {
                 token: field.to_owned(),
@@ -312,6 +346,15 @@ impl fmt::Display for UsbDevSpec {
         }
         if let Some(v) = &self.portpath {
             fields.push(format!("portpath={v}"));
+        }
+        if let Some(v) = &self.physport {
+            fields.push(format!("physport={v}"));
+        }
+        if let Some(v) = &self.with_interface {
+            fields.push(format!("with-interface={}", format_patterns(v)));
+        }
+        if let Some(v) = &self.without_interface {
+            fields.push(format!("without-interface={}", format_patterns(v)));
         }
         f.write_str(&fields.join(","))
     }

@@ -1,6 +1,7 @@
 //! Checks of the values of vusb's extension keys (xl has none of these
 //! keys, so these are vusb's own rules).
 
+use crate::cnum::atoi_strict;
 use crate::error::{Error, Result};
 
 pub(super) fn non_empty(
@@ -70,29 +71,64 @@ pub(super) fn parse_busid(v: &str) -> Result<String> {
 }
 
 pub(super) fn parse_portpath(v: &str) -> Result<String> {
-    if is_port_chain(v) {
+    // A chain below `hostbus`'s root hub (`1.4`), or anchored as
+    // `usb-assignable-list` prints it: `<controller>-<chain>` (`usb1-1`,
+    // `0000:00:14.0-1.2`), a busid (`1-1.2`), or `<controller>/<chain>`.
+    let anchored = v.rsplit_once(['-', '/']).is_some_and(|(anchor, chain)| {
+        !anchor.is_empty()
+            && anchor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_'))
+            && is_port_chain(chain)
+    });
+    if is_port_chain(v) || anchored {
         Ok(v.to_owned())
     } else {
         Err(Error::InvalidExtensionValue {
             spec: "usbdev",
             key: "portpath",
             value: v.to_owned(),
-            expected: "hub ports separated by dots, e.g. 1.4",
+            expected: "hub ports separated by dots, e.g. 1.4, optionally after `<controller>-` as usb-assignable-list prints it (usb1-1.4, 0000:00:14.0-1.4)",
         })
     }
 }
 
-/// `atoi` of a text that must be a number: optional C blanks, optional
-/// sign, decimal digits, optional trailing blanks.
-pub(super) fn strict_atoi(key: &'static str, v: &str) -> Result<i32> {
-    let blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
-    let t = v.trim_matches(blank);
-    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::InvalidDevNumber {
-            key,
+/// usbdev `controller=`: a devid, or xl's `-1` for "any controller",
+/// which becomes `None` here (libxl's sentinel stops at the parser).
+pub(super) fn parse_controller(v: &str) -> Result<Option<u32>> {
+    match atoi_strict(v) {
+        Ok(-1) => Ok(None),
+        Ok(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::InvalidDevNumber {
+                key: "controller",
+                value: v.to_owned(),
+                reason: "not a controller devid (0 or more) nor -1 (any controller)",
+            }),
+        Err(e) => Err(Error::InvalidDevNumber {
+            key: "controller",
             value: v.to_owned(),
-        });
+            reason: e.reason(),
+        }),
     }
-    Ok(crate::cnum::atoi(v))
+}
+
+/// usbdev `port=`: a port number, or xl's `0` for "any port", which
+/// becomes `None` here.
+pub(super) fn parse_port(v: &str) -> Result<Option<u32>> {
+    match atoi_strict(v) {
+        Ok(0) => Ok(None),
+        Ok(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::InvalidDevNumber {
+                key: "port",
+                value: v.to_owned(),
+                reason: "not a port number (1 or more) nor 0 (any port)",
+            }),
+        Err(e) => Err(Error::InvalidDevNumber {
+            key: "port",
+            value: v.to_owned(),
+            reason: e.reason(),
+        }),
+    }
 }

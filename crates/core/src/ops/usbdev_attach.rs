@@ -32,7 +32,7 @@ use vusb_xlcfg::{UsbCtrlSpec, UsbDevSpec};
 
 use super::common::{OpEnv, at};
 use super::emulated::{occupied_if_dm, port_free};
-use super::usbctrl_attach::usbctrl_attach;
+use super::usbctrl_attach;
 use super::usbctrl_detach::remove_controller;
 use super::{dm, hostdev, usbback};
 use crate::assign::{self, Assignment};
@@ -58,6 +58,10 @@ pub struct Attached {
     /// For `type=tablet|mouse|keyboard`: the emulated device (then
     /// `busid` is empty).
     pub emulated: Option<EmulatedKind>,
+    /// What the user should know although it worked (a SuperSpeed device
+    /// on a USB2 controller runs at high speed); the CLI prints each as
+    /// `vusb: notice: …`.
+    pub notices: Vec<String>,
 }
 
 /// Where a device can go: a free port, or nowhere yet (create a controller).
@@ -77,12 +81,11 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     }
     let xs = env.xs;
     let mut explicit = match spec.controller {
-        None | Some(-1) => None,
-        Some(c) => {
+        None => None,
+        Some(devid) => {
             let missing = || Error::MissingNode {
-                path: format!("/libxl/{}/device/vusb/{c}", dom.domid),
+                path: format!("/libxl/{}/device/vusb/{devid}", dom.domid),
             };
-            let devid = u32::try_from(c).map_err(|_| missing())?;
             Some(read_controller(xs, TxId::NONE, dom.domid, devid)?.ok_or_else(missing)?)
         }
     };
@@ -97,7 +100,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     {
         return Err(Error::BoundToUsbback { busid });
     }
-    let port_wanted = spec.port.filter(|p| *p != 0);
+    let port_wanted = spec.port;
     if port_wanted.is_some() && explicit.is_none() {
         return Err(Error::PortWithoutController);
     }
@@ -113,11 +116,22 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         hostbus: u16::try_from(dev.busnum).unwrap_or(u16::MAX),
         hostaddr: u16::try_from(dev.devnum).unwrap_or(u16::MAX),
         qom_id: None,
+        identity: Some(crate::assign::HostIdentity {
+            vendor: dev.vendor_id,
+            product: dev.product_id,
+            serial: dev.serial.clone(),
+        }),
     };
     let mut placed: Option<Controller> = None;
     for attempt in 1..=ATTEMPTS {
         let tx = xs.transaction_start()?;
-        let choice = match claim_in(xs, tx, dom, explicit.as_ref(), port_wanted, &mut record) {
+        let want = Wanted {
+            explicit: explicit.as_ref(),
+            port: port_wanted,
+            dev: &dev,
+            force: env.force,
+        };
+        let choice = match claim_in(xs, tx, dom, &want, &mut record) {
             Ok(c) => c,
             Err(e) => {
                 abort(xs, tx);
@@ -132,7 +146,11 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
                     // concurrent attach can have taken it; try again.
                     continue;
                 }
-                let c = usbctrl_attach(env, dom, &UsbCtrlSpec::default())?;
+                // The controller that would be made must be able to carry
+                // the device: refuse before creating it.
+                let proto = usbctrl_attach::resolve(env, dom, &UsbCtrlSpec::default())?;
+                hostdev::check_controller(&dev, &proto, env.force)?;
+                let c = usbctrl_attach::attach_resolved(env, dom, proto, None)?;
                 log::debug!(
                     "domain {}: created controller {} for {busid}",
                     dom.domid,
@@ -199,6 +217,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         busid,
         created_ctrl: created.map(|c| c.devid),
         emulated: None,
+        notices: hostdev::speed_notice(&dev, &ctrl).into_iter().collect(),
     })
 }
 
@@ -208,14 +227,22 @@ pub(super) fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
     }
 }
 
-/// Inside `tx`: refuse an assigned device, choose the port, write the port
-/// node and the assignment record.
+/// Where the user wants the device and what it is.
+struct Wanted<'a> {
+    explicit: Option<&'a Controller>,
+    port: Option<u32>,
+    dev: &'a vusb_host::UsbDevice,
+    force: bool,
+}
+
+/// Inside `tx`: refuse an assigned device, choose the port, refuse a
+/// controller that cannot carry the device, write the port node and the
+/// assignment record.
 fn claim_in<X: Xenstore + ?Sized>(
     xs: &X,
     tx: TxId,
     dom: &Domain,
-    explicit: Option<&Controller>,
-    port_wanted: Option<i32>,
+    want: &Wanted<'_>,
     record: &mut Assignment,
 ) -> Result<Choice> {
     if let Some(other) = assign::lookup_live(xs, tx, &record.busid)? {
@@ -224,8 +251,9 @@ fn claim_in<X: Xenstore + ?Sized>(
             domid: other.domid,
         });
     }
-    let choice = choose(xs, tx, dom, explicit, port_wanted, false)?;
+    let choice = choose(xs, tx, dom, want.explicit, want.port, false)?;
     if let Choice::Port(c, port) = &choice {
+        hostdev::check_controller(want.dev, c, want.force)?;
         let path = c.port_path(*port);
         xs.write_str(tx, &path, &record.busid).map_err(at(&path))?;
         record.ctrl = c.devid;
@@ -246,7 +274,7 @@ pub(super) fn choose<X: Xenstore + ?Sized>(
     tx: TxId,
     dom: &Domain,
     explicit: Option<&Controller>,
-    port_wanted: Option<i32>,
+    port_wanted: Option<u32>,
     only_devicemodel: bool,
 ) -> Result<Choice> {
     if let Some(c) = explicit {
@@ -254,14 +282,14 @@ pub(super) fn choose<X: Xenstore + ?Sized>(
         // request; none for pv/qusb) are taken too.
         let emu = occupied_if_dm(xs, tx, c)?;
         if let Some(p) = port_wanted {
-            let port = u32::try_from(p)
-                .ok()
-                .filter(|p| (1..=c.ports).contains(p))
-                .ok_or(Error::PortOutOfRange {
-                    devid: c.devid,
-                    port: i64::from(p),
-                    ports: c.ports,
-                })?;
+            let port =
+                Some(p)
+                    .filter(|p| (1..=c.ports).contains(p))
+                    .ok_or(Error::PortOutOfRange {
+                        devid: c.devid,
+                        port: i64::from(p),
+                        ports: c.ports,
+                    })?;
             if !port_free(xs, tx, c, port, &emu)? {
                 return Err(Error::PortInUse {
                     devid: c.devid,
