@@ -11,7 +11,7 @@ pub mod procs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use vusb_core::sim::layout::{DomainKind, GuestSpec};
+use vusb_sim::layout::{DomainKind, GuestSpec};
 use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
 use vusb_testsupport::fusesys::{self, FuseSys};
 use vusb_testsupport::invariants::{self, Host, Violation};

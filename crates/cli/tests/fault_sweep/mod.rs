@@ -102,7 +102,7 @@ impl std::fmt::Display for Trial {
         if let Some(e) = &self.retry_failed {
             writeln!(f, " retrying the operation failed: {}", e.trim())?;
         }
-        if !self.after_retry.is_empty() {
+        if !self.after_retry.is_empty() && self.after_retry != self.after_recover {
             write!(f, " after the retry:\n{}", show(&self.after_retry))?;
         }
         Ok(())
@@ -214,13 +214,14 @@ pub fn trial(s: &Scenario, faults: &[Fault], n: usize, tmp: &std::path::Path) ->
     );
     let after_recover = bed.check();
     let mut retry_failed = None;
+    let mut after_retry = after_recover.clone();
     if !done(&bed, s) {
         let o = bed.vusb(s.op);
         if !o.status.success() {
             retry_failed = Some(String::from_utf8_lossy(&o.stderr).into_owned());
         }
+        after_retry = bed.check();
     }
-    let after_retry = bed.check();
     // Stopping xenstored takes about a second: do it beside the next trial.
     std::thread::spawn(move || drop(bed));
     Some(Trial {
@@ -288,15 +289,26 @@ impl Summary {
     }
 }
 
-/// Sweep the faults `points` (1-based; all when `None`) of a scenario, or
-/// `None` when the bed cannot run here.
-pub fn sweep(s: &Scenario, points: Option<&[usize]>) -> Option<Summary> {
+/// Which faults of a scenario to apply.
+#[derive(Debug, Clone, Copy)]
+pub enum Select {
+    /// Every kill point and every `TRANSACTION_END` timeout.
+    All,
+    /// Every `k`-th kill point (1, 1+k, ...) and every timeout.
+    Stride(usize),
+}
+
+/// Sweep the selected faults of a scenario, or `None` when the bed cannot
+/// run here.
+pub fn sweep(s: &Scenario, select: Select) -> Option<Summary> {
     let tmp = tempfile::tempdir().unwrap();
     let faults = count(s, tmp.path())?;
-    let all: Vec<usize> = (1..=faults.len()).collect();
-    let points = points.map_or(all, |p| {
-        p.iter().copied().filter(|n| *n <= faults.len()).collect()
-    });
+    let points: Vec<usize> = (1..=faults.len())
+        .filter(|n| match (select, &faults[n - 1]) {
+            (Select::All, _) | (_, Fault::TxEndTimeout(_)) => true,
+            (Select::Stride(k), Fault::Kill(..)) => (n - 1) % k == 0,
+        })
+        .collect();
     let start = Instant::now();
     let mut trials = Vec::new();
     for n in points {
