@@ -9,6 +9,7 @@
 pub mod env;
 pub mod error;
 mod flock;
+pub mod progress;
 pub mod small_file;
 
 pub mod assign;
