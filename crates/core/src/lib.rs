@@ -9,10 +9,12 @@
 pub mod env;
 pub mod error;
 mod flock;
+pub mod lock;
 
 pub mod assign;
 pub mod domain;
 pub mod emulated;
+pub mod journal;
 pub mod layout;
 pub mod libxl_json;
 
@@ -22,6 +24,7 @@ pub mod rebind;
 pub mod devicemodel;
 pub mod qemu_vm;
 
+pub mod bookkeeping;
 pub mod persist;
 pub mod sim;
 

@@ -31,7 +31,7 @@ use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 use vusb_xlcfg::{DevKind, UsbConfig, UsbDevSpec};
 
 use super::common::OpEnv;
-use super::usbctrl_attach::usbctrl_attach;
+use super::controller;
 use super::usbctrl_detach::usbctrl_detach;
 use super::usbdev_attach::usbdev_attach;
 use super::usbdev_detach::{DetachTarget, usbdev_detach};
@@ -242,7 +242,7 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
                 ctrl
             }
             None => {
-                let ctrl = usbctrl_attach(env, dom, &c.spec).map_err(step(
+                let ctrl = controller::create(env, dom, &c.spec, None).map_err(step(
                     "usbctrl",
                     cindex,
                     c.spec.to_string(),
