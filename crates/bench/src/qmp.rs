@@ -229,7 +229,7 @@ fn cli_processes(bin: &Path, sock: &Path, n: usize) -> anyhow::Result<()> {
 /// vusb's attach on the same host. vusb's detach is not timed there: it
 /// waits for `DEVICE_DELETED`, which the fake never sends.
 fn xl_on_fake_host(vusb: Option<&Path>, n: usize) -> anyhow::Result<()> {
-    use vusb_core::sim::layout::{DomainKind, GuestSpec};
+    use vusb_sim::layout::{DomainKind, GuestSpec};
     use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig};
     use vusb_testsupport::xlpeer;
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use vusb_core::assign::{self, Assignment};
 use vusb_core::layout::UsbCtrlType;
-use vusb_core::sim::fixture::{devices, usb_addr};
+use vusb_sim::fixture::{devices, usb_addr};
 use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig};
 use vusb_testsupport::xlpeer::{self, Outcome};
 use vusb_xenstore::{Perm, PermKind, TxId, Xenstore, XenstoreExt};
@@ -203,6 +203,7 @@ fn populate(host: &FakeHost, n: u32, ndev: usize) -> anyhow::Result<()> {
                     hostaddr: u16::from(dev.addr),
                     qom_id: None,
                     step: vusb_core::journal::Step::Done,
+                    identity: None,
                 },
             )?;
             Ok(())

@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use vusb_core::sim::host::{SimConfig, SimHost};
-use vusb_core::sim::layout::{DomainKind, GuestSpec, uuid_of};
+use vusb_sim::host::{SimConfig, SimHost};
+use vusb_sim::layout::{DomainKind, GuestSpec, uuid_of};
 use vusb_xenstore::client::Client;
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
 

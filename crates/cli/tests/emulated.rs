@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use vusb_core::sim::host::{SimConfig, SimHost};
+use vusb_sim::host::{SimConfig, SimHost};
 
 struct Sim {
     host: SimHost,

@@ -10,7 +10,7 @@
 
 use std::process::{Command, Output};
 
-use vusb_core::sim::host::{SimConfig, SimHost};
+use vusb_sim::host::{SimConfig, SimHost};
 use vusb_testsupport::qemu::require_or_skip;
 
 fn text(o: &Output) -> String {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use vusb_core::sim::host::{SimConfig, SimHost};
+use vusb_sim::host::{SimConfig, SimHost};
 use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
 
 fn vusb(args: &[&str]) -> Command {
@@ -214,7 +214,7 @@ fn built_in_host_store_equals_the_real_daemon_host() {
 /// the controller.
 #[test]
 fn driver_failure_modes_as_vusb_sees_them() {
-    use vusb_core::sim::xenbus::{DriverConfig, Failure};
+    use vusb_sim::xenbus::{DriverConfig, Failure};
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_vusb"));
     let host = |failure| {
         let cfg = FakeHostConfig {

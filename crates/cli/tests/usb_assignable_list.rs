@@ -76,7 +76,7 @@ fn run_recorded(recording: &str, proc: &Path, args: &[&str]) -> Output {
     out
 }
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "busid",
     "hostbus",
     "hostaddr",
@@ -89,6 +89,7 @@ const KEYS: [&str; 16] = [
     "usb_version",
     "device_class",
     "port_path",
+    "physical_port",
     "assignable",
     "reason",
     "assigned_to",
@@ -131,7 +132,9 @@ fn check_schema(list: &[Value]) {
             "{e}"
         );
         assert!(
-            e["port_path"].is_string() && e["assignable"].is_boolean(),
+            e["port_path"].is_string()
+                && e["physical_port"].is_string()
+                && e["assignable"].is_boolean(),
             "{e}"
         );
         assert_eq!(
@@ -472,6 +475,7 @@ fn assigned_devices_name_their_domain() {
         hostaddr: 2,
         qom_id: None,
         step: vusb_core::journal::Step::Done,
+        identity: None,
     };
     assign::update(&store.connect(0), TxId::NONE, &record).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -151,6 +151,7 @@ fn recovery_leaves_assigned_devices_alone() {
         hostaddr: 2,
         qom_id: None,
         step: vusb_core::journal::Step::Done,
+        identity: None,
     };
     assign::update(&xs, TxId::NONE, &record).unwrap();
     let mut paths = HostPaths::under(t.base());
@@ -238,7 +239,7 @@ fn usb_recover_without_xenstore_fails_with_exit_1() {
 /// `vusb usb-recover` rolls the attach back.
 #[test]
 fn kill_9_mid_usbdev_attach_then_usb_recover() {
-    use vusb_core::sim::host::{SimConfig, SimHost};
+    use vusb_sim::host::{SimConfig, SimHost};
     if !fusesys::available() {
         return;
     }

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use vusb_core::sim::xenbus::{DriverConfig, Failure};
+use vusb_sim::xenbus::{DriverConfig, Failure};
 use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vusb");

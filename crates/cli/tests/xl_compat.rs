@@ -125,7 +125,7 @@ fn extra_scenario_matches_xl() {
 /// what the real `xl create -n` prints for the same configuration.
 #[test]
 fn guest_json_equals_xl_create_dry_run() {
-    use vusb_core::sim::layout::{DomainKind, GuestSpec, guest_json, uuid_of};
+    use vusb_sim::layout::{DomainKind, GuestSpec, guest_json, uuid_of};
     use vusb_testsupport::fakehost::{FakeHost, require_or_skip};
     if !xlpeer::xl_available() {
         assert!(!ci(), "the real xl is not installed");
@@ -169,7 +169,7 @@ fn guest_json_equals_xl_create_dry_run() {
 }
 
 fn devicemodel_config() -> FakeHostConfig {
-    use vusb_core::sim::layout::{DomainKind, GuestSpec};
+    use vusb_sim::layout::{DomainKind, GuestSpec};
     let mut cfg = FakeHostConfig::default();
     cfg.domains.push(GuestSpec::new(3, DomainKind::Hvm));
     cfg

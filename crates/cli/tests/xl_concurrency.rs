@@ -142,7 +142,7 @@ fn sixteen_devices_one_guest_get_distinct_ports() {
         return;
     };
     run_ok(&host, &["usbctrl-attach", "1"]);
-    let busids: Vec<String> = vusb_core::sim::fixture::devices(18)
+    let busids: Vec<String> = vusb_sim::fixture::devices(18)
         .iter()
         .map(|d| d.busid())
         .take(16)

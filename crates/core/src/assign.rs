@@ -15,8 +15,11 @@
 //! `enc` is libxl's key encoding (`.` → `_`, `:` → `@`, as for
 //! `/libxl/usbback`). The value is a versioned, space-separated text record;
 //! a devicemodel device also carries `qom=<QEMU id>` so it can be removed
-//! from QEMU after it vanished from the host (fix U2). Readers ignore keys
-//! they do not know, so later versions can add fields.
+//! from QEMU after it vanished from the host (fix U2). Records written since
+//! vusb 0.1 also carry the device's identity (`vendor=VVVV product=PPPP
+//! [serial=S]`, the serial percent-encoded), so `usbdev-detach` can find a
+//! device by `vendor=`/`product=`/`serial=` after it was unplugged. Readers
+//! ignore keys they do not know, so later versions can add fields.
 //!
 //! The record is claimed in the **same transaction** as the port node
 //! (callers pass their [`TxId`]): a concurrent claim of the same device or
@@ -88,6 +91,52 @@ pub struct Assignment {
     /// ([`crate::journal`]). Records without the field (written before
     /// the journal existed) are [`Step::Done`].
     pub step: Step,
+    /// The device's vendor/product/serial at attach time (absent in
+    /// records written before they were recorded).
+    pub identity: Option<HostIdentity>,
+}
+
+/// A host device's identity as recorded at attach time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostIdentity {
+    /// idVendor.
+    pub vendor: u16,
+    /// idProduct.
+    pub product: u16,
+    /// The serial string, if the device has one.
+    pub serial: Option<String>,
+}
+
+/// Percent-encode everything but `[A-Za-z0-9._~-]` (a serial may hold
+/// blanks or `=`, which the record format uses).
+fn encode_value(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_value`]; `None` for a malformed escape.
+fn decode_value(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 impl Assignment {
@@ -115,6 +164,16 @@ impl Assignment {
         }
         s.push_str(" step=");
         s.push_str(self.step.as_str());
+        if let Some(id) = &self.identity {
+            s.push_str(&format!(
+                " vendor={:04x} product={:04x}",
+                id.vendor, id.product
+            ));
+            if let Some(serial) = &id.serial {
+                s.push_str(" serial=");
+                s.push_str(&encode_value(serial));
+            }
+        }
         s
     }
 
@@ -131,6 +190,7 @@ impl Assignment {
         let (mut domid, mut ctrl, mut port, mut ty, mut bus, mut addr, mut qom) =
             (None, None, None, None, None, None, None);
         let mut step = Some(Step::Done);
+        let (mut vendor, mut product, mut serial) = (None, None, None);
         for w in words {
             let Some((k, v)) = w.split_once('=') else {
                 return Err(bad("field without `='"));
@@ -144,6 +204,9 @@ impl Assignment {
                 "hostaddr" => addr = v.parse::<u16>().ok(),
                 "qom" => qom = Some(v.to_owned()).filter(|q| valid_qom(q)),
                 "step" => step = v.parse::<Step>().ok(),
+                "vendor" => vendor = u16::from_str_radix(v, 16).ok(),
+                "product" => product = u16::from_str_radix(v, 16).ok(),
+                "serial" => serial = decode_value(v),
                 _ => log::debug!("{path}: ignoring unknown field {k}"),
             }
         }
@@ -159,6 +222,14 @@ impl Assignment {
             hostaddr: addr.ok_or_else(|| bad("missing or bad hostaddr"))?,
             qom_id: qom,
             step: step.ok_or_else(|| bad("bad step"))?,
+            identity: match (vendor, product) {
+                (Some(vendor), Some(product)) => Some(HostIdentity {
+                    vendor,
+                    product,
+                    serial,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -362,6 +433,7 @@ mod tests {
             hostaddr: 12,
             qom_id: None,
             step: Step::Done,
+            identity: None,
         }
     }
 
@@ -395,6 +467,17 @@ mod tests {
         d.qom_id = Some("xenusb-3-12".into());
         let back = Assignment::from_record("3-1.2", "p", &d.to_record()).unwrap();
         assert_eq!(back, d);
+        d.identity = Some(HostIdentity {
+            vendor: 0x046d,
+            product: 0xc52b,
+            serial: Some("A b=c%\u{e9}".into()),
+        });
+        let text = d.to_record();
+        assert!(
+            text.ends_with(" vendor=046d product=c52b serial=A%20b%3Dc%25%C3%A9"),
+            "{text}"
+        );
+        assert_eq!(Assignment::from_record("3-1.2", "p", &text).unwrap(), d);
     }
 
     #[test]

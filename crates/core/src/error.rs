@@ -101,10 +101,29 @@ pub enum Error {
     },
 
     /// The host device cannot be passed through (hub, root hub, absent).
+    /// The message is libxl's, whatever the reason; `why` is not a
+    /// `#[source]` so that line stays libxl's byte for byte: the CLI
+    /// explains `why` on a line of its own.
     #[error("USB device is not assignable.")]
     NotAssignable {
         /// The device's busid, when known.
         busid: Option<String>,
+        /// Why.
+        why: Box<Unassignable>,
+    },
+
+    /// The device needs isochronous transfers, which a pv or qusb
+    /// controller cannot carry (checked before anything is written).
+    #[error(
+        "USB device {busid} has isochronous {endpoint} (a webcam or audio device?), which a {ctype} controller cannot carry: attach it to a devicemodel controller with xHCI (usbctrl-attach <dom> type=devicemodel version=3, HVM guests), or use --force"
+    )]
+    IsochronousOnPvUsb {
+        /// The device.
+        busid: String,
+        /// The controller's type (`pv`, `qusb`).
+        ctype: crate::layout::UsbCtrlType,
+        /// The first isochronous endpoint, described.
+        endpoint: String,
     },
 
     /// The host device is already assigned (vusb's record, or a port node).
@@ -394,6 +413,29 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Why a host device cannot be given to a guest ([`Error::NotAssignable`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Unassignable {
+    /// The selector names no device or several, or is malformed.
+    Lookup(vusb_host::Error),
+    /// The device exists but the host may not give it away.
+    Refused(vusb_host::Refusal),
+    /// A selector lacks a key it needs (`vendor=` without `product=`).
+    IncompleteSelector {
+        /// The keys given.
+        given: &'static str,
+        /// The key missing.
+        missing: &'static str,
+    },
+    /// Selectors naming the device in different ways were given together
+    /// (`busid=` with `hostbus=`/`hostaddr=`): vusb will not pick one.
+    ConflictingSelectors {
+        /// The selector kinds given (`busid=`, `hostbus=/hostaddr=`...).
+        given: Vec<&'static str>,
+    },
 }
 
 /// Result alias of this crate.

@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 mod flock;
 pub mod lock;
+pub mod small_file;
 
 pub mod assign;
 pub mod domain;
@@ -26,7 +27,6 @@ pub mod qemu_vm;
 
 pub mod bookkeeping;
 pub mod persist;
-pub mod sim;
 
 pub mod ops;
 

@@ -135,7 +135,8 @@ where
         return Ok(());
     };
     let lockf = crate::flock::lock_exclusive(&lock).map_err(io_err(&lock))?;
-    let raw = fs::read(&file).map_err(io_err(&file))?;
+    let raw = crate::small_file::read(&file, crate::small_file::MAX_CONFIG_FILE)
+        .map_err(io_err(&file))?;
     let had_nul = raw.last() == Some(&0);
     let text = String::from_utf8_lossy(&raw);
     let text = text.trim_end_matches('\0');

@@ -156,8 +156,11 @@ pub fn encode(saved: &Saved) -> Value {
 /// The saved configuration of `uuid`, if any.
 pub fn load(paths: &HostPaths, uuid: &str) -> Result<Option<Saved>> {
     let path = file_path(paths, uuid);
-    match fs::read_to_string(&path) {
-        Ok(text) => decode(&path, &text, uuid).map(Some),
+    match crate::small_file::read(&path, crate::small_file::MAX_CONFIG_FILE) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| malformed(&path, "not UTF-8"))?;
+            decode(&path, &text, uuid).map(Some)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(&path)(e)),
     }
@@ -248,7 +251,7 @@ fn guest_type<X: Xenstore + ?Sized>(
     domid: DomId,
 ) -> Result<GuestType> {
     let from_file = libxl_file
-        .and_then(|f| fs::read(f).ok())
+        .and_then(|f| crate::small_file::read(f, crate::small_file::MAX_CONFIG_FILE).ok())
         .and_then(|bytes| {
             // libxl's file ends with a NUL byte.
             let text = String::from_utf8_lossy(&bytes)

@@ -16,7 +16,7 @@ use ops_support::{SimHost, run_xl};
 use vusb_core::assign;
 use vusb_core::ops::OpEnv;
 use vusb_core::ops::usbdev_attach::usbdev_attach;
-use vusb_core::sim::xenbus::DriverConfig;
+use vusb_sim::xenbus::DriverConfig;
 use vusb_xenstore::TxId;
 use vusb_xlcfg::UsbDevSpec;
 

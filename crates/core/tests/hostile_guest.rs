@@ -20,7 +20,7 @@ use vusb_core::ops::usbctrl_attach::usbctrl_attach;
 use vusb_core::ops::usbctrl_detach::usbctrl_detach;
 use vusb_core::ops::usbdev_attach::usbdev_attach;
 use vusb_core::ops::usbdev_detach::{DetachTarget, usbdev_detach};
-use vusb_core::sim::bindemu::BindEmulation;
+use vusb_sim::bindemu::BindEmulation;
 use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
 use vusb_testsupport::ring::GuestConn;
 use vusb_xenstore::{Errno, TxId, Xenstore, XenstoreExt};

@@ -14,7 +14,7 @@ mod ops_support;
 use std::path::Path;
 
 use ops_support::{SimHost, diff, dump, normalized, run_xl, steps};
-use vusb_core::sim::xenbus::DriverConfig;
+use vusb_sim::xenbus::DriverConfig;
 
 /// The driver memory is left out here: the fixture's bind emulation is
 /// asynchronous (a polling thread), so consecutive bind/unbind writes of one

@@ -9,7 +9,7 @@ mod ops_support;
 use ops_support::{SimHost, dump, run_xl};
 use vusb_core::assign;
 use vusb_core::ops::usb_release::usb_release;
-use vusb_core::sim::xenbus::DriverConfig;
+use vusb_sim::xenbus::DriverConfig;
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
 
 fn ok(host: &SimHost, cmd: &str) {

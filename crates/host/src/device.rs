@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::endpoints::{Endpoint, Transfer};
 use crate::error::{Error, Result};
 
 /// A USB device's kernel name: `B-P[.P...]`, or `usbB` for a root hub.
@@ -141,6 +142,10 @@ pub struct UsbDevice {
     /// Physical port path: `<host controller>-<ports>` (`0000:00:14.0-1.2`),
     /// stable across re-plugs into the same connector and across reboots.
     pub port_path: String,
+    /// The connector's identity, the same for the USB2 and USB3 halves of
+    /// one connector and across bus renumbering (`0000:00:14.0/3.2`; see
+    /// [`crate::physport`]).
+    pub physical_port: String,
     /// The host controller's sysfs name (`0000:00:14.0`), when known.
     pub controller: Option<String>,
     /// The device's directory under the sysfs root, as components
@@ -152,6 +157,9 @@ pub struct UsbDevice {
     pub port: Option<PortLink>,
     /// Interfaces of the active configuration, by name.
     pub interfaces: Vec<Interface>,
+    /// Endpoints of the active configuration, every alternate setting
+    /// when sysfs shows them ([`crate::endpoints`]).
+    pub endpoints: Vec<Endpoint>,
 }
 
 /// USB class code of hubs.
@@ -172,6 +180,19 @@ impl UsbDevice {
     /// Speed in Mbit/s as sysfs writes it (`"1.5"`, `"480"`).
     pub fn speed_mbps(&self) -> Option<f64> {
         self.speed_kbps.map(|k| f64::from(k) / 1000.0)
+    }
+
+    /// Whether the device runs at SuperSpeed (5 Gbit/s) or faster.
+    pub fn is_superspeed(&self) -> bool {
+        self.speed_kbps.is_some_and(|k| k >= 5_000_000)
+    }
+
+    /// The first isochronous endpoint, if the device has one (webcams,
+    /// audio: PV USB cannot carry them).
+    pub fn isochronous_endpoint(&self) -> Option<&Endpoint> {
+        self.endpoints
+            .iter()
+            .find(|e| e.transfer == Transfer::Isochronous)
     }
 
     /// Whether `other` is this device or below it.

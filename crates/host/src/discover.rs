@@ -63,6 +63,10 @@ pub fn discover(sysfs_root: &Path) -> Result<Vec<UsbDevice>> {
         }
     }
     let mut list: Vec<UsbDevice> = devices.into_values().collect();
+    for dev in &mut list {
+        let dir = SysfsPath::new(dir.join(dev.busid.as_str()));
+        dev.endpoints = crate::endpoints::read(&dir, &dev.interfaces);
+    }
     link_peers(&mut list);
     Ok(list)
 }
@@ -107,6 +111,8 @@ pub fn read_one(sysfs_root: &Path, busid: &BusId) -> Result<UsbDevice> {
             Err(e) => log::warn!("skipping USB interface {name}: {}", error_chain(&e)),
         }
     }
+    dev.endpoints =
+        crate::endpoints::read(&SysfsPath::new(dir.join(busid.as_str())), &dev.interfaces);
     Ok(dev)
 }
 
@@ -148,6 +154,8 @@ fn read_device(sysfs_root: &Path, name: &str) -> Result<UsbDevice> {
         (None, true) => format!("usb{}", busid.bus()),
         (None, false) => format!("usb{}-{}", busid.bus(), busid.ports()),
     };
+    let physical_port =
+        crate::physport::of_device(sysfs_root, &busid, &devpath, controller.as_deref());
     let port = match dev.read_link_opt("port") {
         Ok(Some(target)) => {
             let port_name = target.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -187,11 +195,13 @@ fn read_device(sysfs_root: &Path, name: &str) -> Result<UsbDevice> {
         device_subclass: optional_hex8(&dev, "bDeviceSubClass"),
         device_protocol: optional_hex8(&dev, "bDeviceProtocol"),
         port_path,
+        physical_port,
         controller,
         devpath,
         parents,
         port,
         interfaces: Vec::new(),
+        endpoints: Vec::new(),
         busid,
     })
 }

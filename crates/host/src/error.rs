@@ -59,6 +59,14 @@ pub enum Error {
         /// The busids of every match.
         matches: Vec<String>,
     },
+    /// The selector names devices, but none passes the interface filter.
+    #[error("{what}: no device passes the interface filter ({})", refusals.join("; "))]
+    FilteredOut {
+        /// The selector, as text.
+        what: String,
+        /// Each named device's busid and why it does not pass.
+        refusals: Vec<String>,
+    },
     /// A device selector or number the user wrote is malformed.
     #[error("invalid {what} {input:?}: {reason}")]
     InvalidSelector {

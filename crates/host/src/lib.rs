@@ -11,6 +11,9 @@
 //! - [`sysfs`]: [`sysfs::SysfsPath`], reads that name the file on error;
 //! - [`device`]: the typed model ([`BusId`], [`UsbDevice`], [`Interface`]);
 //! - [`discover`]: the tolerant walk of `bus/usb/devices`;
+//! - [`physport`]: the physical-port identity (USB2/USB3 halves as one);
+//! - [`endpoints`]: endpoint descriptors (isochronous transfers);
+//! - [`filter`]: interface filters (usbguard's `with-interface`);
 //! - [`lookup`]: [`Selector`] and [`lookup::find`];
 //! - [`usage`]: block devices the host uses (mounts, swap, holders);
 //! - [`assignable`]: [`Refusal`] and [`assignable::check`];
@@ -20,9 +23,12 @@ pub mod assignable;
 pub mod bind;
 pub mod device;
 pub mod discover;
+pub mod endpoints;
 mod error;
+pub mod filter;
 pub mod lookup;
 pub mod parse;
+pub mod physport;
 pub mod sysfs;
 pub mod usage;
 
@@ -30,4 +36,5 @@ pub use assignable::Refusal;
 pub use device::{BusId, Interface, PortLink, UsbDevice};
 pub use discover::discover;
 pub use error::{Error, Result};
+pub use filter::{InterfaceFilter, InterfacePattern};
 pub use lookup::Selector;

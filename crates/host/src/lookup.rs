@@ -1,12 +1,16 @@
 //! Finding the device a user means: by `hostbus`/`hostaddr` (xl's only
-//! way), by busid, by `vendor:product[:serial]`, or by physical port path.
+//! way), by busid, by `vendor:product[:serial]`, by physical port path, or
+//! by physical-port identity (one connector, or the subtree below it),
+//! optionally narrowed by an interface filter ([`InterfaceFilter`]).
 //!
 //! Which identities survive what (see `docs/host-usb.md`): bus/addr changes
 //! at every re-plug (the address is allocated anew); the busid survives a
 //! re-plug into the same connector but not a move, and its bus number may
 //! change across reboots; vendor:product:serial follows the device anywhere
 //! (when the device has a unique serial); the port path (`<controller>-
-//! <ports>`) names the connector, stable across re-plugs and reboots.
+//! <ports>`) names one half of the connector, stable across re-plugs and
+//! reboots; the physical port (`<controller>/<ports>`) names the
+//! connector whichever half the device uses ([`crate::physport`]).
 
 use std::fmt;
 
@@ -15,6 +19,7 @@ use std::path::Path;
 use crate::device::{BusId, UsbDevice};
 use crate::discover::{devices_dir, discover, read_one};
 use crate::error::{Error, Result};
+use crate::filter::InterfaceFilter;
 use crate::parse::{hex_u32, xl_uint8};
 use crate::sysfs::{SysfsPath, list_dir};
 
@@ -42,6 +47,17 @@ pub enum Selector {
     /// A physical port path (`0000:00:14.0-1.2`); a busid-form path
     /// (`3-1.2`) is accepted too.
     PortPath(String),
+    /// A physical-port identity ([`crate::physport`]): the device in that
+    /// connector (`below: false`), or any device strictly below it
+    /// (`below: true`; hubs there are never selected, the devices on
+    /// their ports are). `0000:00:14.0/2`, or the anchor alone with
+    /// `below` for every device of a controller.
+    PhysPort {
+        /// The identity as written, without the `.*` / `/*` suffix.
+        port: String,
+        /// The subtree below it rather than the port itself.
+        below: bool,
+    },
 }
 
 impl Selector {
@@ -100,6 +116,10 @@ impl Selector {
                         .is_none_or(|s| dev.serial.as_deref() == Some(s.as_str()))
             }
             Selector::PortPath(p) => dev.port_path == *p || dev.busid.as_str() == p,
+            Selector::PhysPort { port, below } => {
+                crate::physport::matches(&dev.physical_port, port, *below)
+                    && !(*below && dev.is_hub())
+            }
         }
     }
 }
@@ -122,6 +142,11 @@ impl fmt::Display for Selector {
                 write!(f, "vendor:product:serial {vendor:04x}:{product:04x}:{s}")
             }
             Selector::PortPath(p) => write!(f, "port path {p}"),
+            Selector::PhysPort { port, below: false } => write!(f, "physical port {port}"),
+            Selector::PhysPort { port, below: true } => {
+                let sep = if port.contains('/') { '.' } else { '/' };
+                write!(f, "physical port {port}{sep}*")
+            }
         }
     }
 }
@@ -180,14 +205,67 @@ pub fn locate(sysfs_root: &Path, selector: &Selector) -> Result<UsbDevice> {
     }
 }
 
+/// [`locate`], then `filter` (a refused device is
+/// [`Error::FilteredOut`]); a selector that may name several devices
+/// (vendor:product, physical ports) is resolved with the filter applied
+/// first, as [`find_with`].
+pub fn locate_with(
+    sysfs_root: &Path,
+    selector: &Selector,
+    filter: &InterfaceFilter,
+) -> Result<UsbDevice> {
+    match selector {
+        Selector::BusAddr { .. } | Selector::BusId(_) => {
+            let dev = locate(sysfs_root, selector)?;
+            match filter.check(&dev) {
+                Ok(()) => Ok(dev),
+                Err(r) => Err(Error::FilteredOut {
+                    what: selector.to_string(),
+                    refusals: vec![format!("{}: {r}", dev.busid)],
+                }),
+            }
+        }
+        _ => {
+            let devices = discover(sysfs_root)?;
+            find_with(&devices, selector, filter).cloned()
+        }
+    }
+}
+
 /// The one device of `devices` that `selector` names.
 pub fn find<'a>(devices: &'a [UsbDevice], selector: &Selector) -> Result<&'a UsbDevice> {
+    find_with(devices, selector, &InterfaceFilter::default())
+}
+
+/// The one device of `devices` that `selector` names and that passes
+/// `filter`. Among several devices the selector names (a subtree, a
+/// vendor:product), the filter picks; when the selector names devices but
+/// none passes, the error gives each one's reason.
+pub fn find_with<'a>(
+    devices: &'a [UsbDevice],
+    selector: &Selector,
+    filter: &InterfaceFilter,
+) -> Result<&'a UsbDevice> {
     if let Selector::BusAddr { bus: 0, .. } | Selector::BusAddr { addr: 0, .. } = selector {
         return Err(Error::DeviceNotFound {
             what: selector.to_string(),
         });
     }
-    let found: Vec<&UsbDevice> = devices.iter().filter(|d| selector.matches(d)).collect();
+    let named: Vec<&UsbDevice> = devices.iter().filter(|d| selector.matches(d)).collect();
+    let mut refusals = Vec::new();
+    let mut found = Vec::new();
+    for d in named {
+        match filter.check(d) {
+            Ok(()) => found.push(d),
+            Err(r) => refusals.push(format!("{}: {r}", d.busid)),
+        }
+    }
+    if found.is_empty() && !refusals.is_empty() {
+        return Err(Error::FilteredOut {
+            what: selector.to_string(),
+            refusals,
+        });
+    }
     match found.as_slice() {
         [] => Err(Error::DeviceNotFound {
             what: selector.to_string(),

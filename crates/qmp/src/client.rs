@@ -1,6 +1,12 @@
 //! The QMP transport: greeting, capability negotiation, commands with ids,
 //! events queued while waiting for replies, a deadline per command.
 //!
+//! Bounded against a broken or hostile peer: a line (one message) is at
+//! most [`MAX_LINE`] bytes, queued events at most [`MAX_QUEUED_EVENTS`]
+//! (and [`MAX_LINE`] bytes), and a deadline bounds the *total* time of an
+//! exchange — each read waits only for the time left, so a peer dripping
+//! bytes cannot extend it.
+//!
 //! Generic over any stream that can bound a read ([`Stream`]), so tests
 //! drive it over `UnixStream::pair()` with a scripted peer. Blocking I/O
 //! with explicit timeouts; no async runtime.
@@ -17,6 +23,23 @@ use crate::message::{self, Event, Greeting, Message};
 
 /// libxl's timeout for one QMP operation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest line (one QMP message) accepted from the peer: 1 MiB.
+///
+/// The largest reply vusb asks for — `query-pci` of a guest with a full PCI
+/// bus, or `qom-list` of `/machine/peripheral` — is a few tens of KiB, so
+/// this leaves a wide margin while keeping a hostile or broken peer (a line
+/// that never ends, a reply of hundreds of MiB) from growing vusb's memory:
+/// past it the read stops with [`Error::LineTooLong`] and nothing more of
+/// the line is buffered.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// The most events kept queued while waiting for a reply or for another
+/// event: 1024, whose lines add up to at most [`MAX_LINE`] bytes. QEMU
+/// sends a handful per hot-plug; a peer that floods events stops the
+/// exchange with [`Error::TooManyEvents`] instead of filling memory.
+/// Together with [`MAX_LINE`] this bounds a connection's memory.
+pub const MAX_QUEUED_EVENTS: usize = 1024;
 
 /// A byte stream whose reads can be bounded in time.
 pub trait Stream: Read + Write {
@@ -36,7 +59,12 @@ pub struct Qmp<S: Stream> {
     reader: BufReader<S>,
     partial: Vec<u8>,
     next_id: u64,
-    events: VecDeque<Event>,
+    /// Queued events with the length of the line each came in.
+    events: VecDeque<(Event, usize)>,
+    /// Sum of those lengths (bounded by [`MAX_LINE`]).
+    events_bytes: usize,
+    /// Length of the line of the last message read.
+    last_line: usize,
     timeout: Duration,
     greeting: Option<Greeting>,
     sent: Option<Vec<String>>,
@@ -50,6 +78,8 @@ impl<S: Stream> Qmp<S> {
             partial: Vec::new(),
             next_id: 1,
             events: VecDeque::new(),
+            events_bytes: 0,
+            last_line: 0,
             timeout: DEFAULT_TIMEOUT,
             greeting: None,
             sent: None,
@@ -81,8 +111,9 @@ impl<S: Stream> Qmp<S> {
         self.greeting.as_ref()
     }
 
-    /// Read the greeting and negotiate capabilities (`qmp_capabilities`).
-    /// A peer that sends anything but a QMP greeting is [`Error::NotQmp`].
+    /// Read the greeting and negotiate capabilities (`qmp_capabilities`),
+    /// both within one timeout. A peer that sends anything but a QMP
+    /// greeting is [`Error::NotQmp`].
     pub fn handshake(&mut self) -> Result<Greeting> {
         let deadline = Instant::now() + self.timeout;
         let greeting = match self.read_message("greeting", deadline) {
@@ -106,7 +137,12 @@ impl<S: Stream> Qmp<S> {
             greeting.package
         );
         self.greeting = Some(greeting.clone());
-        self.execute("qmp_capabilities", None)?;
+        // The greeting and the negotiation share one deadline: a peer that
+        // greets slowly does not get a second full timeout.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        self.execute_with_timeout("qmp_capabilities", None, left)?;
         Ok(greeting)
     }
 
@@ -152,7 +188,7 @@ impl<S: Stream> Qmp<S> {
                 }
                 Ok(Message::Event(ev)) => {
                     log::trace!("qmp <- event {} {}", ev.name, ev.data);
-                    self.events.push_back(ev);
+                    self.queue_event(command, ev)?;
                 }
                 Ok(Message::Greeting(_)) => {
                     return Err(Error::Malformed {
@@ -180,8 +216,11 @@ impl<S: Stream> Qmp<S> {
         timeout: Duration,
         mut want: impl FnMut(&Event) -> bool,
     ) -> Result<Option<Event>> {
-        if let Some(pos) = self.events.iter().position(&mut want) {
-            return Ok(self.events.remove(pos));
+        if let Some(pos) = self.events.iter().position(|(ev, _)| want(ev)) {
+            return Ok(self.events.remove(pos).map(|(ev, len)| {
+                self.events_bytes -= len;
+                ev
+            }));
         }
         let deadline = Instant::now() + timeout;
         loop {
@@ -191,7 +230,7 @@ impl<S: Stream> Qmp<S> {
                     if want(&ev) {
                         return Ok(Some(ev));
                     }
-                    self.events.push_back(ev);
+                    self.queue_event("event", ev)?;
                 }
                 Ok(other) => log::debug!("qmp: dropping an unsolicited message: {other:?}"),
                 Err(Error::Timeout { .. }) => return Ok(None),
@@ -202,7 +241,8 @@ impl<S: Stream> Qmp<S> {
 
     /// Take every queued event.
     pub fn take_events(&mut self) -> Vec<Event> {
-        self.events.drain(..).collect()
+        self.events_bytes = 0;
+        self.events.drain(..).map(|(ev, _)| ev).collect()
     }
 
     /// The underlying stream.
@@ -249,6 +289,25 @@ impl<S: Stream> Qmp<S> {
     /// Read one complete message, or fail at `deadline`.
     fn read_message(&mut self, what: &str, deadline: Instant) -> Result<Message> {
         loop {
+            let line = self.read_line(what, deadline)?;
+            self.last_line = line.len();
+            let trimmed = line.trim_ascii();
+            if trimmed.is_empty() {
+                continue;
+            }
+            return message::parse(trimmed).map_err(|detail| Error::Malformed {
+                command: what.to_string(),
+                detail,
+            });
+        }
+    }
+
+    /// Read one line (up to and including `\n`), bounded in size by
+    /// [`MAX_LINE`] and in total time by `deadline`: each read waits at
+    /// most the time left, and the deadline is checked between reads, so a
+    /// peer dripping one byte at a time cannot stretch the wait.
+    fn read_line(&mut self, what: &str, deadline: Instant) -> Result<Vec<u8>> {
+        loop {
             let now = Instant::now();
             if now >= deadline {
                 return Err(Error::Timeout {
@@ -261,25 +320,8 @@ impl<S: Stream> Qmp<S> {
                 .get_ref()
                 .set_read_timeout(Some(remaining))
                 .map_err(Error::SetTimeout)?;
-            match self.reader.read_until(b'\n', &mut self.partial) {
-                Ok(0) => {
-                    return Err(Error::Closed {
-                        command: what.to_string(),
-                    });
-                }
-                Ok(_) if self.partial.last() == Some(&b'\n') => {
-                    let line = std::mem::take(&mut self.partial);
-                    let trimmed = line.trim_ascii();
-                    if trimmed.is_empty() {
-                        continue;
-                    }
-                    return message::parse(trimmed).map_err(|detail| Error::Malformed {
-                        command: what.to_string(),
-                        detail,
-                    });
-                }
-                // Bytes without a newline, then EOF: the next read says 0.
-                Ok(_) => continue,
+            let available = match self.reader.fill_buf() {
+                Ok(buf) => buf,
                 Err(e) => match e.kind() {
                     ErrorKind::Interrupted => continue,
                     ErrorKind::WouldBlock | ErrorKind::TimedOut => {
@@ -300,8 +342,51 @@ impl<S: Stream> Qmp<S> {
                         });
                     }
                 },
+            };
+            if available.is_empty() {
+                // EOF, possibly after bytes without a newline.
+                return Err(Error::Closed {
+                    command: what.to_string(),
+                });
+            }
+            let (take, complete) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            if self.partial.len() + take > MAX_LINE {
+                let received = self.partial.len() + take;
+                // Drop what was read: the connection is unusable anyway,
+                // and the memory must not stay held.
+                self.partial = Vec::new();
+                self.reader.consume(take);
+                return Err(Error::LineTooLong {
+                    command: what.to_string(),
+                    limit: MAX_LINE,
+                    received,
+                });
+            }
+            self.partial.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+            if complete {
+                return Ok(std::mem::take(&mut self.partial));
             }
         }
+    }
+
+    /// Queue the event just read while waiting for something else,
+    /// within [`MAX_QUEUED_EVENTS`] and [`MAX_LINE`] bytes.
+    fn queue_event(&mut self, what: &str, ev: Event) -> Result<()> {
+        let len = self.last_line;
+        if self.events.len() >= MAX_QUEUED_EVENTS || self.events_bytes + len > MAX_LINE {
+            return Err(Error::TooManyEvents {
+                command: what.to_string(),
+                limit: MAX_QUEUED_EVENTS,
+                bytes: MAX_LINE,
+            });
+        }
+        self.events_bytes += len;
+        self.events.push_back((ev, len));
+        Ok(())
     }
 }
 

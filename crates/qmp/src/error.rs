@@ -84,6 +84,34 @@ pub enum Error {
         /// What was wrong, with the start of the line.
         detail: String,
     },
+    /// The peer sent a line longer than the limit (or one that never
+    /// ends): refused without buffering the rest. The connection is
+    /// unusable afterwards.
+    #[error(
+        "QMP message too long while waiting for {command}: over {limit} bytes (received {received} without a line end)"
+    )]
+    LineTooLong {
+        /// The QMP command (or `greeting` / `event`).
+        command: String,
+        /// The limit ([`crate::client::MAX_LINE`]).
+        limit: usize,
+        /// How many bytes of the line had arrived when vusb stopped.
+        received: usize,
+    },
+    /// The peer sent more events than vusb keeps queued while waiting for
+    /// an answer ([`crate::client::MAX_QUEUED_EVENTS`] events or
+    /// [`crate::client::MAX_LINE`] bytes of them).
+    #[error(
+        "too many QMP events while waiting for {command}: over {limit} events or {bytes} bytes queued"
+    )]
+    TooManyEvents {
+        /// The QMP command (or `event`).
+        command: String,
+        /// The most events kept.
+        limit: usize,
+        /// The most bytes of events kept.
+        bytes: usize,
+    },
     /// QEMU answered the command with an error.
     #[error("QEMU refused {command}: {desc}")]
     Qemu {
@@ -131,7 +159,10 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
-            Error::Closed { .. } | Error::Send { .. } | Error::Receive { .. }
+            Error::Closed { .. }
+                | Error::Send { .. }
+                | Error::Receive { .. }
+                | Error::LineTooLong { .. }
         )
     }
 }

@@ -4,7 +4,8 @@
 //! * [`Qmp`] is generic over a [`Stream`] (a Unix socket in production, a
 //!   socket pair in tests): greeting, `qmp_capabilities`, commands with
 //!   numeric ids, events interleaved with replies queued for later, one
-//!   deadline per command.
+//!   deadline per command bounding its total time, lines and queued events
+//!   bounded in size ([`MAX_LINE`], [`MAX_QUEUED_EVENTS`]).
 //! * Everything that can go wrong — a missing socket, a peer that is not
 //!   QEMU, EOF because QEMU died, a command that times out, QEMU refusing
 //!   a command — is an [`Error`] variant; nothing panics.
@@ -22,7 +23,7 @@ pub mod commands;
 pub mod error;
 pub mod message;
 
-pub use client::{DEFAULT_TIMEOUT, Qmp, Stream, connect_unix};
+pub use client::{DEFAULT_TIMEOUT, MAX_LINE, MAX_QUEUED_EVENTS, Qmp, Stream, connect_unix};
 pub use commands::{DeviceAdd, PciFunction, Peripheral};
 pub use error::{Error, Result};
 pub use message::{Event, Greeting, Message};

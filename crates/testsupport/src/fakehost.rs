@@ -2,8 +2,8 @@
 //! (the harness in `harness/`), dom0 as the real `xen-init-dom0` leaves it
 //! (run under the xl shim, falling back to vusb's own layout when the Xen
 //! tools are missing), guests laid out like libxl leaves them
-//! ([`vusb_core::sim::layout`]), the sysfs fixture
-//! ([`vusb_core::sim::fixture`]), libxl's JSON under `var/lib/xen`, the QMP
+//! ([`vusb_sim::layout`]), the sysfs fixture
+//! ([`vusb_sim::fixture`]), libxl's JSON under `var/lib/xen`, the QMP
 //! socket directory, and the simulated usbback/usbfront
 //! ([`crate::xenbus_sim`]) on their own connection.
 //!
@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use vusb_core::HostPaths;
-use vusb_core::sim::fixture::write_fixture;
-use vusb_core::sim::layout::{self, DomainKind, GuestSpec};
-use vusb_core::sim::xenbus::{DriverConfig, Drivers};
+use vusb_sim::fixture::write_fixture;
+use vusb_sim::layout::{self, DomainKind, GuestSpec};
+use vusb_sim::xenbus::{DriverConfig, Drivers};
 use vusb_xenstore::client::Client;
 
 use crate::xlpeer;
@@ -89,7 +89,7 @@ pub struct FakeHost {
     qmp: Vec<FakeQmp>,
     domains: usize,
     frontend: bool,
-    failure: Option<vusb_core::sim::xenbus::Failure>,
+    failure: Option<vusb_sim::xenbus::Failure>,
 }
 
 impl std::fmt::Debug for FakeHost {
@@ -321,7 +321,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use std::time::Duration;
-    use vusb_core::sim::xenbus::Failure;
+    use vusb_sim::xenbus::Failure;
 
     fn host(cfg: &FakeHostConfig) -> Option<FakeHost> {
         require_or_skip("fakehost test", FakeHost::start(cfg))

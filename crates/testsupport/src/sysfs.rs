@@ -403,6 +403,32 @@ impl SysfsTree {
         Ok(())
     }
 
+    /// An endpoint directory `ep_<addr>` in interface `intf` (`1-3:1.1`)
+    /// with `bEndpointAddress`, `bmAttributes` and `type`, as the kernel
+    /// shows the endpoints of an interface's current alternate setting.
+    pub fn endpoint(&self, intf: &str, address: u8, bm_attributes: u8) -> io::Result<()> {
+        let ilink = std::fs::read_link(self.root().join("bus/usb/devices").join(intf))?;
+        let ipath = ilink.to_string_lossy().trim_start_matches("../").to_owned();
+        let dir = self.root().join(ipath).join(format!("ep_{address:02x}"));
+        std::fs::create_dir_all(&dir)?;
+        self.attr(&dir, "bEndpointAddress", &format!("{address:02x}"))?;
+        self.attr(&dir, "bmAttributes", &format!("{bm_attributes:02x}"))?;
+        let kind = ["Control", "Isoc", "Bulk", "Interrupt"][usize::from(bm_attributes & 3)];
+        self.attr(&dir, "type", kind)?;
+        self.attr(
+            &dir,
+            "direction",
+            if address & 0x80 != 0 { "in" } else { "out" },
+        )
+    }
+
+    /// The binary `descriptors` file of device `busid` (device descriptor,
+    /// then the active configuration's descriptors).
+    pub fn descriptors(&self, busid: &str, raw: &[u8]) -> io::Result<()> {
+        let dir = self.root().join(self.devpath(busid)?);
+        std::fs::write(dir.join("descriptors"), raw)
+    }
+
     /// Link two ports as USB2/USB3 companions (`peer` both ways).
     pub fn peer(&self, hub_a: &str, port_a: u32, hub_b: &str, port_b: u32) -> io::Result<()> {
         let a = self.make_port(hub_a, port_a)?;
@@ -535,4 +561,58 @@ pub fn typical_host() -> io::Result<SysfsTree> {
     )?;
     t.block_device("2-1:1.0", "sdc", "8:32", &[("sdc1", "8:33")])?;
     Ok(t)
+}
+
+/// Raw USB descriptors as a device's sysfs `descriptors` file holds them:
+/// the 18-byte device descriptor, then one configuration descriptor and
+/// the interface and endpoint descriptors that follow it (every alternate
+/// setting). Built in order: `interface(..)` then its `endpoint(..)`s.
+#[derive(Debug, Clone)]
+pub struct Descriptors {
+    raw: Vec<u8>,
+}
+
+impl Descriptors {
+    /// A device descriptor for `vendor:product` and an empty configuration.
+    pub fn new(vendor: u16, product: u16) -> Descriptors {
+        let [vl, vh] = vendor.to_le_bytes();
+        let [pl, ph] = product.to_le_bytes();
+        let mut raw = vec![
+            18, 1, 0x00, 0x02, 0xef, 0x02, 0x01, 64, vl, vh, pl, ph, 0x00, 0x01, 1, 2, 3, 1,
+        ];
+        raw.extend([9, 2, 0, 0, 0, 1, 0, 0x80, 250]);
+        Descriptors { raw }
+    }
+
+    /// An interface descriptor (`number`, alternate setting `alt`).
+    pub fn interface(mut self, number: u8, alt: u8, class: u8, sub: u8, proto: u8) -> Self {
+        self.raw
+            .extend([9, 4, number, alt, 0, class, sub, proto, 0]);
+        self
+    }
+
+    /// An endpoint descriptor of the last interface.
+    pub fn endpoint(mut self, address: u8, bm_attributes: u8) -> Self {
+        self.raw
+            .extend([7, 5, address, bm_attributes, 0x00, 0x04, 1]);
+        self
+    }
+
+    /// The bytes, with the configuration's total length and interface
+    /// count filled in.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut raw = self.raw.clone();
+        let total = u16::try_from(raw.len() - 18).unwrap_or(u16::MAX);
+        raw[20..22].copy_from_slice(&total.to_le_bytes());
+        let mut numbers: Vec<u8> = Vec::new();
+        let mut at = 27;
+        while at + 2 < raw.len() {
+            if raw[at + 1] == 4 && !numbers.contains(&raw[at + 2]) {
+                numbers.push(raw[at + 2]);
+            }
+            at += usize::from(raw[at].max(1));
+        }
+        raw[22] = u8::try_from(numbers.len()).unwrap_or(u8::MAX);
+        raw
+    }
 }

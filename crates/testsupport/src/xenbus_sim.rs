@@ -1,5 +1,5 @@
 //! Simulated usbback / usbfront for tests: the xenbus state machine of
-//! [`vusb_core::sim::xenbus`] (it lives in the core library because the
+//! [`vusb_sim::xenbus`] (it lives in the `vusb-sim` crate because the
 //! `vusb sim` command ships it), re-exported here for tests.
 //!
 //! Start it on its own dom0 connection (a real-xenstored client or a
@@ -9,4 +9,4 @@
 //! ([`Failure`]): backend never reaches 2, frontend never connects,
 //! backend never closes.
 
-pub use vusb_core::sim::xenbus::{BACKEND_ROOTS, DriverConfig, Drivers, Failure};
+pub use vusb_sim::xenbus::{BACKEND_ROOTS, DriverConfig, Drivers, Failure};

@@ -32,9 +32,14 @@
 //!   device model of a `devicemodel` controller, e.g. `qemu-xhci`); usbdev
 //!   `busid=` (sysfs name such as `3-1.2`), `vendor=` / `product=` (USB ids,
 //!   hexadecimal as lsusb prints them, optional `0x`), `serial=` (the
-//!   device's iSerial string) and `portpath=` (the hub port chain on
-//!   `hostbus=`, e.g. `1.4`, as QEMU's `hostport=`). They select the host
-//!   device by something more stable than the bus address (reference U3).
+//!   device's iSerial string), `portpath=` (the hub port chain on
+//!   `hostbus=`, e.g. `1.4`, as QEMU's `hostport=`) and `physport=` (the
+//!   connector, the same for both halves of a USB3 connector and across
+//!   bus renumbering: `0000:00:14.0/2.1`; `0000:00:14.0/2.*` for any
+//!   device below port 2). They select the host device by something more
+//!   stable than the bus address (reference U3). `with-interface=` and
+//!   `without-interface=` (`08`, `03:*:01+e0`) filter it by interface
+//!   class, after usbguard's `with-interface` (`spec_host.rs`).
 //!
 //! A spec is "what the user wrote": nothing is defaulted or resolved here.
 
@@ -43,6 +48,9 @@ use std::fmt;
 use crate::cnum::{atoi, strtoul0_u8};
 use crate::error::{Error, Result};
 
+#[path = "spec_host.rs"]
+mod host;
+pub use host::{IntfPatternSpec, PhysPortSpec, format_patterns};
 #[path = "spec_values.rs"]
 mod values;
 use values::{non_empty, parse_busid, parse_portpath, parse_usb_id, strict_atoi};
@@ -225,6 +233,14 @@ pub struct UsbDevSpec {
     /// `portpath=` (extension): hub port chain below the root hub of
     /// `hostbus`, e.g. `1.4`.
     pub portpath: Option<String>,
+    /// `physport=` (extension): the physical port (connector), or the
+    /// subtree below it.
+    pub physport: Option<PhysPortSpec>,
+    /// `with-interface=` (extension): every interface of the device must
+    /// match one of these.
+    pub with_interface: Option<Vec<IntfPatternSpec>>,
+    /// `without-interface=` (extension): no interface may match these.
+    pub without_interface: Option<Vec<IntfPatternSpec>>,
 }
 
 impl UsbDevSpec {
@@ -245,6 +261,9 @@ impl UsbDevSpec {
             || self.product.is_some()
             || self.serial.is_some()
             || self.portpath.is_some()
+            || self.physport.is_some()
+            || self.with_interface.is_some()
+            || self.without_interface.is_some()
             || self.kind != DevKind::HostDev
     }
 
@@ -272,6 +291,12 @@ impl UsbDevSpec {
             self.serial = Some(non_empty("usbdev", "serial", v, "a non-empty string")?);
         } else if let Some(v) = field.strip_prefix("portpath=") {
             self.portpath = Some(parse_portpath(v)?);
+        } else if let Some(v) = field.strip_prefix("physport=") {
+            self.physport = Some(host::parse_physport(v)?);
+        } else if let Some(v) = field.strip_prefix("with-interface=") {
+            self.with_interface = Some(host::parse_patterns("with-interface", v)?);
+        } else if let Some(v) = field.strip_prefix("without-interface=") {
+            self.without_interface = Some(host::parse_patterns("without-interface", v)?);
         } else {
             return Err(Error::UnknownDevKey {
                 token: field.to_owned(),
@@ -312,6 +337,15 @@ impl fmt::Display for UsbDevSpec {
         }
         if let Some(v) = &self.portpath {
             fields.push(format!("portpath={v}"));
+        }
+        if let Some(v) = &self.physport {
+            fields.push(format!("physport={v}"));
+        }
+        if let Some(v) = &self.with_interface {
+            fields.push(format!("with-interface={}", format_patterns(v)));
+        }
+        if let Some(v) = &self.without_interface {
+            fields.push(format!("without-interface={}", format_patterns(v)));
         }
         f.write_str(&fields.join(","))
     }

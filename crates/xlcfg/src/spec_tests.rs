@@ -156,6 +156,11 @@ fn dev_extensions() {
     assert_eq!(d.busid.as_deref(), Some("3-1.2"));
     let d = parse_usbdev_item("hostbus=2,portpath=1.4.2").unwrap();
     assert_eq!(d.portpath.as_deref(), Some("1.4.2"));
+    // What usb-assignable-list prints is accepted as is.
+    for p in ["usb1-1", "0000:00:14.0-1.2", "3-1.2", "0000:00:14.0/3.2"] {
+        let d = parse_usbdev_item(&format!("portpath={p}")).unwrap();
+        assert_eq!(d.portpath.as_deref(), Some(p));
+    }
 
     for kind in ["tablet", "Mouse", "KEYBOARD"] {
         let d = parse_usbdev_args(&[format!("type={kind}")]).unwrap();
@@ -175,6 +180,9 @@ fn dev_extensions() {
         "busid=0-1",
         "portpath=1.",
         "portpath=0",
+        "portpath=-1.2",
+        "portpath=usb1-",
+        "portpath=a b-1",
         "serial=",
     ] {
         let e = parse_usbdev_item(bad).unwrap_err();
@@ -215,4 +223,33 @@ fn display_round_trips() {
         assert!(text.starts_with("type="), "{text}");
         assert_eq!(parse_usbdev_item(&text).unwrap(), d, "{item} -> {text}");
     }
+}
+
+#[test]
+fn physport_and_interface_filters_in_items_and_args() {
+    let s = parse_usbdev_item(
+        "physport=0000:00:14.0/2.*, with-interface=08:06,without-interface=03:*:01+e0",
+    )
+    .unwrap();
+    let p = s.physport.as_ref().unwrap();
+    assert_eq!((p.port.as_str(), p.below), ("0000:00:14.0/2", true));
+    assert_eq!(s.with_interface.as_ref().unwrap().len(), 1);
+    assert_eq!(s.without_interface.as_ref().unwrap().len(), 2);
+    assert!(s.uses_extensions());
+    let text = s.to_string();
+    assert_eq!(
+        text,
+        "type=hostdev,physport=0000:00:14.0/2.*,with-interface=08:06:*,without-interface=03:*:01+e0:*:*"
+    );
+    assert_eq!(parse_usbdev_item(&text).unwrap(), s);
+    let a = parse_usbdev_args(&["physport=0000:00:14.0/s3"]).unwrap();
+    assert_eq!(a.physport.unwrap().port, "0000:00:14.0/s3");
+    let e = parse_usbdev_args(&["physport=1-2"]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("Invalid value `1-2' for `physport' in usbdev spec"),
+        "{e}"
+    );
+    let e = parse_usbdev_item("with-interface=mass-storage").unwrap_err();
+    assert!(e.to_string().contains("with-interface"), "{e}");
 }

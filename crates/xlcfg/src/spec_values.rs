@@ -70,14 +70,24 @@ pub(super) fn parse_busid(v: &str) -> Result<String> {
 }
 
 pub(super) fn parse_portpath(v: &str) -> Result<String> {
-    if is_port_chain(v) {
+    // A chain below `hostbus`'s root hub (`1.4`), or anchored as
+    // `usb-assignable-list` prints it: `<controller>-<chain>` (`usb1-1`,
+    // `0000:00:14.0-1.2`), a busid (`1-1.2`), or `<controller>/<chain>`.
+    let anchored = v.rsplit_once(['-', '/']).is_some_and(|(anchor, chain)| {
+        !anchor.is_empty()
+            && anchor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_'))
+            && is_port_chain(chain)
+    });
+    if is_port_chain(v) || anchored {
         Ok(v.to_owned())
     } else {
         Err(Error::InvalidExtensionValue {
             spec: "usbdev",
             key: "portpath",
             value: v.to_owned(),
-            expected: "hub ports separated by dots, e.g. 1.4",
+            expected: "hub ports separated by dots, e.g. 1.4, optionally after `<controller>-` as usb-assignable-list prints it (usb1-1.4, 0000:00:14.0-1.4)",
         })
     }
 }

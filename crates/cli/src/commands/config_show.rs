@@ -7,7 +7,6 @@
 //! invalid bytes are replaced (with a warning) rather than refused, since
 //! they occur in comments of old files and never in USB settings.
 
-use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
@@ -18,14 +17,15 @@ use crate::output::out;
 /// Reads a config file (or stdin for `-`) as text, with a warning for
 /// bytes that are not UTF-8.
 pub fn read_config_text(file: &str) -> anyhow::Result<String> {
+    use vusb_core::small_file::{self, MAX_CONFIG_FILE};
+    // Bounded: a regular file of at most MAX_CONFIG_FILE bytes (a FIFO or
+    // /dev/zero is refused), stdin cut at the same size.
     let bytes = if file == "-" {
-        let mut b = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut b)
-            .context("reading stdin")?;
-        b
+        small_file::read_limited(std::io::stdin().lock(), MAX_CONFIG_FILE)
+            .context("reading stdin")?
     } else {
-        std::fs::read(file).with_context(|| format!("reading {file}"))?
+        small_file::read(std::path::Path::new(file), MAX_CONFIG_FILE)
+            .with_context(|| format!("reading {file}"))?
     };
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),

@@ -1,7 +1,7 @@
 //! `vusb sim`: try vusb on a machine without Xen.
 //!
 //! - `vusb sim` (or `vusb sim run`): start the built-in simulated host
-//!   ([`vusb_core::sim::host`]) in a temporary directory, run a short
+//!   ([`vusb_sim::host`]) in a temporary directory, run a short
 //!   attach / list / detach session with this very binary — each command
 //!   printed as a user would type it, then its output — with what the
 //!   simulated drivers and the sysfs emulation did in between, and stop.
@@ -21,7 +21,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use vusb_core::sim::host::{SimConfig, SimHost};
+use vusb_sim::host::{SimConfig, SimHost};
 
 use crate::context::Context;
 use crate::output::out;
@@ -157,11 +157,9 @@ fn pid_file(dir: &Path) -> PathBuf {
 }
 
 fn running_pid(dir: &Path) -> Option<u32> {
-    let pid: u32 = fs::read_to_string(pid_file(dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    // Bounded: DIR is the user's; its sim.pid must be a small regular file.
+    let pid = vusb_core::small_file::read(&pid_file(dir), 64).ok()?;
+    let pid: u32 = String::from_utf8_lossy(&pid).trim().parse().ok()?;
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     String::from_utf8_lossy(&cmdline)
         .contains("sim")

@@ -1,6 +1,6 @@
 //! `vusb usb-assignable-list [--all] [--json]`: the host USB devices that
 //! may be given to a guest (a vusb extension; xl has none). The table has
-//! busid, bus.addr, vendor:product and product name; `--all` adds the
+//! busid, bus.addr, physical port, vendor:product and product name; `--all` adds the
 //! other devices with their reason; `--json` prints the array documented in
 //! `docs/cli-json.md`. Without a reachable xenstore the listing still works:
 //! nothing is known to be assigned, and a warning says why.
@@ -55,6 +55,7 @@ fn table(entries: &[&Entry], all: bool) -> String {
     let mut rows = vec![[
         "BusID".to_owned(),
         "Bus.Addr".to_owned(),
+        "Physical port".to_owned(),
         "Vendor:Product".to_owned(),
         "Product".to_owned(),
         if all {
@@ -79,12 +80,13 @@ fn table(entries: &[&Entry], all: bool) -> String {
         rows.push([
             d.busid.to_string(),
             format!("{:03}.{:03}", d.busnum, d.devnum),
+            d.physical_port.clone(),
             d.vid_pid(),
             name,
             status,
         ]);
     }
-    let widths: Vec<usize> = (0..4)
+    let widths: Vec<usize> = (0..5)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -93,7 +95,7 @@ fn table(entries: &[&Entry], all: bool) -> String {
         for (c, w) in widths.iter().enumerate() {
             let _ = write!(line, "{:<w$}  ", r[c], w = *w);
         }
-        line.push_str(&r[4]);
+        line.push_str(&r[5]);
         out.push_str(line.trim_end());
         out.push('\n');
     }

@@ -50,6 +50,9 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     };
     match usbdev_attach(&env, &dom, &spec) {
         Ok(a) => {
+            for n in &a.notices {
+                eprintln!("vusb: notice: {n}");
+            }
             let what = match a.emulated {
                 Some(k) => format!("emulated {}", k.spec_name()),
                 None => a.busid.clone(),

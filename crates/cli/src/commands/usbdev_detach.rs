@@ -23,12 +23,14 @@ const CMD: XlCmd = XlCmd {
 
 /// Run the command.
 pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
-    // vusb's `<dom> busid=...` form has two arguments; xl's needs three.
+    // vusb's `<dom> KEY=VALUE...` form (busid=, vendor=/product=[/serial=],
+    // hostbus=/hostaddr=, portpath=) has two or more arguments, the first
+    // after the domain a `KEY=VALUE`; xl's needs three numbers.
     let rest = match xl_args::options(&CMD, args) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let host_form = rest.len() == 2 && rest[1].contains('=');
+    let host_form = rest.len() >= 2 && rest[1].contains('=');
     let pos = if host_form {
         rest
     } else {
@@ -37,7 +39,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         }
     };
-    if pos.len() > 3 {
+    if !host_form && pos.len() > 3 {
         eprintln!("Invalid arguments.");
         return Ok(ExitCode::FAILURE);
     }

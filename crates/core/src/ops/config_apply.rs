@@ -113,7 +113,19 @@ pub fn config_apply_saved<X: Xenstore + XenstoreWatch + ?Sized>(
             uuid: crate::domain::uuid(env.xs, dom.domid)?,
         });
     };
-    let (applied, ctrls, devs) = apply(env, dom, &saved.config)?;
+    // A saved device names its physical port (busid=) and, for the
+    // record, the address and identity it had: it is found by the port.
+    let mut config = saved.config.clone();
+    for d in &mut config.devs {
+        if d.spec.busid.is_some() {
+            d.spec.hostbus = None;
+            d.spec.hostaddr = None;
+            d.spec.vendor = None;
+            d.spec.product = None;
+            d.spec.serial = None;
+        }
+    }
+    let (applied, ctrls, devs) = apply(env, dom, &config)?;
     let replaced = persist::update(env.xs, env.paths, dom.domid, |saved| {
         saved.ctrls.clear();
         saved.devs.clear();
@@ -189,9 +201,13 @@ fn plan<X: Xenstore + ?Sized>(
         }
         let sel =
             super::hostdev::selector(&d.spec).map_err(step("usbdev", index, d.spec.to_string()))?;
-        let dev = vusb_host::lookup::find(&devices, &sel).map_err(|e| {
+        let filter = super::hostdev::filter(&d.spec);
+        let dev = vusb_host::lookup::find_with(&devices, &sel, &filter).map_err(|e| {
             log::info!("usbdev {index}: {}", vusb_host::discover::error_chain(&e));
-            step("usbdev", index, d.spec.to_string())(Error::NotAssignable { busid: None })
+            step("usbdev", index, d.spec.to_string())(Error::NotAssignable {
+                busid: None,
+                why: Box::new(crate::error::Unassignable::Lookup(e)),
+            })
         })?;
         planned.push(PlannedDev {
             index,
@@ -274,8 +290,16 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
             continue;
         }
         let mut spec = p.spec.clone();
-        // The device found in the planning step, by its physical port.
+        // The device found in the planning step, by its physical port (and
+        // by nothing else: two selectors at once are refused).
         spec.busid = Some(p.busid.clone());
+        spec.hostbus = None;
+        spec.hostaddr = None;
+        spec.portpath = None;
+        spec.physport = None;
+        spec.vendor = None;
+        spec.product = None;
+        spec.serial = None;
         if let Some(c) = spec.controller.filter(|&c| c >= 0)
             && let Some(&actual) = devid_map.get(&c)
         {

@@ -132,6 +132,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
         busid: String::new(),
         created_ctrl: placed.created.last().map(|c| c.devid),
         emulated: Some(kind),
+        notices: Vec::new(),
     })
 }
 

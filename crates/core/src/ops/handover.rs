@@ -176,7 +176,13 @@ pub(crate) fn record_for<X: Xenstore + ?Sized>(
             port: port.to_string(),
         });
     }
-    let (hostbus, hostaddr) = match hostdev::find_busid(env.paths, busid) {
+    let found = hostdev::find_busid(env.paths, busid);
+    let identity = found.as_ref().map(|d| assign::HostIdentity {
+        vendor: d.vendor_id,
+        product: d.product_id,
+        serial: d.serial.clone(),
+    });
+    let (hostbus, hostaddr) = match found {
         Some(d) => (
             u16::try_from(d.busnum).unwrap_or(u16::MAX),
             u16::try_from(d.devnum).unwrap_or(u16::MAX),
@@ -200,6 +206,7 @@ pub(crate) fn record_for<X: Xenstore + ?Sized>(
         hostaddr,
         qom_id: None,
         step: Step::Done,
+        identity,
     })
 }
 

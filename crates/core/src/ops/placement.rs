@@ -48,6 +48,10 @@ pub struct Attached {
     /// For `type=tablet|mouse|keyboard`: the emulated device (then
     /// `busid` is empty).
     pub emulated: Option<EmulatedKind>,
+    /// What the user should know although it worked (a SuperSpeed device
+    /// on a USB2 controller runs at high speed); the CLI prints each as
+    /// `vusb: notice: …`.
+    pub notices: Vec<String>,
 }
 
 /// The controller the user named, which must exist.

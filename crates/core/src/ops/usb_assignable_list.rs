@@ -120,8 +120,11 @@ pub struct EntryJson {
     pub usb_version: Option<String>,
     /// `bDeviceClass`, 2 lowercase hex digits.
     pub device_class: String,
-    /// Physical port path (`0000:00:14.0-1.2`).
+    /// Physical port path (`0000:00:14.0-1.2`): one half of the connector.
     pub port_path: String,
+    /// The connector, the same for both halves of a USB3 connector and
+    /// across bus renumbering (`0000:00:14.0/1.2`; `physport=` takes it).
+    pub physical_port: String,
     /// Whether it may be assigned.
     pub assignable: bool,
     /// Why not, `null` when assignable.
@@ -156,6 +159,7 @@ impl From<&Entry> for EntryJson {
             usb_version: d.usb_version.clone(),
             device_class: format!("{:02x}", d.device_class),
             port_path: d.port_path.clone(),
+            physical_port: d.physical_port.clone(),
             assignable: e.reason.is_none(),
             reason: e.reason.clone(),
             assigned_to: e.assigned_to,

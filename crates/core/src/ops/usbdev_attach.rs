@@ -55,6 +55,8 @@ pub use super::placement::Attached;
 struct HostClaim<'a, 'r, X: ?Sized> {
     xs: &'a X,
     record: &'r mut Assignment,
+    dev: &'a vusb_host::UsbDevice,
+    force: bool,
 }
 
 impl<X: Xenstore + ?Sized> Claim for HostClaim<'_, '_, X> {
@@ -75,6 +77,8 @@ impl<X: Xenstore + ?Sized> Claim for HostClaim<'_, '_, X> {
     }
 
     fn write(&mut self, tx: TxId, ctrl: &Controller, port: u32) -> Result<()> {
+        // A controller that cannot carry the device is refused.
+        hostdev::check_controller(self.dev, ctrl, self.force)?;
         let rec = &mut *self.record;
         let path = ctrl.port_path(port);
         self.xs
@@ -139,6 +143,11 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         hostaddr: u16::try_from(dev.devnum).unwrap_or(u16::MAX),
         qom_id: None,
         step: Step::Attach,
+        identity: Some(crate::assign::HostIdentity {
+            vendor: dev.vendor_id,
+            product: dev.product_id,
+            serial: dev.serial.clone(),
+        }),
     };
     let req = Request {
         explicit,
@@ -150,6 +159,8 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         let mut claim = HostClaim {
             xs,
             record: &mut record,
+            dev: &dev,
+            force: env.force,
         };
         match placement::place(env, dom, &req, &mut claim) {
             Err(Error::Interrupted { .. }) => {
@@ -194,5 +205,8 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
         busid,
         created_ctrl: placed.created.last().map(|c| c.devid),
         emulated: None,
+        notices: hostdev::speed_notice(&dev, &placed.ctrl)
+            .into_iter()
+            .collect(),
     })
 }

@@ -2,8 +2,12 @@
 //! `libxl__device_usbdev_remove`, reference §7.3).
 //!
 //! Addressed as xl does (`<controller> <port>`) or, a vusb extension, by
-//! host identity (`busid=3-1.2`, or any selector of usbdev-attach while the
-//! device is still present). `<controller> <port>` of a devicemodel port
+//! any host identity usbdev-attach takes (`busid=`, `vendor=`/`product=`
+//! [`serial=`], `hostbus=`/`hostaddr=`, `portpath=`): matched against
+//! vusb's assignment records of the domain first, so a device that was
+//! unplugged is found by the identity it was attached by; sysfs is asked
+//! only for what the records do not carry (a physical port path, records
+//! of older versions without vendor/product). `<controller> <port>` of a devicemodel port
 //! holding an emulated tablet/mouse/keyboard removes that device
 //! ([`super::teardown::detach_emulated`]).
 //!
@@ -28,13 +32,14 @@
 //! unbind failure stops the operation with the device still listed, so it
 //! can be retried.
 
+use vusb_host::Selector;
 use vusb_xenstore::{TxId, Xenstore};
 use vusb_xlcfg::UsbDevSpec;
 
 use super::common::OpEnv;
 use super::hostdev;
 use super::teardown::{self, Why};
-use crate::assign;
+use crate::assign::{self, Assignment};
 use crate::devicemodel::EmulatedKind;
 use crate::domain::Domain;
 use crate::layout::read::{read_controller, read_port};
@@ -148,18 +153,7 @@ fn locate<X: Xenstore + ?Sized>(
             Err(unknown())
         }
         DetachTarget::Host(spec) => {
-            let busid = match &spec.busid {
-                Some(b) => b.clone(),
-                None => {
-                    let sel = hostdev::selector(spec)?;
-                    let devices = vusb_host::discover(&env.paths.sysfs_root)
-                        .map_err(|e| Error::Host(Box::new(e)))?;
-                    vusb_host::lookup::find(&devices, &sel)
-                        .map_err(|e| Error::Host(Box::new(e)))?
-                        .busid
-                        .to_string()
-                }
-            };
+            let busid = attached_busid(env, dom, spec)?;
             let not_here = || Error::DeviceNotAttached {
                 busid: busid.clone(),
                 domid: dom.domid,
@@ -174,5 +168,67 @@ fn locate<X: Xenstore + ?Sized>(
             }
             Ok(Located::Host(c, rec.port, busid))
         }
+    }
+}
+
+/// Whether the record `r` is of the device `sel` names.
+fn record_matches(r: &Assignment, sel: &Selector) -> bool {
+    match sel {
+        Selector::BusId(b) => r.busid == b.as_str(),
+        Selector::PortPath(p) => r.busid == *p,
+        Selector::BusAddr { bus, addr } => {
+            *bus != 0
+                && *addr != 0
+                && (r.hostbus & 0xff) as u8 == *bus
+                && (r.hostaddr & 0xff) as u8 == *addr
+        }
+        Selector::VidPid {
+            vendor,
+            product,
+            serial,
+        } => r.identity.as_ref().is_some_and(|id| {
+            id.vendor == *vendor
+                && id.product == *product
+                && serial
+                    .as_ref()
+                    .is_none_or(|s| id.serial.as_deref() == Some(s.as_str()))
+        }),
+        // Not recorded: found in sysfs below.
+        Selector::PhysPort { .. } => false,
+    }
+}
+
+/// The busid of the device of `dom` that `spec` names: a `busid=` as is
+/// (one record read follows), otherwise the domain's records, then sysfs.
+fn attached_busid<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    spec: &UsbDevSpec,
+) -> Result<String> {
+    let sel = hostdev::selector(spec)?;
+    if let Selector::BusId(b) = &sel {
+        return Ok(b.to_string());
+    }
+    let records = assign::list_domain(env.xs, TxId::NONE, dom.domid)?;
+    let hits: Vec<&Assignment> = records.iter().filter(|r| record_matches(r, &sel)).collect();
+    match hits.as_slice() {
+        [one] => return Ok(one.busid.clone()),
+        [] => {}
+        many => {
+            return Err(Error::Host(Box::new(vusb_host::Error::AmbiguousDevice {
+                what: sel.to_string(),
+                matches: many.iter().map(|r| r.busid.clone()).collect(),
+            })));
+        }
+    }
+    // Not by the records: a physical port path, or a record of a version
+    // that did not store vendor/product. The device must then be present.
+    match vusb_host::lookup::locate_with(&env.paths.sysfs_root, &sel, &hostdev::filter(spec)) {
+        Ok(d) => Ok(d.busid.to_string()),
+        Err(vusb_host::Error::DeviceNotFound { .. }) => Err(Error::DeviceNotAttached {
+            busid: sel.to_string(),
+            domid: dom.domid,
+        }),
+        Err(e) => Err(Error::Host(Box::new(e))),
     }
 }

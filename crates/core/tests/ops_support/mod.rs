@@ -16,8 +16,8 @@ use vusb_core::ops::usbctrl_attach::usbctrl_attach;
 use vusb_core::ops::usbctrl_detach::usbctrl_detach;
 use vusb_core::ops::usbdev_attach::usbdev_attach;
 use vusb_core::ops::usbdev_detach::{DetachTarget, usbdev_detach};
-use vusb_core::sim::bindemu::BindEmulation;
-use vusb_core::sim::xenbus::{DriverConfig, Drivers};
+use vusb_sim::bindemu::BindEmulation;
+use vusb_sim::xenbus::{DriverConfig, Drivers};
 use vusb_xenstore::mem::{MemConn, MemStore};
 use vusb_xenstore::{Perm, TxId, Xenstore, XenstoreExt, XenstoreWatch};
 
@@ -126,7 +126,7 @@ impl SimHost {
     ) -> SimHost {
         let dir = tempfile::tempdir().unwrap();
         let paths = HostPaths::under(dir.path());
-        vusb_core::sim::fixture::write_fixture(&paths.sysfs_root, 4).unwrap();
+        vusb_sim::fixture::write_fixture(&paths.sysfs_root, 4).unwrap();
         if !usbback {
             std::fs::remove_dir_all(paths.sysfs_root.join("bus/usb/drivers/usbback")).unwrap();
         }
@@ -188,7 +188,7 @@ impl SimHost {
     pub fn json_path(&self, domid: u32) -> PathBuf {
         self.paths.xen_lib_dir.join(format!(
             "userdata-d.{domid}.{}.libxl-json",
-            vusb_core::sim::layout::uuid_of(domid)
+            vusb_sim::layout::uuid_of(domid)
         ))
     }
 

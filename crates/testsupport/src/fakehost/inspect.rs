@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use vusb_core::sim::xenbus::Drivers;
+use vusb_sim::xenbus::Drivers;
 
 use super::{FakeHost, other};
 
@@ -63,7 +63,7 @@ impl FakeHost {
     fn backend_in_transition(&self) -> bool {
         use vusb_xenstore::{TxId, XenstoreExt};
         let Ok(xs) = self.client() else { return false };
-        for root in vusb_core::sim::xenbus::BACKEND_ROOTS {
+        for root in vusb_sim::xenbus::BACKEND_ROOTS {
             for dom in xs.directory_opt(TxId::NONE, root).unwrap_or_default() {
                 let dir = format!("{root}/{dom}");
                 for dev in xs.directory_opt(TxId::NONE, &dir).unwrap_or_default() {

@@ -15,6 +15,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use vusb_core::HostPaths;
 use vusb_xenstore::DomId;
 use vusb_xenstore::mem::MemStore;
 use vusb_xenstore::server::{Server, ServerHandle};
@@ -25,7 +26,6 @@ use super::fixture::write_fixture;
 use super::layout::{self, DomainKind, GuestSpec};
 use super::qmp::FakeQmp;
 use super::xenbus::{DriverConfig, Drivers};
-use crate::HostPaths;
 
 /// What to simulate.
 #[derive(Debug, Clone)]

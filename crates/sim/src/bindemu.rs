@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn bind_and_unbind_move_links_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        super::super::fixture::write_fixture(dir.path(), 2).unwrap();
+        crate::fixture::write_fixture(dir.path(), 2).unwrap();
         let usb = dir.path().join("bus/usb");
         let log = dir.path().join("sysfs.log");
         let emu = BindEmulation::spawn(dir.path(), &log).unwrap();

@@ -144,7 +144,7 @@ fn session(c: UnixStream, log: &Path, devices: &mut BTreeMap<String, String>) ->
                     // USB devices (host and emulated) leave at once with
                     // their event; controllers go silently (see above).
                     if driver == "usb-host"
-                        || crate::devicemodel::EmulatedKind::from_qemu_driver(&driver).is_some()
+                        || vusb_core::devicemodel::EmulatedKind::from_qemu_driver(&driver).is_some()
                     {
                         event = Some(json!({"event": "DEVICE_DELETED",
                             "data": {"device": dev, "path": format!("/machine/peripheral/{dev}")},

@@ -1,5 +1,11 @@
-//! The built-in simulated Xen host behind `vusb sim`, and the pieces the
-//! test support's fake host reuses.
+//! vusb-sim: the simulated Xen host behind `vusb sim`, and the pieces the
+//! test support's fake host (`vusb-testsupport`) reuses.
+//!
+//! It is its own crate so that the passthrough library (`vusb-core`) holds
+//! no simulator: the CLI ships it for `vusb sim`, the tests use it through
+//! `vusb-testsupport` or directly. It depends on `vusb-core` only for
+//! [`vusb_core::HostPaths`] (where to point vusb) and QEMU's emulated
+//! device drivers ([`vusb_core::devicemodel::EmulatedKind`]).
 //!
 //! **Everything here is a simulation** for trying vusb and testing it on a
 //! machine without Xen: no hypervisor, no guest, no USB traffic. What is
