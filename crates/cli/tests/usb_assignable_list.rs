@@ -518,3 +518,65 @@ fn assigned_devices_name_their_domain() {
     );
     assert_eq!(entry(&list, "2-1")["assigned_to"], Value::Null);
 }
+
+fn physical_ports_by(list: &[Value], key: &str) -> std::collections::BTreeMap<String, String> {
+    list.iter()
+        .filter(|e| e[key].is_string())
+        .map(|e| {
+            (
+                e[key].as_str().unwrap().to_owned(),
+                e["physical_port"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Recordings `peers-iso` (buses 1/2) and `peers-iso-renumbered` (the same
+/// host, buses 4/3): Intel-like peers (SS1-HS3, SS2-HS4, SS3-HS1, SS4
+/// alone) and a USB3 hub in connector 4. Every device keeps its physical
+/// port while its busid changes; both hub halves share one; the SS-only
+/// port is marked `s4`.
+#[test]
+fn physical_ports_follow_peers_and_survive_renumbering() {
+    if !have_umockdev() {
+        return;
+    }
+    let proc = proc_root(&[], &[]);
+    let run = |rec: &str| -> Vec<Value> {
+        let out = run_recorded(rec, proc.path(), &["--all", "--json"]);
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        check_schema(&list);
+        list
+    };
+    let a = run("peers-iso.umockdev");
+    let b = run("peers-iso-renumbered.umockdev");
+    let (pa, pb) = (
+        physical_ports_by(&a, "serial"),
+        physical_ports_by(&b, "serial"),
+    );
+    let want = [
+        ("CAM1", "0000:00:14.0/4.1"),
+        ("SSD1", "0000:00:14.0/4.3"),
+        ("STICK1", "0000:00:14.0/3"),
+        ("SSONLY1", "0000:00:14.0/s4"),
+    ];
+    for (serial, port) in want {
+        assert_eq!(pa.get(serial).map(String::as_str), Some(port), "{serial}");
+        assert_eq!(pb.get(serial).map(String::as_str), Some(port), "{serial}");
+    }
+    let busid_of = |l: &[Value], serial: &str| {
+        l.iter().find(|e| e["serial"] == serial).unwrap()["busid"].clone()
+    };
+    assert_eq!(busid_of(&a, "SSD1"), "2-2.3");
+    assert_eq!(busid_of(&b, "SSD1"), "3-2.3");
+    let by_busid = physical_ports_by(&a, "busid");
+    assert_eq!(by_busid["1-4"], "0000:00:14.0/4");
+    assert_eq!(by_busid["2-2"], "0000:00:14.0/4");
+    assert_eq!(by_busid["1-2"], "0000:00:14.0/2", "the audio adapter");
+    // The older recording: the USB3 hub's halves and their devices.
+    let c = run("usb3-companions.umockdev");
+    let by_busid = physical_ports_by(&c, "busid");
+    assert_eq!(by_busid["3-1"], by_busid["4-1"]);
+    assert_eq!(by_busid["4-1.2"], "0000:00:14.0/1.2");
+    assert_eq!(by_busid["3-1.3"], "0000:00:14.0/1.3");
+}

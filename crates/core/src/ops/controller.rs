@@ -76,6 +76,18 @@ pub fn create<X: Xenstore + XenstoreWatch + ?Sized>(
     guest_lock: Option<&Held>,
 ) -> Result<Controller> {
     let proto = resolve(env, dom, spec)?;
+    create_resolved(env, dom, proto, spec.model.as_deref(), guest_lock)
+}
+
+/// Create a resolved controller (its `devid` is ignored and allocated);
+/// `model` is vusb's `model=` for devicemodel controllers.
+pub fn create_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    proto: Controller,
+    model: Option<&str>,
+    guest_lock: Option<&Held>,
+) -> Result<Controller> {
     let xs = env.xs;
     check_device_model(xs, dom.domid, proto.ctype)?;
     crate::assign::ensure_prefix(xs, TxId::NONE)?;
@@ -94,7 +106,7 @@ pub fn create<X: Xenstore + XenstoreWatch + ?Sized>(
         ctrl.version,
         ctrl.ports
     );
-    if let Err(e) = bring_up(env, dom, &ctrl, spec.model.as_deref()) {
+    if let Err(e) = bring_up(env, dom, &ctrl, model) {
         rollback(env, &ctrl);
         return Err(e);
     }

@@ -80,6 +80,10 @@ pub(crate) trait Claim {
     fn check(&mut self, tx: TxId) -> Result<()>;
     /// Inside the transaction: claim `port` of `ctrl`.
     fn write(&mut self, tx: TxId, ctrl: &Controller, port: u32) -> Result<()>;
+    /// Before a controller is created for the device: can it carry it?
+    fn fits(&mut self, _proto: &Controller) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Where a device should go.
@@ -171,7 +175,19 @@ where
                     }
                     continue; // another attach may have created one meanwhile
                 }
-                match super::controller::create(env, dom, &req.new_ctrl, guest_lock.as_ref()) {
+                // The controller that would be made must be able to carry
+                // the device: refuse before creating it.
+                let made = super::controller::resolve(env, dom, &req.new_ctrl).and_then(|proto| {
+                    claim.fits(&proto)?;
+                    super::controller::create_resolved(
+                        env,
+                        dom,
+                        proto,
+                        req.new_ctrl.model.as_deref(),
+                        guest_lock.as_ref(),
+                    )
+                });
+                match made {
                     Ok(c) => {
                         log::debug!(
                             "domain {}: created controller {} for a device",

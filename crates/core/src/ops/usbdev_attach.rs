@@ -76,6 +76,10 @@ impl<X: Xenstore + ?Sized> Claim for HostClaim<'_, '_, X> {
         }
     }
 
+    fn fits(&mut self, proto: &Controller) -> Result<()> {
+        hostdev::check_controller(self.dev, proto, self.force)
+    }
+
     fn write(&mut self, tx: TxId, ctrl: &Controller, port: u32) -> Result<()> {
         // A controller that cannot carry the device is refused.
         hostdev::check_controller(self.dev, ctrl, self.force)?;

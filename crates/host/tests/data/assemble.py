@@ -51,7 +51,7 @@ class Rec:
 
     def device(self, busid, devnum, vid, pid, cls="00", sub="00", proto="00", manufacturer=None,
                product=None, serial=None, speed="480", version="2.00", interfaces=(), nl=True,
-               busnum=None, drop=(), maxchild=0, bcd="0100"):
+               busnum=None, drop=(), maxchild=0, bcd="0100", extra=()):
         n = "\\n" if nl else ""
         path = self.path_of(busid)
         bus = int(busid[3:]) if busid.startswith("usb") else int(busid.split("-")[0])
@@ -111,6 +111,7 @@ class Rec:
         for k in sorted(attrs):
             v = attrs[k]
             lines.append("A: %s=%s%s" % (k, esc(v), n if v != "" else ""))
+        lines += list(extra)
         lines.append("L: driver=%sbus/usb/drivers/usb" % self.up(path))
         if not busid.startswith("usb"):
             parent = busid.rsplit(".", 1)[0] if "." in busid else "usb%d" % bus
@@ -324,6 +325,74 @@ def usb3_companions():
     r.write("usb3-companions.umockdev", "USB3 hub on both buses, SS devices, companion peers")
 
 
+def descriptors(vid, pid, interfaces):
+    """`H: descriptors=` of a device: the device descriptor, then one
+    configuration; interfaces = [(number, alt, class, sub, proto,
+    [(ep address, bmAttributes), ...]), ...] with every alternate setting."""
+    v, p = int(vid, 16), int(pid, 16)
+    dev = [18, 1, 0x00, 0x02, 0, 0, 0, 64, v & 0xff, v >> 8, p & 0xff, p >> 8, 0, 1, 1, 2, 3, 1]
+    body = []
+    for num, alt, cls, sub, proto, eps in interfaces:
+        body += [9, 4, num, alt, len(eps), cls, sub, proto, 0]
+        for addr, bm in eps:
+            body += [7, 5, addr, bm, 0x00, 0x04, 1]
+    total = 9 + len(body)
+    count = len({i[0] for i in interfaces})
+    conf = [9, 2, total & 0xff, total >> 8, count, 1, 0, 0x80, 250]
+    return "H: descriptors=" + "".join("%02X" % b for b in dev + conf + body)
+
+
+def ep(addr, bm):
+    """An endpoint directory of an interface's current alternate setting."""
+    kind = ["Control", "Isoc", "Bulk", "Interrupt"][bm & 3]
+    return {"ep_%02x" % addr: "\n".join([
+        "A: ep_%02x/bEndpointAddress=%02x\\n" % (addr, addr),
+        "A: ep_%02x/bmAttributes=%02x\\n" % (addr, bm),
+        "A: ep_%02x/type=%s\\n" % (addr, kind),
+    ])}
+
+
+def peers_iso(hs, ss, name):
+    """Intel-like xHCI: USB2 root hub (6 ports) and USB3 root hub (4), peers
+    not by equal numbers (SS1-HS3, SS2-HS4, SS3-HS1; SS4 has no USB2 half);
+    a USB3 hub in connector 4 (USB2 half on HS4, USB3 half on SS2, its ports
+    peered by number); a webcam with isochronous endpoints in alternate
+    setting 1 only; a USB audio adapter recorded without `descriptors`
+    (ep_XX of its current setting only); SuperSpeed devices on SS ports.
+    Written twice with different bus numbers (renumbering)."""
+    r = Rec("0000:00:14.0", "8086:a36d")
+    r.root_hub(hs, "2.00", 6, "xHCI Host Controller")
+    r.root_hub(ss, "3.10", 4, "xHCI Host Controller")
+    ss_to_hs = {1: 3, 2: 4, 3: 1}
+    hs_peers = {h: r.port_dir("usb%d" % ss, s) for s, h in ss_to_hs.items()}
+    ss_peers = {s: r.port_dir("usb%d" % hs, h) for s, h in ss_to_hs.items()}
+    r.hub_ports("usb%d" % hs, 6, hs_peers)
+    r.hub_ports("usb%d" % ss, 4, ss_peers)
+    h2, h3 = "%d-4" % hs, "%d-2" % ss
+    r.device(h2, 2, "2109", "2817", cls="09", proto="02", manufacturer="VIA Labs, Inc.", product="USB2.0 Hub",
+             maxchild=4, bcd="0473", interfaces=[("09", "00", "02", "hub")])
+    r.device(h3, 2, "2109", "0817", cls="09", proto="03", manufacturer="VIA Labs, Inc.", product="USB3.0 Hub",
+             speed="5000", version="3.10", maxchild=4, bcd="0473", interfaces=[("09", "00", "00", "hub")])
+    r.hub_ports(h2, 4, {p: r.port_dir(h3, p) for p in range(1, 5)})
+    r.hub_ports(h3, 4, {p: r.port_dir(h2, p) for p in range(1, 5)})
+    cam = descriptors("046d", "085c", [(0, 0, 0x0e, 1, 0, [(0x87, 3)]), (1, 0, 0x0e, 2, 0, []),
+                                       (1, 1, 0x0e, 2, 0, [(0x81, 5)]), (2, 0, 0x01, 1, 0, []),
+                                       (3, 0, 0x01, 2, 0, []), (3, 1, 0x01, 2, 0, [(0x84, 0x0d)])])
+    r.device("%d-4.1" % hs, 3, "046d", "085c", product="C922 Pro Stream Webcam", serial="CAM1", extra=[cam],
+             interfaces=[("0e", "01", "00", "uvcvideo", ep(0x87, 3)), ("0e", "02", "00", "uvcvideo"),
+                         ("01", "01", "00", "snd-usb-audio"), ("01", "02", "00", "snd-usb-audio")])
+    r.device("%d-2.3" % ss, 3, "04e8", "4001", manufacturer="Samsung", product="PSSD T7", serial="SSD1",
+             speed="10000", version="3.20", interfaces=[("08", "06", "62", "uas", ep(0x81, 2))])
+    r.device("%d-2" % hs, 4, "0d8c", "0014", manufacturer="C-Media", product="USB Audio Device", speed="12",
+             version="1.10", interfaces=[("01", "01", "00", "snd-usb-audio"),
+                                         ("01", "02", "00", "snd-usb-audio", ep(0x01, 0x09))])
+    r.device("%d-1" % ss, 4, "0951", "1666", manufacturer="Kingston", product="DataTraveler 3.0", serial="STICK1",
+             speed="5000", version="3.00", interfaces=[("08", "06", "50", "usb-storage")])
+    r.device("%d-4" % ss, 5, "0781", "5581", manufacturer="SanDisk", product="Ultra", serial="SSONLY1",
+             speed="5000", version="3.00", interfaces=[("08", "06", "50", "usb-storage")])
+    r.write(name, "USB2/USB3 peers, external USB3 hub, isochronous endpoints, buses %d/%d" % (hs, ss))
+
+
 def identical_serials():
     r = Rec("0000:00:14.0", "8086:a36d")
     r.root_hub(1, "2.00", 8, "xHCI Host Controller")
@@ -351,3 +420,5 @@ if __name__ == "__main__":
     mass_storage()
     usb3_companions()
     identical_serials()
+    peers_iso(1, 2, "peers-iso.umockdev")
+    peers_iso(4, 3, "peers-iso-renumbered.umockdev")
