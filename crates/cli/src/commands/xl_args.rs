@@ -94,24 +94,6 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
     Ok(&args[i..])
 }
 
-/// C's `atoi`: optional blanks and sign, then decimal digits; anything else
-/// stops it; no digits is 0; overflow wraps like a 32-bit int would on
-/// glibc in practice (clamped here).
-pub fn atoi(s: &str) -> i32 {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = (v * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
-    }
-    let v = if neg { -v } else { v };
-    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-}
-
 /// Open xenstore where libxenstore would.
 pub fn open_xenstore() -> anyhow::Result<Client> {
     Ok(Client::open()?)
@@ -169,16 +151,6 @@ pub fn timeouts() -> Timeouts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atoi_is_cs() {
-        assert_eq!(atoi("12"), 12);
-        assert_eq!(atoi(" 7x"), 7);
-        assert_eq!(atoi("controller=0"), 0);
-        assert_eq!(atoi("-3"), -3);
-        assert_eq!(atoi(""), 0);
-        assert_eq!(atoi("99999999999"), i32::MAX);
-    }
 
     #[test]
     fn help_is_xls() {

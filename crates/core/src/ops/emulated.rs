@@ -80,7 +80,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     if let Some(c) = &explicit {
         need_dm(c)?;
     }
-    let port_wanted = spec.port.filter(|p| *p != 0);
+    let port_wanted = spec.port;
     if port_wanted.is_some() && explicit.is_none() {
         return Err(Error::PortWithoutController);
     }

@@ -58,15 +58,14 @@ pub struct Attached {
 pub(crate) fn explicit_controller<X: Xenstore + ?Sized>(
     xs: &X,
     dom: &Domain,
-    controller: Option<i32>,
+    controller: Option<u32>,
 ) -> Result<Option<Controller>> {
     match controller {
-        None | Some(-1) => Ok(None),
-        Some(c) => {
+        None => Ok(None),
+        Some(devid) => {
             let missing = || Error::MissingNode {
-                path: format!("/libxl/{}/device/vusb/{c}", dom.domid),
+                path: format!("/libxl/{}/device/vusb/{devid}", dom.domid),
             };
-            let devid = u32::try_from(c).map_err(|_| missing())?;
             Ok(Some(
                 read_controller(xs, TxId::NONE, dom.domid, devid)?.ok_or_else(missing)?,
             ))
@@ -92,7 +91,7 @@ pub(crate) struct Request {
     /// The controller the user named (it exists).
     pub explicit: Option<Controller>,
     /// The port the user named (needs `explicit`).
-    pub port: Option<i32>,
+    pub port: Option<u32>,
     /// Consider devicemodel controllers only (emulated devices).
     pub only_devicemodel: bool,
     /// The controller to create when none has a free port.
@@ -266,20 +265,20 @@ fn choose<X: Xenstore + ?Sized>(
     tx: TxId,
     dom: &Domain,
     explicit: Option<&Controller>,
-    port_wanted: Option<i32>,
+    port_wanted: Option<u32>,
     only_devicemodel: bool,
 ) -> Result<Choice> {
     if let Some(c) = explicit {
         let emu = occupied_if_dm(xs, tx, c)?;
         if let Some(p) = port_wanted {
-            let port = u32::try_from(p)
-                .ok()
-                .filter(|p| (1..=c.ports).contains(p))
-                .ok_or(Error::PortOutOfRange {
-                    devid: c.devid,
-                    port: i64::from(p),
-                    ports: c.ports,
-                })?;
+            let port =
+                Some(p)
+                    .filter(|p| (1..=c.ports).contains(p))
+                    .ok_or(Error::PortOutOfRange {
+                        devid: c.devid,
+                        port: i64::from(p),
+                        ports: c.ports,
+                    })?;
             if !port_free(xs, tx, c, port, &emu)? {
                 return Err(Error::PortInUse {
                     devid: c.devid,

@@ -131,7 +131,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
             None => return Err(Error::BoundToUsbback { busid }),
         }
     }
-    let port_wanted = spec.port.filter(|p| *p != 0);
+    let port_wanted = spec.port;
     if port_wanted.is_some() && explicit.is_none() {
         return Err(Error::PortWithoutController);
     }
