@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 mod flock;
 pub mod lock;
+pub mod progress;
 pub mod small_file;
 
 pub mod assign;

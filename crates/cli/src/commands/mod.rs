@@ -1,9 +1,12 @@
 //! One file per command, named after it. Each parses its arguments, calls
 //! the operation in `vusb_core::ops`, and prints.
 
+pub mod completions;
 pub mod config_apply;
 pub mod config_dump;
 pub mod config_show;
+pub mod help;
+pub mod manpage;
 pub mod qemu_vm;
 pub mod sim;
 pub mod usb_assignable_list;

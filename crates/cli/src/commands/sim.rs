@@ -14,6 +14,7 @@
 //! session failed: its error is part of what is shown), 1 when the host
 //! could not be started or stopped, 2 on a usage error.
 
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -54,17 +55,13 @@ pub const SESSION: &[&str] = &[
 ];
 
 /// Run the command.
-pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] | ["run"] => session(ctx),
-        ["start", dir] => start(Path::new(dir)),
-        ["stop", dir] => stop(Path::new(dir)),
-        ["serve", dir] => serve(Path::new(dir)),
-        ["-h" | "--help"] => {
-            out(&format!("{USAGE}\n"));
-            Ok(ExitCode::SUCCESS)
-        }
+pub fn run(ctx: &Context, args: &[OsString]) -> anyhow::Result<ExitCode> {
+    let word = |i: usize| args.get(i).and_then(|a| a.to_str());
+    match (args.len(), word(0)) {
+        (0, _) | (1, Some("run")) => session(ctx),
+        (2, Some("start")) => start(Path::new(&args[1])),
+        (2, Some("stop")) => stop(Path::new(&args[1])),
+        (2, Some("serve")) => serve(Path::new(&args[1])),
         _ => {
             eprintln!("{USAGE}");
             Ok(ExitCode::from(2))
