@@ -29,6 +29,10 @@ pub mod qemu_vm;
 pub mod bookkeeping;
 pub mod persist;
 
+pub mod daemon;
+pub mod rules;
+mod statefile;
+
 pub mod ops;
 
 pub use env::HostPaths;
