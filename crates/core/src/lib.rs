@@ -9,6 +9,7 @@
 pub mod env;
 pub mod error;
 mod flock;
+pub mod progress;
 pub mod small_file;
 
 pub mod assign;
@@ -24,6 +25,10 @@ pub mod devicemodel;
 pub mod qemu_vm;
 
 pub mod persist;
+
+pub mod daemon;
+pub mod rules;
+mod statefile;
 
 pub mod ops;
 

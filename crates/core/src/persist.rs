@@ -323,8 +323,8 @@ pub fn ctrl_spec(c: &Controller) -> UsbCtrlSpec {
 /// The spec recorded for a device.
 pub fn dev_spec(r: &DevRecord) -> UsbDevSpec {
     UsbDevSpec {
-        controller: i32::try_from(r.ctrl).ok(),
-        port: i32::try_from(r.port).ok(),
+        controller: Some(r.ctrl),
+        port: Some(r.port).filter(|&p| p != 0),
         hostbus: u8::try_from(r.hostbus).ok(),
         hostaddr: u8::try_from(r.hostaddr).ok(),
         busid: Some(r.busid.clone()),
@@ -336,8 +336,7 @@ pub fn dev_spec(r: &DevRecord) -> UsbDevSpec {
 }
 
 fn dev_at(d: &DevEntry, ctrl: u32, port: u32) -> bool {
-    d.spec.controller.and_then(|c| u32::try_from(c).ok()) == Some(ctrl)
-        && d.spec.port.and_then(|p| u32::try_from(p).ok()) == Some(port)
+    d.spec.controller == Some(ctrl) && d.spec.port == Some(port)
 }
 
 /// Puts a controller into `cfg` (replacing the entry with its devid).
@@ -396,7 +395,7 @@ pub fn forget_ctrl<X: Xenstore + ?Sized>(
     let devid_i = i32::try_from(devid).unwrap_or(i32::MAX);
     update(xs, paths, domid, |cfg| {
         cfg.ctrls.retain(|c| c.devid != devid_i);
-        cfg.devs.retain(|d| d.spec.controller != Some(devid_i));
+        cfg.devs.retain(|d| d.spec.controller != Some(devid));
     })
 }
 

@@ -100,6 +100,48 @@ pub fn atoi(s: &str) -> i32 {
     long as i32
 }
 
+/// Why [`atoi_strict`] refused a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtoiError {
+    /// Not a decimal number (empty, letters, `nan`, `0x1`, `1x`...).
+    NotANumber,
+    /// A number outside C's `int`, which `atoi` would silently wrap.
+    OutOfRange,
+}
+
+impl AtoiError {
+    /// The reason as vusb words it after the value.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AtoiError::NotANumber => "not a number",
+            AtoiError::OutOfRange => "out of range",
+        }
+    }
+}
+
+/// `atoi` of a text that must be a whole number: optional C blanks around
+/// it, an optional sign, decimal digits, and a value that fits C's `int`.
+/// What xl would read with `atoi` in that case, without `atoi`'s silent 0
+/// for garbage (`nan`, `""`, `port=l`) or wrap-around for huge values.
+pub fn atoi_strict(s: &str) -> Result<i32, AtoiError> {
+    let t = s.trim_matches(|c: char| c.is_ascii() && is_c_space(c as u8));
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AtoiError::NotANumber);
+    }
+    let (rest, negative) = split_sign(t);
+    let (magnitude, overflow, _) = accumulate(rest, 10);
+    let value = if negative {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    };
+    match value.and_then(|v| i32::try_from(v).ok()) {
+        Some(v) if !overflow => Ok(v),
+        _ => Err(AtoiError::OutOfRange),
+    }
+}
+
 /// Why [`strtol0_full`] refused a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrtolError {
@@ -192,6 +234,28 @@ mod tests {
         assert_eq!(strtol0_full("9223372036854775807"), Ok(i64::MAX));
         assert_eq!(strtol0_full("-9223372036854775808"), Ok(i64::MIN));
         assert_eq!(strtol0_full("9223372036854775808"), Err(StrtolError::Range));
+    }
+
+    #[test]
+    fn atoi_strict_refuses_what_atoi_hides() {
+        assert_eq!(atoi_strict("2"), Ok(2));
+        assert_eq!(atoi_strict(" -3 "), Ok(-3));
+        assert_eq!(atoi_strict("+007"), Ok(7));
+        assert_eq!(atoi_strict("2147483647"), Ok(i32::MAX));
+        assert_eq!(atoi_strict("-2147483648"), Ok(i32::MIN));
+        for bad in [
+            "", " ", "nan", "abc", "1x", "0x10", "-", "+", "1 2", "1.5", "\u{a0}1",
+        ] {
+            assert_eq!(atoi_strict(bad), Err(AtoiError::NotANumber), "{bad:?}");
+        }
+        for big in [
+            "2147483648",
+            "-2147483649",
+            "4294967296",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(atoi_strict(big), Err(AtoiError::OutOfRange), "{big}");
+        }
     }
 
     #[test]

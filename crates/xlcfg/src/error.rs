@@ -36,14 +36,32 @@ pub enum Error {
         value: String,
     },
 
-    /// A usbdev `controller=` or `port=` value is not a number. xl reads
-    /// it with `atoi`, so a typo silently means "auto"; vusb refuses it.
-    #[error("Invalid {key} `{value}' in usbdev spec: not a number")]
+    /// A usbdev `controller=` or `port=` value is not a number, or not a
+    /// usable one (a negative port, a controller below -1, a value beyond
+    /// C's `int`). xl reads it with `atoi`, so a typo silently means
+    /// "auto"; vusb refuses it.
+    #[error("Invalid {key} `{value}' in usbdev spec: {reason}")]
     InvalidDevNumber {
         /// `controller` or `port`.
         key: &'static str,
         /// The value as written.
         value: String,
+        /// What is wrong (`not a number`, `out of range`...).
+        reason: &'static str,
+    },
+
+    /// A numeric argument of a command (`usbctrl-detach`'s devid,
+    /// `usbdev-detach`'s controller and port) is not a number. xl reads it
+    /// with `atoi`, so `nan` or `""` silently means 0 (controller 0 is
+    /// removed); vusb refuses it before changing anything.
+    #[error("Invalid {what} `{value}': {reason}")]
+    InvalidNumberArg {
+        /// `devid`, `controller` or `port`.
+        what: &'static str,
+        /// The argument as written.
+        value: String,
+        /// What is wrong (`not a number`, `out of range`).
+        reason: &'static str,
     },
 
     /// A value of one of vusb's extension keys is malformed (xl has no such

@@ -53,11 +53,11 @@ pub fn ctrl_to_json(devid: i32, spec: &UsbCtrlSpec) -> Value {
 /// libxl's JSON of one device.
 pub fn dev_to_json(spec: &UsbDevSpec) -> Value {
     let mut m = Map::new();
-    if spec.ctrl_or_auto() != -1 {
-        m.insert("ctrl".into(), json!(spec.ctrl_or_auto()));
+    if let Some(c) = spec.controller {
+        m.insert("ctrl".into(), json!(c));
     }
-    if spec.port_or_auto() != 0 {
-        m.insert("port".into(), json!(spec.port_or_auto()));
+    if let Some(p) = spec.port {
+        m.insert("port".into(), json!(p));
     }
     if spec.kind == DevKind::HostDev {
         let mut h = Map::new();
@@ -211,9 +211,23 @@ fn hex_id(x: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u16>> 
 /// device.
 pub fn dev_from_json(v: &Value, path: &str) -> Result<DevEntry> {
     let m = object(v, path)?;
+    // libxl's sentinels: ctrl -1 = any controller, port 0 = any port.
+    let ctrl: Option<i64> = opt_int(m, "ctrl", path)?;
+    let port: Option<i64> = opt_int(m, "port", path)?;
     let mut spec = UsbDevSpec {
-        controller: opt_int(m, "ctrl", path)?,
-        port: opt_int(m, "port", path)?,
+        controller: match ctrl {
+            None | Some(-1) => None,
+            Some(c) => Some(
+                u32::try_from(c)
+                    .map_err(|_| bad(format!("{path}.ctrl"), "a controller devid or -1"))?,
+            ),
+        },
+        port: match port {
+            None | Some(0) => None,
+            Some(p) => Some(
+                u32::try_from(p).map_err(|_| bad(format!("{path}.port"), "a port number or 0"))?,
+            ),
+        },
         ..UsbDevSpec::default()
     };
     if let Some(h) = m.get("type.hostdev") {

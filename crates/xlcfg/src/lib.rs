@@ -32,8 +32,8 @@ pub use error::{Error, Result};
 pub use lexer::Pos;
 pub use parser::parse;
 pub use spec::{
-    CtrlKind, DevKind, IntfPatternSpec, PhysPortSpec, UsbCtrlSpec, UsbDevSpec, parse_usbctrl_args,
-    parse_usbctrl_item, parse_usbdev_args, parse_usbdev_item,
+    CtrlKind, DevKind, IntfPatternSpec, PhysPortSpec, UsbCtrlSpec, UsbDevSpec, parse_number_arg,
+    parse_usbctrl_args, parse_usbctrl_item, parse_usbdev_args, parse_usbdev_item,
 };
 pub use usb::{CtrlEntry, DevEntry, GuestType, LegacyUsb, UsbConfig, usb_config};
 

@@ -24,7 +24,9 @@
 //! * usbdev `controller=` and `port=` must be numbers (blanks around and a
 //!   sign allowed; the value is then `atoi`'s): xl's `atoi` turns a typo
 //!   such as `port=l` into 0, "choose a port", and the device silently
-//!   lands elsewhere;
+//!   lands elsewhere. xl's sentinels `controller=-1` and `port=0` ("any")
+//!   become `None`, like an absent key; other negative values, which libxl
+//!   only refuses later or not at all (`port=-1`), are refused here;
 //! * usbdev `type=` may also be `tablet`, `mouse` or `keyboard` (emulated
 //!   devices of the guest's QEMU), and a spec without `type=` is a host
 //!   device for every consumer, the saved JSON included (fix of BUG J2);
@@ -53,7 +55,7 @@ mod host;
 pub use host::{IntfPatternSpec, PhysPortSpec, format_patterns};
 #[path = "spec_values.rs"]
 mod values;
-use values::{non_empty, parse_busid, parse_portpath, parse_usb_id, strict_atoi};
+use values::{non_empty, parse_busid, parse_controller, parse_port, parse_portpath, parse_usb_id};
 
 /// A controller type as written (`type=`); `Auto` when absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -209,7 +211,22 @@ impl fmt::Display for UsbCtrlSpec {
     }
 }
 
-/// A `usbdev` spec as the user wrote it. `None` = key absent.
+/// A numeric command argument as xl reads it with `atoi` (`usbctrl-detach
+/// <dom> <devid>`, `usbdev-detach <dom> <controller> <port>`), but refused
+/// when it is not a whole number within C's `int`: xl's `atoi` turns `nan`
+/// or `""` into 0, so `xl usbctrl-detach guest nan` removes controller 0.
+/// `what` names the argument in the message (``Invalid devid `nan': not a
+/// number``).
+pub fn parse_number_arg(what: &'static str, value: &str) -> Result<i32> {
+    crate::cnum::atoi_strict(value).map_err(|e| Error::InvalidNumberArg {
+        what,
+        value: value.to_owned(),
+        reason: e.reason(),
+    })
+}
+
+/// A `usbdev` spec as the user wrote it. `None` = key absent (for
+/// `controller` and `port` also xl's "any" sentinels `-1` and `0`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UsbDevSpec {
     /// `type=`.
@@ -218,10 +235,12 @@ pub struct UsbDevSpec {
     pub hostbus: Option<u8>,
     /// `hostaddr=` (strtoul base 0, truncated to 8 bits).
     pub hostaddr: Option<u8>,
-    /// `controller=` (atoi); absent = auto (libxl −1).
-    pub controller: Option<i32>,
-    /// `port=` (atoi); absent = auto (libxl 0).
-    pub port: Option<i32>,
+    /// `controller=`: the controller's devid; `None` = any controller
+    /// (key absent, or xl's sentinel `controller=-1`).
+    pub controller: Option<u32>,
+    /// `port=`: the 1-based port; `None` = any port (key absent, or xl's
+    /// sentinel `port=0`).
+    pub port: Option<u32>,
     /// `busid=` (extension): sysfs device name, e.g. `3-1.2`.
     pub busid: Option<String>,
     /// `vendor=` (extension): idVendor.
@@ -244,16 +263,6 @@ pub struct UsbDevSpec {
 }
 
 impl UsbDevSpec {
-    /// The controller as libxl holds it (−1 = auto).
-    pub fn ctrl_or_auto(&self) -> i32 {
-        self.controller.unwrap_or(-1)
-    }
-
-    /// The port as libxl holds it (0 = auto).
-    pub fn port_or_auto(&self) -> i32 {
-        self.port.unwrap_or(0)
-    }
-
     /// True when one of vusb's extension selectors is present.
     pub fn uses_extensions(&self) -> bool {
         self.busid.is_some()
@@ -278,9 +287,9 @@ impl UsbDevSpec {
         } else if let Some(v) = field.strip_prefix("hostaddr=") {
             self.hostaddr = Some(strtoul0_u8(v));
         } else if let Some(v) = field.strip_prefix("controller=") {
-            self.controller = Some(strict_atoi("controller", v)?);
+            self.controller = parse_controller(v)?;
         } else if let Some(v) = field.strip_prefix("port=") {
-            self.port = Some(strict_atoi("port", v)?);
+            self.port = parse_port(v)?;
         } else if let Some(v) = field.strip_prefix("busid=") {
             self.busid = Some(parse_busid(v)?);
         } else if let Some(v) = field.strip_prefix("vendor=") {

@@ -78,8 +78,7 @@ fn dev_item_keys() {
 
     let d = parse_usbdev_item("hostbus=3,hostaddr=5").unwrap();
     assert_eq!(d.kind, DevKind::HostDev);
-    assert_eq!(d.ctrl_or_auto(), -1);
-    assert_eq!(d.port_or_auto(), 0);
+    assert_eq!((d.controller, d.port), (None, None));
     assert_eq!(
         parse_usbdev_item("type=HOSTDEV").unwrap().kind,
         DevKind::HostDev
@@ -113,8 +112,69 @@ fn dev_strtoul_numbers() {
         );
     }
     let d = parse_usbdev_item("controller=-1,port= 2 ").unwrap();
-    assert_eq!((d.controller, d.port), (Some(-1), Some(2)));
+    assert_eq!((d.controller, d.port), (None, Some(2)));
     assert_eq!(parse_usbdev_item("port=+007").unwrap().port, Some(7));
+}
+
+/// xl's sentinels `controller=-1` and `port=0` ("any") are `None` at the
+/// parser, like an absent key, and the JSON is libxl's (no `ctrl`/`port`);
+/// other negative or out-of-range values are refused with the reason.
+#[test]
+fn dev_sentinels_become_none() {
+    let d = parse_usbdev_item("hostbus=1,hostaddr=2,controller=-1,port=0").unwrap();
+    assert_eq!((d.controller, d.port), (None, None));
+    assert_eq!(d, parse_usbdev_item("hostbus=1,hostaddr=2").unwrap());
+    let d = parse_usbdev_args(&["controller=0", "port=1"]).unwrap();
+    assert_eq!((d.controller, d.port), (Some(0), Some(1)));
+    let json = crate::json::dev_to_json(&parse_usbdev_item("controller=-1,port=0").unwrap());
+    assert!(
+        json.get("ctrl").is_none() && json.get("port").is_none(),
+        "{json}"
+    );
+    for (bad, msg) in [
+        (
+            "controller=-2",
+            "Invalid controller `-2' in usbdev spec: out of range (a controller devid is 0 or more; -1 means any controller)",
+        ),
+        (
+            "port=-1",
+            "Invalid port `-1' in usbdev spec: out of range (ports are numbered from 1; 0 means any port)",
+        ),
+        (
+            "port=4294967297",
+            "Invalid port `4294967297' in usbdev spec: out of range",
+        ),
+        (
+            "controller=nan",
+            "Invalid controller `nan' in usbdev spec: not a number",
+        ),
+    ] {
+        assert_eq!(
+            parse_usbdev_item(bad).unwrap_err().to_string(),
+            msg,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn number_args_are_refused_unless_numbers() {
+    assert_eq!(crate::parse_number_arg("devid", "3"), Ok(3));
+    assert_eq!(crate::parse_number_arg("devid", " -1"), Ok(-1));
+    for bad in ["nan", "", "0x1", "1a", "-"] {
+        assert_eq!(
+            crate::parse_number_arg("devid", bad)
+                .unwrap_err()
+                .to_string(),
+            format!("Invalid devid `{bad}': not a number")
+        );
+    }
+    assert_eq!(
+        crate::parse_number_arg("port", "99999999999")
+            .unwrap_err()
+            .to_string(),
+        "Invalid port `99999999999': out of range"
+    );
 }
 
 #[test]

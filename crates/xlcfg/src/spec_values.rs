@@ -1,6 +1,7 @@
 //! Checks of the values of vusb's extension keys (xl has none of these
 //! keys, so these are vusb's own rules).
 
+use crate::cnum::atoi_strict;
 use crate::error::{Error, Result};
 
 pub(super) fn non_empty(
@@ -92,17 +93,42 @@ pub(super) fn parse_portpath(v: &str) -> Result<String> {
     }
 }
 
-/// `atoi` of a text that must be a number: optional C blanks, optional
-/// sign, decimal digits, optional trailing blanks.
-pub(super) fn strict_atoi(key: &'static str, v: &str) -> Result<i32> {
-    let blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r');
-    let t = v.trim_matches(blank);
-    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::InvalidDevNumber {
-            key,
+/// usbdev `controller=`: a devid, or xl's `-1` for "any controller",
+/// which becomes `None` here (libxl's sentinel stops at the parser).
+pub(super) fn parse_controller(v: &str) -> Result<Option<u32>> {
+    match atoi_strict(v) {
+        Ok(-1) => Ok(None),
+        Ok(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::InvalidDevNumber {
+                key: "controller",
+                value: v.to_owned(),
+                reason: "out of range (a controller devid is 0 or more; -1 means any controller)",
+            }),
+        Err(e) => Err(Error::InvalidDevNumber {
+            key: "controller",
             value: v.to_owned(),
-        });
+            reason: e.reason(),
+        }),
     }
-    Ok(crate::cnum::atoi(v))
+}
+
+/// usbdev `port=`: a port number, or xl's `0` for "any port", which
+/// becomes `None` here.
+pub(super) fn parse_port(v: &str) -> Result<Option<u32>> {
+    match atoi_strict(v) {
+        Ok(0) => Ok(None),
+        Ok(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| Error::InvalidDevNumber {
+                key: "port",
+                value: v.to_owned(),
+                reason: "out of range (ports are numbered from 1; 0 means any port)",
+            }),
+        Err(e) => Err(Error::InvalidDevNumber {
+            key: "port",
+            value: v.to_owned(),
+            reason: e.reason(),
+        }),
+    }
 }

@@ -154,10 +154,10 @@ pub fn usb_config(cfg: &Config) -> Result<(UsbConfig, Vec<Warning>)> {
 /// controller is fine.
 fn undefined_controllers(cfg: &UsbConfig, warnings: &mut Vec<Warning>) {
     for (index, d) in cfg.devs.iter().enumerate() {
-        let Some(c) = d.spec.controller.filter(|&c| c >= 0) else {
+        let Some(c) = d.spec.controller else {
             continue;
         };
-        if !cfg.ctrls.iter().any(|e| e.devid == c) {
+        if !cfg.ctrls.iter().any(|e| i64::from(e.devid) == i64::from(c)) {
             let pos = d.pos.unwrap_or_default();
             warnings.push(Warning {
                 line: pos.line,

@@ -1,6 +1,7 @@
-//! `vusb usbctrl-detach <dom> <devid>`: xl's arguments (`atoi` of the
-//! devid, extra arguments ignored), messages and exit status; see
-//! `vusb_core::ops::usbctrl_detach`.
+//! `vusb usbctrl-detach <dom> <devid>`: xl's arguments (extra arguments
+//! ignored), messages and exit status; see `vusb_core::ops::usbctrl_detach`.
+//! Unlike xl, whose `atoi` makes `nan` or `""` controller 0, a devid that
+//! is not a number is refused (exit 1) before anything is touched.
 
 use std::process::ExitCode;
 
@@ -25,20 +26,27 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    let devid = match vusb_xlcfg::parse_number_arg("devid", &pos[1]) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let xs = xl_args::open_xenstore()?;
     let dom = match xl_args::domain(&xs, &pos[0]) {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
-    let devid = xl_args::atoi(&pos[1]);
     let env = OpEnv {
         timeouts: xl_args::timeouts(),
         ..OpEnv::new(&xs, &ctx.paths)
     };
     match usbctrl_detach(&env, &dom, i64::from(devid), &pos[1]) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e @ Error::UnknownController { .. }) => Ok(xl_args::fail(&e, None)),
+        Err(e @ Error::UnknownController { .. }) => Ok(xl_args::fail(ctx, &e, None)),
         Err(e) => Ok(xl_args::fail(
+            ctx,
             &e,
             Some("libxl_device_usbctrl_remove failed."),
         )),

@@ -1,5 +1,6 @@
 //! `vusb usbdev-detach <dom> <controller> <port>` (xl: `atoi` of both,
-//! more than three arguments → `Invalid arguments.`, exit 1) and vusb's
+//! more than three arguments → `Invalid arguments.`, exit 1; vusb refuses
+//! a controller or port that is not a number, which `atoi` makes 0) and vusb's
 //! `vusb usbdev-detach <dom> busid=3-1.2` (or another host selector), which
 //! works even when the device was unplugged; see
 //! `vusb_core::ops::usbdev_detach`.
@@ -43,23 +44,41 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         eprintln!("Invalid arguments.");
         return Ok(ExitCode::FAILURE);
     }
-    let xs = xl_args::open_xenstore()?;
-    let dom = match xl_args::domain(&xs, &pos[0]) {
-        Ok(d) => d,
-        Err(code) => return Ok(code),
-    };
-    let target = if host_form {
-        match vusb_xlcfg::parse_usbdev_args(&pos[1..]) {
-            Ok(spec) => DetachTarget::Host(spec),
+    let numbers = if host_form {
+        None
+    } else {
+        let parsed = vusb_xlcfg::parse_number_arg("controller", &pos[1])
+            .and_then(|c| Ok((c, vusb_xlcfg::parse_number_arg("port", &pos[2])?)));
+        match parsed {
+            Ok(n) => Some(n),
             Err(e) => {
                 eprintln!("{e}");
                 return Ok(ExitCode::FAILURE);
             }
         }
+    };
+    let xs = xl_args::open_xenstore()?;
+    let dom = match xl_args::domain(&xs, &pos[0]) {
+        Ok(d) => d,
+        Err(code) => return Ok(code),
+    };
+    let target = if let Some((ctrl, port)) = numbers {
+        DetachTarget::Port { ctrl, port }
     } else {
-        DetachTarget::Port {
-            ctrl: xl_args::atoi(&pos[1]),
-            port: xl_args::atoi(&pos[2]),
+        match vusb_xlcfg::parse_usbdev_args(&pos[1..]) {
+            Ok(spec) => {
+                if let Err(e) = vusb_core::ops::hostdev::single_identity(&spec) {
+                    for line in crate::explain::lines(ctx, &e, Some(&spec)) {
+                        eprintln!("vusb: {line}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                DetachTarget::Host(spec)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::FAILURE);
+            }
         }
     };
     let env = OpEnv {
@@ -76,9 +95,10 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ (Error::UnknownDevice { .. } | Error::DeviceNotAttached { .. })) => {
-            Ok(xl_args::fail(&e, None))
+            Ok(xl_args::fail(ctx, &e, None))
         }
         Err(e) => Ok(xl_args::fail(
+            ctx,
             &e,
             Some("libxl_device_usbdev_remove failed."),
         )),

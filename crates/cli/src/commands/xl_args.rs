@@ -16,6 +16,8 @@ use vusb_core::domain::{self, Domain};
 use vusb_core::ops::Timeouts;
 use vusb_xenstore::client::Client;
 
+use crate::context::Context;
+
 /// What xl's command table says about a command.
 pub struct XlCmd {
     /// The command name.
@@ -70,7 +72,7 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
             break;
         }
         if a == "--help" {
-            crate::output::out(&help_text(cmd));
+            crate::output::out(&super::help::command(cmd.name));
             return Err(ExitCode::SUCCESS);
         }
         if let Some(long) = a.strip_prefix("--") {
@@ -80,7 +82,7 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
         // getopt handles the first letter first: `-hx` is help, `-xh` an error.
         match a.chars().nth(1) {
             Some('h') => {
-                crate::output::out(&help_text(cmd));
+                crate::output::out(&super::help::command(cmd.name));
                 return Err(ExitCode::SUCCESS);
             }
             Some(c) => {
@@ -94,27 +96,10 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
     Ok(&args[i..])
 }
 
-/// C's `atoi`: optional blanks and sign, then decimal digits; anything else
-/// stops it; no digits is 0; overflow wraps like a 32-bit int would on
-/// glibc in practice (clamped here).
-pub fn atoi(s: &str) -> i32 {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = (v * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1);
-    }
-    let v = if neg { -v } else { v };
-    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-}
-
-/// Open xenstore where libxenstore would.
+/// Open xenstore where libxenstore would; failing that, an error whose
+/// hint suggests `vusb sim` and `--qmp` ([`crate::explain`]).
 pub fn open_xenstore() -> anyhow::Result<Client> {
-    Ok(Client::open()?)
+    Client::open().map_err(|e| anyhow::Error::new(crate::explain::NoXenstore(e)))
 }
 
 /// Print `e`'s chain on one line to stderr.
@@ -130,6 +115,7 @@ pub fn print_error(e: &(dyn std::error::Error + 'static)) {
 }
 
 /// Resolve the domain argument; on failure print xl's message, exit 1.
+/// (An unknown domain needs no `vusb:` line: xl's message says it all.)
 pub fn domain(xs: &Client, arg: &str) -> Result<Domain, ExitCode> {
     domain::resolve(xs, arg).map_err(|e| {
         print_error(&e);
@@ -137,11 +123,26 @@ pub fn domain(xs: &Client, arg: &str) -> Result<Domain, ExitCode> {
     })
 }
 
-/// An operation failed: its message, then xl's line (if any), exit 1.
-pub fn fail(e: &vusb_core::Error, xl_line: Option<&str>) -> ExitCode {
+/// An operation failed: its message, then xl's line (if any), then the
+/// `vusb:` lines saying why and what to do; exit 1.
+pub fn fail(ctx: &Context, e: &vusb_core::Error, xl_line: Option<&str>) -> ExitCode {
+    fail_spec(ctx, e, xl_line, None)
+}
+
+/// [`fail`] for a usbdev command, with the device spec the user wrote (for
+/// "closest device" suggestions).
+pub fn fail_spec(
+    ctx: &Context,
+    e: &vusb_core::Error,
+    xl_line: Option<&str>,
+    spec: Option<&vusb_xlcfg::UsbDevSpec>,
+) -> ExitCode {
     print_error(e);
     if let Some(l) = xl_line {
         eprintln!("{l}");
+    }
+    for line in crate::explain::lines(ctx, e, spec) {
+        eprintln!("vusb: {line}");
     }
     ExitCode::FAILURE
 }
@@ -163,16 +164,6 @@ pub fn timeouts() -> Timeouts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atoi_is_cs() {
-        assert_eq!(atoi("12"), 12);
-        assert_eq!(atoi(" 7x"), 7);
-        assert_eq!(atoi("controller=0"), 0);
-        assert_eq!(atoi("-3"), -3);
-        assert_eq!(atoi(""), 0);
-        assert_eq!(atoi("99999999999"), i32::MAX);
-    }
 
     #[test]
     fn help_is_xls() {

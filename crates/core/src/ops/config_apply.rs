@@ -175,12 +175,10 @@ fn plan<X: Xenstore + ?Sized>(
                 kind: d.spec.kind.as_str().to_owned(),
             });
         }
-        if let Some(c) = d.spec.controller.filter(|&c| c >= 0) {
-            let in_guest = match u32::try_from(c) {
-                Ok(devid) => read_controller(env.xs, TxId::NONE, dom.domid, devid)?.is_some(),
-                Err(_) => false,
-            };
-            if !defined.contains(&c) && !in_guest {
+        if let Some(c) = d.spec.controller {
+            let in_guest = read_controller(env.xs, TxId::NONE, dom.domid, c)?.is_some();
+            let in_file = defined.iter().any(|&d| i64::from(d) == i64::from(c));
+            if !in_file && !in_guest {
                 return Err(Error::UndefinedController {
                     index,
                     ctrl: i64::from(c),
@@ -280,10 +278,10 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
         let mut spec = p.spec.clone();
         // The device found in the planning step, by its physical port.
         spec.busid = Some(p.busid.clone());
-        if let Some(c) = spec.controller.filter(|&c| c >= 0)
+        if let Some(c) = spec.controller.and_then(|c| i32::try_from(c).ok())
             && let Some(&actual) = devid_map.get(&c)
         {
-            spec.controller = i32::try_from(actual).ok();
+            spec.controller = Some(actual);
         }
         let a =
             usbdev_attach(env, dom, &spec).map_err(step("usbdev", p.index, p.spec.to_string()))?;

@@ -92,18 +92,17 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
 ) -> Result<Attached> {
     let xs = env.xs;
     let mut explicit = match spec.controller {
-        None | Some(-1) => None,
-        Some(c) => {
+        None => None,
+        Some(devid) => {
             let missing = || Error::MissingNode {
-                path: format!("/libxl/{}/device/vusb/{c}", dom.domid),
+                path: format!("/libxl/{}/device/vusb/{devid}", dom.domid),
             };
-            let devid = u32::try_from(c).map_err(|_| missing())?;
             let ctrl = read_controller(xs, TxId::NONE, dom.domid, devid)?.ok_or_else(missing)?;
             need_dm(&ctrl)?;
             Some(ctrl)
         }
     };
-    let port_wanted = spec.port.filter(|p| *p != 0);
+    let port_wanted = spec.port;
     if port_wanted.is_some() && explicit.is_none() {
         return Err(Error::PortWithoutController);
     }

@@ -81,12 +81,11 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     }
     let xs = env.xs;
     let mut explicit = match spec.controller {
-        None | Some(-1) => None,
-        Some(c) => {
+        None => None,
+        Some(devid) => {
             let missing = || Error::MissingNode {
-                path: format!("/libxl/{}/device/vusb/{c}", dom.domid),
+                path: format!("/libxl/{}/device/vusb/{devid}", dom.domid),
             };
-            let devid = u32::try_from(c).map_err(|_| missing())?;
             Some(read_controller(xs, TxId::NONE, dom.domid, devid)?.ok_or_else(missing)?)
         }
     };
@@ -101,7 +100,7 @@ pub fn usbdev_attach<X: Xenstore + XenstoreWatch + ?Sized>(
     {
         return Err(Error::BoundToUsbback { busid });
     }
-    let port_wanted = spec.port.filter(|p| *p != 0);
+    let port_wanted = spec.port;
     if port_wanted.is_some() && explicit.is_none() {
         return Err(Error::PortWithoutController);
     }
@@ -231,7 +230,7 @@ pub(super) fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
 /// Where the user wants the device and what it is.
 struct Wanted<'a> {
     explicit: Option<&'a Controller>,
-    port: Option<i32>,
+    port: Option<u32>,
     dev: &'a vusb_host::UsbDevice,
     force: bool,
 }
@@ -275,7 +274,7 @@ pub(super) fn choose<X: Xenstore + ?Sized>(
     tx: TxId,
     dom: &Domain,
     explicit: Option<&Controller>,
-    port_wanted: Option<i32>,
+    port_wanted: Option<u32>,
     only_devicemodel: bool,
 ) -> Result<Choice> {
     if let Some(c) = explicit {
@@ -283,14 +282,14 @@ pub(super) fn choose<X: Xenstore + ?Sized>(
         // request; none for pv/qusb) are taken too.
         let emu = occupied_if_dm(xs, tx, c)?;
         if let Some(p) = port_wanted {
-            let port = u32::try_from(p)
-                .ok()
-                .filter(|p| (1..=c.ports).contains(p))
-                .ok_or(Error::PortOutOfRange {
-                    devid: c.devid,
-                    port: i64::from(p),
-                    ports: c.ports,
-                })?;
+            let port =
+                Some(p)
+                    .filter(|p| (1..=c.ports).contains(p))
+                    .ok_or(Error::PortOutOfRange {
+                        devid: c.devid,
+                        port: i64::from(p),
+                        ports: c.ports,
+                    })?;
             if !port_free(xs, tx, c, port, &emu)? {
                 return Err(Error::PortInUse {
                     devid: c.devid,

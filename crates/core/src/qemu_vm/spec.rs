@@ -35,11 +35,8 @@ pub fn controller(spec: &UsbCtrlSpec) -> Result<ControllerModel, VmError> {
 
 /// `usbdev-attach` arguments → (controller, port, device).
 pub fn device(spec: &UsbDevSpec) -> Result<(Option<u32>, Option<u32>, DmDevice), VmError> {
-    let ctrl = nonneg("controller", spec.controller)?;
-    let port = match nonneg("port", spec.port)? {
-        Some(0) => None, // libxl: port 0 = auto
-        p => p,
-    };
+    // xl's sentinels (controller=-1, port=0: any) are None already.
+    let (ctrl, port) = (spec.controller, spec.port);
     let host_keys = spec.hostbus.is_some()
         || spec.hostaddr.is_some()
         || spec.busid.is_some()
@@ -119,11 +116,6 @@ fn busid_to_port(busid: &str) -> Result<DmDevice, VmError> {
     })
 }
 
-fn nonneg(key: &str, v: Option<i32>) -> Result<Option<u32>, VmError> {
-    v.map(|n| u32::try_from(n).map_err(|_| unsupported(format!("{key}={n} is negative"))))
-        .transpose()
-}
-
 fn unsupported(msg: String) -> VmError {
     VmError::Spec(SpecError(msg))
 }
@@ -175,7 +167,9 @@ mod tests {
         assert!(dev(&["hostbus=1"]).is_err());
         assert!(dev(&["serial=abc"]).is_err());
         assert!(dev(&["busid=usb1"]).is_err());
-        assert!(dev(&["type=tablet", "controller=-1"]).is_err());
+        // controller=-1 is xl's "any controller"; below it the parser refuses.
+        assert_eq!(dev(&["type=tablet", "controller=-1"]).unwrap().0, None);
+        assert!(parse_usbdev_args(&["type=tablet", "controller=-2"]).is_err());
     }
 
     #[test]

@@ -289,7 +289,8 @@ pub const ERRORS_SCENARIO: &[Step] = &[
 ];
 
 /// libxl bugs vusb fixes, one scenario each (the hosts differ after the
-/// buggy step): C1 (port beyond the controller, negative port), U1/U2 (a
+/// buggy step): C1 (port beyond the controller, negative port), N1 (a
+/// devid, controller or port that is not a number is 0 for xl), U1/U2 (a
 /// device unplugged while assigned blocks every later attach and its own
 /// detach).
 pub const BUG_SCENARIOS: &[(&str, &[Step])] = &[
@@ -319,6 +320,33 @@ pub const BUG_SCENARIOS: &[(&str, &[Step])] = &[
             (
                 "02-usbdev-attach-port-minus-1",
                 "usbdev-attach 1 hostbus=1 hostaddr=2 controller=0 port=-1",
+                Expect::XlAcceptsVusbRefuses,
+            ),
+        ],
+    ),
+    (
+        "n1-non-numeric-devid-controller-port",
+        &[
+            (
+                "01-usbctrl-attach",
+                "usbctrl-attach 1 type=pv ports=2",
+                Expect::Same,
+            ),
+            (
+                "02-usbdev-attach",
+                "usbdev-attach 1 hostbus=1 hostaddr=2",
+                Expect::Same,
+            ),
+            // xl's atoi makes each of these 0: controller 0 (and its
+            // device) would be removed, port 0/1 emptied.
+            (
+                "03-usbdev-detach-controller-x",
+                "usbdev-detach 1 x 1",
+                Expect::XlAcceptsVusbRefuses,
+            ),
+            (
+                "04-usbctrl-detach-nan",
+                "usbctrl-detach 1 nan",
                 Expect::XlAcceptsVusbRefuses,
             ),
         ],
