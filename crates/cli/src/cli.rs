@@ -38,6 +38,12 @@ pub const ALL_COMMANDS: &[&str] = &[
     "config-apply",
     "config-dump",
     "sim",
+    "usb-rule-add",
+    "usb-rule-list",
+    "usb-rule-remove",
+    "usb-rule-explain",
+    "daemon",
+    "daemon-status",
     "help",
     "completions",
     "manpage",
@@ -314,9 +320,9 @@ fn vusb_commands() -> Vec<Command> {
         cmd("sim", "Run vusb on a simulated Xen host (no Xen needed)")
             .arg(
                 Arg::new("action")
-                    .value_name("run|start|stop")
-                    .value_parser(["run", "start", "stop"])
-                    .help("run (default): a short attach/list/detach session; start DIR: keep a host running and print its environment; stop DIR"),
+                    .value_name("run|start|stop|unplug|plug")
+                    .value_parser(["run", "start", "stop", "unplug", "plug"])
+                    .help("run (default): a short attach/list/detach session; start DIR: keep a host running and print its environment; stop DIR; unplug DIR BUSID, plug DIR BUSID [--bus N]: hot-plug, announced to a daemon on DIR/uevent.sock"),
             )
             .arg(
                 Arg::new("dir")
@@ -328,6 +334,51 @@ fn vusb_commands() -> Vec<Command> {
             .after_long_help(
                 "eval \"$(vusb sim start /tmp/vsim)\" points every other vusb command at the\nsimulated host; vusb sim stop /tmp/vsim ends it (docs/simulator.md).",
             ),
+        cmd(
+            "usb-rule-add",
+            "Store an assignment rule for vusb daemon: a device (by a stable identity) belongs to a domain (by name or uuid)",
+        )
+        .arg(
+            Arg::new("rule")
+                .value_name("DOMAIN SELECTOR... [mode=auto|required] [priority=N] | --config FILE")
+                .num_args(1..)
+                .help("The domain's name or uuid (never a domid), then busid=, vendor=/product=[/serial=], hostbus=+portpath=, physport=, with-interface=/without-interface=; or a guest config's vusb_rules"),
+        )
+        .after_long_help("Rules are kept in the state directory (rules.json); docs/daemon.md."),
+        cmd("usb-rule-list", "List the assignment rules").arg(json()),
+        cmd("usb-rule-remove", "Remove an assignment rule").arg(
+            Arg::new("id")
+                .value_name("ID")
+                .required(true)
+                .help("The rule's id (usb-rule-list)"),
+        ),
+        cmd(
+            "usb-rule-explain",
+            "Show which host devices a rule matches and why, and what the daemon does with it",
+        )
+        .arg(
+            Arg::new("id")
+                .value_name("ID")
+                .required(true)
+                .help("The rule's id (usb-rule-list)"),
+        )
+        .arg(json()),
+        cmd(
+            "daemon",
+            "Run the rule daemon in the foreground (re-attach on re-plug, release on domain death)",
+        )
+        .arg(
+            Arg::new("uevents")
+                .long("uevents")
+                .value_name("netlink|none|unix:PATH")
+                .help("Where USB hot-plug events come from (default netlink: the kernel)"),
+        )
+        .after_long_help("systemd: vusbd.service (Type=notify); docs/daemon.md."),
+        cmd(
+            "daemon-status",
+            "Show the running daemon's rules, matched devices, recent decisions and errors",
+        )
+        .arg(json()),
         cmd("help", "Print the help of vusb or of a command").arg(
             Arg::new("command")
                 .value_name("COMMAND")
