@@ -158,6 +158,12 @@ pub fn timeouts() -> Timeouts {
         t.backend_connect = Duration::from_millis(ms);
         t.backend_close = Duration::from_millis(ms);
     }
+    if let Some(ms) = std::env::var("VUSB_LOCK_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        t.lock_wait = Duration::from_millis(ms);
+    }
     t
 }
 
