@@ -202,6 +202,7 @@ fn populate(host: &FakeHost, n: u32, ndev: usize) -> anyhow::Result<()> {
                     hostbus: u16::from(dev.bus),
                     hostaddr: u16::from(dev.addr),
                     qom_id: None,
+                    step: vusb_core::journal::Step::Done,
                     identity: None,
                 },
             )?;

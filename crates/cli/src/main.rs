@@ -1,146 +1,142 @@
 //! `vusb`: USB passthrough for Xen guests and plain QEMU/KVM VMs, with the
 //! commands and output of `xl`.
 //!
-//! This file only parses the global options and dispatches: one flat
-//! `match` from command name to its module in [`commands`]. Exit codes
-//! (documented in `docs/cli.md`): 0 success, 1 the operation failed or the
-//! input was refused, 2 usage error, 255 `usb-list` with extra arguments
-//! (as xl).
+//! This file only parses the global options (with the description in
+//! [`cli`]) and dispatches: one flat `match` from command name to its
+//! module in [`commands`]. Exit codes (documented in `docs/cli.md`): 0
+//! success, 1 the operation failed or the input was refused, 2 usage
+//! error, 255 `usb-list` with extra arguments (as xl).
 
+mod args;
+mod cli;
 mod commands;
 mod context;
+mod explain;
+mod logging;
 mod output;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use context::Context;
 
-const USAGE: &str = "\
-usage: vusb [GLOBAL OPTIONS] <command> [ARGS...]
-
-xl-compatible commands:
-  usbctrl-attach <dom> [type=auto|pv|qusb|devicemodel] [version=N] [ports=N] [model=M]
-  usbctrl-detach <dom> <devid>
-  usbdev-attach  <dom> hostbus=B hostaddr=A [controller=C [port=P]] (or busid=, vendor=/product=[/serial=], portpath=, type=tablet|mouse|keyboard)
-  usbdev-detach  <dom> <controller> <port>   |   <dom> busid=B
-  usb-list       <dom> [--json]
-
-vusb extensions:
-  usb-assignable-list [--all] [--json]
-  usb-recover
-  usb-release <dom>
-  config-show FILE
-  config-apply <dom> FILE | <dom> --saved
-  config-dump <dom>
-  sim [run] | sim start DIR | sim stop DIR
-
-global options:
-  -v, -vv, -vvv        more logging on stderr
-  --sysfs-root DIR     sysfs root (VUSB_SYSFS_ROOT, default /sys)
-  --state-dir DIR      vusb state directory (VUSB_STATE_DIR, default /var/lib/vusb)
-  --qmp-dir DIR        directory of qmp-libxl-<domid> sockets (VUSB_QMP_DIR, default /var/run/xen)
-  --qmp PATH           manage a plain QEMU/KVM VM through this QMP socket
-  -h, --help           this text
-";
-
-/// The commands, for xl's unambiguous-prefix abbreviation (`usb-l`).
-const COMMANDS: &[&str] = &[
-    "usbctrl-attach",
-    "usbctrl-detach",
-    "usbdev-attach",
-    "usbdev-detach",
-    "usb-list",
-    "usb-assignable-list",
-    "usb-recover",
-    "usb-release",
-    "config-show",
-    "config-apply",
-    "config-dump",
-    "sim",
-];
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (ctx, rest) = match Context::from_args(&args) {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            output::out(USAGE);
-            return ExitCode::SUCCESS;
-        }
+    let matches = match cli::global_parser().try_get_matches_from(std::env::args_os()) {
+        Ok(m) => m,
         Err(e) => {
-            eprintln!("vusb: {e:#}");
-            eprint!("{USAGE}");
+            let _ = e.print();
             return ExitCode::from(2);
         }
     };
-    ctx.init_logging();
+    let ctx = Context::from_matches(&matches);
+    let rest: Vec<OsString> = matches
+        .get_many::<OsString>("rest")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    if matches.get_flag("version") {
+        output::out(&format!("vusb {}\n", cli::long_version()));
+        return ExitCode::SUCCESS;
+    }
+    if matches.get_flag("help") {
+        output::out(&commands::help::top());
+        return ExitCode::SUCCESS;
+    }
     let Some((name, cmd_args)) = rest.split_first() else {
-        eprint!("{USAGE}");
+        eprint!("{}", commands::help::short());
         return ExitCode::from(2);
     };
-    let Some(command) = resolve_command(name) else {
-        eprintln!("vusb: command not implemented: {name}");
+    let name_text = name.to_string_lossy();
+    if name_text.starts_with('-') && name_text.len() > 1 {
+        eprintln!(
+            "vusb: unknown global option {name:?}{}",
+            args::suggestion(&name_text, &cli::global_option_names())
+        );
+        eprintln!("vusb: `vusb --help` lists the options");
+        return ExitCode::from(2);
+    }
+    ctx.init_logging();
+    let Some(command) = name.to_str().and_then(cli::resolve) else {
+        eprintln!(
+            "vusb: unknown command {name:?}{}",
+            args::suggestion(&name_text, &cli::command_names())
+        );
+        eprintln!("vusb: `vusb help` lists the commands");
         return ExitCode::from(2);
     };
-    const VM_COMMANDS: &[&str] = &[
-        "usbctrl-attach",
-        "usbctrl-detach",
-        "usbdev-attach",
-        "usbdev-detach",
-        "usb-list",
-    ];
+    if ctx.dry_run {
+        eprintln!(
+            "vusb: -N (dry run) is not supported yet: {command} was not run, nothing was changed"
+        );
+        return ExitCode::from(2);
+    }
+    if !cli::XL_COMMANDS.contains(&command) && args::asks_help(cmd_args) {
+        output::out(&commands::help::command(command));
+        return ExitCode::SUCCESS;
+    }
+    // Commands whose arguments are paths take them as they are; the others
+    // need text (domain names, KEY=VALUE specs).
+    match command {
+        "config-show" => return report(command, commands::config_show::run(&ctx, cmd_args)),
+        "config-apply" => return report(command, commands::config_apply::run(&ctx, cmd_args)),
+        "sim" => return report(command, commands::sim::run(&ctx, cmd_args)),
+        _ => {}
+    }
+    let cmd_args = match args::utf8(cmd_args) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     if let Some(qmp) = ctx.qmp.as_deref() {
-        if !VM_COMMANDS.contains(&command) {
+        if !cli::XL_COMMANDS.contains(&command) {
             eprintln!("vusb: {command} does not work with --qmp");
             return ExitCode::from(2);
         }
-        return match commands::qemu_vm::run(&ctx, qmp, command, cmd_args) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("vusb {command}: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
+        return report(
+            command,
+            commands::qemu_vm::run(&ctx, qmp, command, &cmd_args),
+        );
     }
     let result = match command {
-        "usbctrl-attach" => commands::usbctrl_attach::run(&ctx, cmd_args),
-        "usbctrl-detach" => commands::usbctrl_detach::run(&ctx, cmd_args),
-        "usbdev-attach" => commands::usbdev_attach::run(&ctx, cmd_args),
-        "usbdev-detach" => commands::usbdev_detach::run(&ctx, cmd_args),
-        "usb-list" => commands::usb_list::run(&ctx, cmd_args),
-        "usb-assignable-list" => commands::usb_assignable_list::run(&ctx, cmd_args),
-        "usb-recover" => commands::usb_recover::run(&ctx, cmd_args),
-        "usb-release" => commands::usb_release::run(&ctx, cmd_args),
-        "config-show" => commands::config_show::run(&ctx, cmd_args),
-        "config-apply" => commands::config_apply::run(&ctx, cmd_args),
-        "config-dump" => commands::config_dump::run(&ctx, cmd_args),
-        "sim" => commands::sim::run(&ctx, cmd_args),
+        "usbctrl-attach" => commands::usbctrl_attach::run(&ctx, &cmd_args),
+        "usbctrl-detach" => commands::usbctrl_detach::run(&ctx, &cmd_args),
+        "usbdev-attach" => commands::usbdev_attach::run(&ctx, &cmd_args),
+        "usbdev-detach" => commands::usbdev_detach::run(&ctx, &cmd_args),
+        "usb-list" => commands::usb_list::run(&ctx, &cmd_args),
+        "usb-assignable-list" => commands::usb_assignable_list::run(&ctx, &cmd_args),
+        "usb-recover" => commands::usb_recover::run(&ctx, &cmd_args),
+        "usb-release" => commands::usb_release::run(&ctx, &cmd_args),
+        "config-dump" => commands::config_dump::run(&ctx, &cmd_args),
+        "usb-rule-add" => commands::usb_rule_add::run(&ctx, &cmd_args),
+        "usb-rule-list" => commands::usb_rule_list::run(&ctx, &cmd_args),
+        "usb-rule-remove" => commands::usb_rule_remove::run(&ctx, &cmd_args),
+        "usb-rule-explain" => commands::usb_rule_explain::run(&ctx, &cmd_args),
+        "daemon" => commands::daemon::run(&ctx, &cmd_args),
+        "daemon-status" => commands::daemon_status::run(&ctx, &cmd_args),
+        "help" => commands::help::run(&cmd_args),
+        "completions" => commands::completions::run(&cmd_args),
+        "manpage" => commands::manpage::run(&cmd_args),
+        "__complete" => commands::completions::dynamic(&ctx, &cmd_args),
         _ => unreachable!("resolve_command returns only listed names"),
     };
+    report(command, result)
+}
+
+/// A command's result: its exit status, or its error printed once.
+fn report(command: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("vusb {command}: {e:#}");
+            for line in explain::anyhow_hints(&e) {
+                eprintln!("vusb: {line}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-/// An exact name, or a prefix of exactly one command (as xl allows).
-fn resolve_command(name: &str) -> Option<&'static str> {
-    if let Some(exact) = COMMANDS.iter().find(|c| **c == name) {
-        return Some(exact);
-    }
-    let mut matches = COMMANDS.iter().filter(|c| c.starts_with(name));
-    match (matches.next(), matches.next()) {
-        (Some(only), None) if !name.is_empty() => Some(only),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::resolve_command;
+    use crate::cli::resolve as resolve_command;
 
     #[test]
     fn abbreviations_resolve_only_when_unambiguous() {
@@ -148,5 +144,12 @@ mod tests {
         assert_eq!(resolve_command("usbc"), None);
         assert_eq!(resolve_command("usbctrl-attach"), Some("usbctrl-attach"));
         assert_eq!(resolve_command("nope"), None);
+        assert_eq!(resolve_command("__c"), None);
+    }
+
+    #[test]
+    fn every_described_command_is_dispatched() {
+        let described = crate::cli::command_names();
+        assert_eq!(described, crate::cli::ALL_COMMANDS);
     }
 }

@@ -163,7 +163,7 @@ fn usbdev_sentinels_and_negative_values() {
     for (args, msg) in [
         (
             ["usbdev-attach", "1", "hostbus=1", "hostaddr=2", "port=-1"],
-            "Invalid port `-1' in usbdev spec: not a port number (1 or more) nor 0 (any port)",
+            "Invalid port `-1' in usbdev spec: out of range (ports are numbered from 1; 0 means any port)",
         ),
         (
             [
@@ -173,7 +173,7 @@ fn usbdev_sentinels_and_negative_values() {
                 "hostaddr=2",
                 "controller=-2",
             ],
-            "Invalid controller `-2' in usbdev spec: not a controller devid (0 or more) nor -1 (any controller)",
+            "Invalid controller `-2' in usbdev spec: out of range (a controller devid is 0 or more; -1 means any controller)",
         ),
     ] {
         let o = h.vusb(&args);

@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
+
+use serde_json::json;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -47,8 +49,8 @@ fn fails(o: &Output, code: i32) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
 
-const LIST_WITH_TABLET: &str = "Devid  Type         BE  state usb-ver ports\n\
-0      devicemodel  0   0     3       4    \n  Port 1:\n  Port 2: Emulated tablet\n  Port 3:\n  Port 4:\n";
+const LIST_WITH_TABLET: &str = "Devid  Type         BE  state usb-ver ports model\n\
+0      devicemodel  0   0     3       4     nec-xhci\n  Port 1:\n  Port 2: Emulated tablet\n  Port 3:\n  Port 4:\n";
 
 #[test]
 fn readme_flow_controller_tablet_list_and_cleanup() {
@@ -77,6 +79,24 @@ fn readme_flow_controller_tablet_list_and_cleanup() {
         ""
     );
     assert_eq!(ok(&vusb(q, &["usb-list", "vm"])), LIST_WITH_TABLET);
+    // --json, anywhere, as for Xen guests.
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&vusb(q, &["usb-list", "--json", "vm"]))).unwrap();
+    assert_eq!(v["vm"], "vm");
+    let c = &v["controllers"][0];
+    assert_eq!(
+        (&c["devid"], &c["model"], &c["qemu_driver"], &c["version"]),
+        (
+            &json!(0),
+            &json!("nec-xhci"),
+            &json!("nec-usb-xhci"),
+            &json!(3)
+        )
+    );
+    assert_eq!(c["ports"].as_array().unwrap().len(), 4);
+    assert_eq!(c["ports"][1]["emulated"], "tablet");
+    assert_eq!(c["ports"][1]["port"], 2);
+    assert_eq!(c["ports"][0]["qemu_id"], serde_json::Value::Null);
     assert_eq!(ok(&vusb(q, &["usbdev-detach", "vm", "0", "2"])), "");
     assert!(ok(&vusb(q, &["usb-list", "vm"])).contains("  Port 2:\n"));
     assert_eq!(
@@ -122,7 +142,7 @@ fn attach_rules_auto_controller_port_checks_and_qemu_errors() {
     ok(&vusb(q, &["usbdev-attach", "vm", "type=keyboard"]));
     ok(&vusb(q, &["usbdev-attach", "vm", "type=mouse"]));
     let list = ok(&vusb(q, &["usb-list", "vm"]));
-    assert!(list.starts_with("Devid  Type         BE  state usb-ver ports\n0      devicemodel  0   0     2       6    \n  Port 1: Emulated keyboard\n  Port 2: Emulated mouse\n"), "{list}");
+    assert!(list.starts_with("Devid  Type         BE  state usb-ver ports model\n0      devicemodel  0   0     2       6     ehci\n  Port 1: Emulated keyboard\n  Port 2: Emulated mouse\n"), "{list}");
     let err = fails(
         &vusb(
             q,

@@ -474,6 +474,7 @@ fn assigned_devices_name_their_domain() {
         hostbus: 1,
         hostaddr: 2,
         qom_id: None,
+        step: vusb_core::journal::Step::Done,
         identity: None,
     };
     assign::update(&store.connect(0), TxId::NONE, &record).unwrap();

@@ -150,6 +150,7 @@ fn recovery_leaves_assigned_devices_alone() {
         hostbus: 1,
         hostaddr: 2,
         qom_id: None,
+        step: vusb_core::journal::Step::Done,
         identity: None,
     };
     assign::update(&xs, TxId::NONE, &record).unwrap();

@@ -29,6 +29,7 @@
 
 use vusb_xenstore::{DomId, Errno, Perm, PermKind, TxId, Xenstore, XenstoreExt};
 
+use crate::journal::Step;
 use crate::layout::UsbCtrlType;
 use crate::{Error, Result};
 
@@ -86,6 +87,10 @@ pub struct Assignment {
     pub hostaddr: u16,
     /// For devicemodel devices: the QEMU device id (`xenusb-<bus>-<addr>`).
     pub qom_id: Option<String>,
+    /// The journal: which part of the hand-over is under way
+    /// ([`crate::journal`]). Records without the field (written before
+    /// the journal existed) are [`Step::Done`].
+    pub step: Step,
     /// The device's vendor/product/serial at attach time (absent in
     /// records written before they were recorded).
     pub identity: Option<HostIdentity>,
@@ -157,6 +162,8 @@ impl Assignment {
             s.push_str(" qom=");
             s.push_str(q);
         }
+        s.push_str(" step=");
+        s.push_str(self.step.as_str());
         if let Some(id) = &self.identity {
             s.push_str(&format!(
                 " vendor={:04x} product={:04x}",
@@ -182,6 +189,7 @@ impl Assignment {
         }
         let (mut domid, mut ctrl, mut port, mut ty, mut bus, mut addr, mut qom) =
             (None, None, None, None, None, None, None);
+        let mut step = Some(Step::Done);
         let (mut vendor, mut product, mut serial) = (None, None, None);
         for w in words {
             let Some((k, v)) = w.split_once('=') else {
@@ -194,7 +202,8 @@ impl Assignment {
                 "type" => ty = v.parse::<UsbCtrlType>().ok(),
                 "hostbus" => bus = v.parse::<u16>().ok(),
                 "hostaddr" => addr = v.parse::<u16>().ok(),
-                "qom" => qom = Some(v.to_owned()),
+                "qom" => qom = Some(v.to_owned()).filter(|q| valid_qom(q)),
+                "step" => step = v.parse::<Step>().ok(),
                 "vendor" => vendor = u16::from_str_radix(v, 16).ok(),
                 "product" => product = u16::from_str_radix(v, 16).ok(),
                 "serial" => serial = decode_value(v),
@@ -212,6 +221,7 @@ impl Assignment {
             hostbus: bus.ok_or_else(|| bad("missing or bad hostbus"))?,
             hostaddr: addr.ok_or_else(|| bad("missing or bad hostaddr"))?,
             qom_id: qom,
+            step: step.ok_or_else(|| bad("bad step"))?,
             identity: match (vendor, product) {
                 (Some(vendor), Some(product)) => Some(HostIdentity {
                     vendor,
@@ -222,6 +232,14 @@ impl Assignment {
             },
         })
     }
+}
+
+/// A QOM id vusb could have written (bounded, QEMU's id characters).
+fn valid_qom(q: &str) -> bool {
+    !q.is_empty()
+        && q.len() <= 64
+        && q.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn check_busid(busid: &str) -> Result<()> {
@@ -282,8 +300,10 @@ pub fn lookup<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<Opt
 /// so a record whose port node says otherwise was left behind by another
 /// tool (`xl usbdev-detach` of a device vusb attached, or a domain torn down
 /// without vusb). Such a stale record is released in `tx` and `None`
-/// returned. Costs one read more than [`lookup`], and only when a record
-/// exists.
+/// returned — unless its journal says an operation is under way (step
+/// other than `done`): that record is returned as it is, for the caller to
+/// resolve ([`crate::journal`]). Costs one read more than [`lookup`], and
+/// only when a record exists.
 pub fn lookup_live<X: Xenstore + ?Sized>(
     xs: &X,
     tx: TxId,
@@ -292,6 +312,9 @@ pub fn lookup_live<X: Xenstore + ?Sized>(
     let Some(rec) = lookup(xs, tx, busid)? else {
         return Ok(None);
     };
+    if rec.step != Step::Done {
+        return Ok(Some(rec));
+    }
     let port = rec.port_path();
     if xs.read_opt(tx, &port).map_err(xs_err(&port))?.as_deref() == Some(busid) {
         return Ok(Some(rec));
@@ -323,6 +346,28 @@ pub fn list<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<Vec<Assignment>> {
             Ok(a) => out.push(a),
             Err(e) => log::warn!("skipping assignment record: {e}"),
         }
+    }
+    Ok(out)
+}
+
+/// Every record, malformed ones as errors (for reports that name them):
+/// `(busid, record)` in xenstore's order.
+pub fn list_all<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+) -> Result<Vec<(String, Result<Assignment>)>> {
+    let names = xs
+        .directory_opt(tx, ASSIGNED_DIR)
+        .map_err(xs_err(ASSIGNED_DIR))?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let busid = decode_key(&name);
+        let path = format!("{ASSIGNED_DIR}/{name}");
+        let Some(text) = xs.read_opt(tx, &path).map_err(xs_err(&path))? else {
+            continue; // removed meanwhile (outside a transaction)
+        };
+        let rec = check_busid(&busid).and_then(|()| Assignment::from_record(&busid, &path, &text));
+        out.push((busid, rec));
     }
     Ok(out)
 }
@@ -387,6 +432,7 @@ mod tests {
             hostbus: 3,
             hostaddr: 12,
             qom_id: None,
+            step: Step::Done,
             identity: None,
         }
     }
@@ -404,7 +450,16 @@ mod tests {
         let text = a.to_record();
         assert_eq!(
             text,
-            "v1 domid=7 ctrl=1 port=4 type=pv hostbus=3 hostaddr=12"
+            "v1 domid=7 ctrl=1 port=4 type=pv hostbus=3 hostaddr=12 step=done"
+        );
+        // Records written before the journal existed are done.
+        let old = "v1 domid=7 ctrl=1 port=4 type=pv hostbus=3 hostaddr=12";
+        assert_eq!(Assignment::from_record("3-1.2", "p", old).unwrap(), a);
+        let mut j = sample();
+        j.step = Step::Attach;
+        assert_eq!(
+            Assignment::from_record("3-1.2", "p", &j.to_record()).unwrap(),
+            j
         );
         assert_eq!(Assignment::from_record("3-1.2", "p", &text).unwrap(), a);
         let mut d = sample();
@@ -435,6 +490,7 @@ mod tests {
             "v1 domid=1 ctrl=0 port=1 type=auto hostbus=1 hostaddr=2",
             "v1 domid=1 ctrl=0 port=1 type=pv hostbus=1",
             "v1 garbage",
+            "v1 domid=1 ctrl=0 port=1 type=pv hostbus=1 hostaddr=2 step=maybe",
         ] {
             assert!(
                 Assignment::from_record("1-1", "p", text).is_err(),

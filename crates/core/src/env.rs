@@ -69,6 +69,13 @@ impl HostPaths {
         paths
     }
 
+    /// Where vusb's lock files live ([`crate::lock`]): `<state_dir>/locks`.
+    /// Under the state directory so that every host (and every test's
+    /// fake host) has its own.
+    pub fn lock_dir(&self) -> PathBuf {
+        self.state_dir.join("locks")
+    }
+
     /// All locations under one root directory, as the simulated host and
     /// the tests lay them out (`ROOT/sys`, `ROOT/proc`, `ROOT/var/lib/vusb`,
     /// `ROOT/var/run/xen`, `ROOT/var/lib/xen`, `ROOT/usr/libexec/...`,

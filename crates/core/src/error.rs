@@ -408,6 +408,43 @@ pub enum Error {
         value: String,
     },
 
+    /// Another vusb command holds what this one needs, and did not let go
+    /// within the lock wait ([`crate::lock`]).
+    #[error("{what} is busy: held by {holder}; gave up after {secs} s")]
+    Busy {
+        /// What was locked (device, controller, guest).
+        what: String,
+        /// The holder recorded in the lock file (pid and command line).
+        holder: String,
+        /// How long this command waited.
+        secs: f64,
+    },
+
+    /// An earlier vusb command on this device was interrupted (its journal
+    /// says so) and must be resolved first; the command that finds it
+    /// does so itself when it can, else `vusb usb-recover` does.
+    #[error(
+        "an interrupted {step} of USB device {busid} (domain {domid}) is unresolved; run `vusb usb-recover`"
+    )]
+    Interrupted {
+        /// The device.
+        busid: String,
+        /// The domain of its record.
+        domid: DomId,
+        /// The journal step found.
+        step: &'static str,
+    },
+
+    /// A lock file could not be opened or locked.
+    #[error("lock `{name}' failed")]
+    Lock {
+        /// The lock's name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Several removals failed; the first cause is kept.
     #[error("removing {what} of domain {domid} failed")]
     Remove {

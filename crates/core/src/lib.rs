@@ -9,11 +9,14 @@
 pub mod env;
 pub mod error;
 mod flock;
+pub mod lock;
+pub mod progress;
 pub mod small_file;
 
 pub mod assign;
 pub mod domain;
 pub mod emulated;
+pub mod journal;
 pub mod layout;
 pub mod libxl_json;
 
@@ -23,8 +26,13 @@ pub mod rebind;
 pub mod devicemodel;
 pub mod qemu_vm;
 
+pub mod bookkeeping;
 pub mod persist;
 pub mod qusb_backend;
+
+pub mod daemon;
+pub mod rules;
+mod statefile;
 
 pub mod ops;
 

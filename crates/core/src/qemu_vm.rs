@@ -16,8 +16,8 @@ pub mod spec;
 
 pub use inventory::{VmController, VmDevice};
 pub use ops::{
-    Placement, usb_list, usbctrl_attach, usbctrl_detach, usbdev_attach, usbdev_detach,
-    usbdev_detach_device,
+    Placement, usb_list, usb_list_json, usbctrl_attach, usbctrl_detach, usbdev_attach,
+    usbdev_detach, usbdev_detach_device,
 };
 
 use std::time::Duration;

@@ -19,6 +19,8 @@
 //! - [`bindemu`]: the kernel's part of `drivers/*/bind` and `unbind` on that
 //!   tree.
 //! - [`qmp`]: a QEMU 7.2-like QMP server, the device model of HVM guests.
+//! - [`hotplug`]: unplug, re-plug and bus renumbering on that tree, and
+//!   the uevents announcing them to `vusb daemon`.
 //! - [`host`]: all of it together behind vusb's own in-memory xenstore
 //!   server on a Unix socket, with the environment to point vusb at it.
 //!
@@ -28,6 +30,7 @@
 pub mod bindemu;
 pub mod fixture;
 pub mod host;
+pub mod hotplug;
 pub mod layout;
 pub mod qmp;
 pub mod xenbus;

@@ -134,11 +134,11 @@ fn dev_sentinels_become_none() {
     for (bad, msg) in [
         (
             "controller=-2",
-            "Invalid controller `-2' in usbdev spec: not a controller devid (0 or more) nor -1 (any controller)",
+            "Invalid controller `-2' in usbdev spec: out of range (a controller devid is 0 or more; -1 means any controller)",
         ),
         (
             "port=-1",
-            "Invalid port `-1' in usbdev spec: not a port number (1 or more) nor 0 (any port)",
+            "Invalid port `-1' in usbdev spec: out of range (ports are numbered from 1; 0 means any port)",
         ),
         (
             "port=4294967297",

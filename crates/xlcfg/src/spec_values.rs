@@ -103,7 +103,7 @@ pub(super) fn parse_controller(v: &str) -> Result<Option<u32>> {
             .map_err(|_| Error::InvalidDevNumber {
                 key: "controller",
                 value: v.to_owned(),
-                reason: "not a controller devid (0 or more) nor -1 (any controller)",
+                reason: "out of range (a controller devid is 0 or more; -1 means any controller)",
             }),
         Err(e) => Err(Error::InvalidDevNumber {
             key: "controller",
@@ -123,7 +123,7 @@ pub(super) fn parse_port(v: &str) -> Result<Option<u32>> {
             .map_err(|_| Error::InvalidDevNumber {
                 key: "port",
                 value: v.to_owned(),
-                reason: "not a port number (1 or more) nor 0 (any port)",
+                reason: "out of range (ports are numbered from 1; 0 means any port)",
             }),
         Err(e) => Err(Error::InvalidDevNumber {
             key: "port",

@@ -5,6 +5,8 @@
 //! an entry that cannot be applied is reported at its position too.
 //! On success one line per change is printed.
 
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
@@ -60,21 +62,25 @@ fn summary(a: &Applied) -> String {
 }
 
 /// Run the command.
-pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, args: &[OsString]) -> anyhow::Result<ExitCode> {
     // `--saved` is an operand here, not an option.
     if args.len() != 2 {
         eprintln!("{}", xl_args::help_text(&CMD));
         return Ok(ExitCode::from(2));
     }
-    let (dom_arg, what) = (&args[0], &args[1]);
+    let what = args[1].as_os_str();
+    let Ok(dom_arg) = crate::args::utf8(&args[..1]).map(|mut v| v.remove(0)) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let shown = Path::new(what).display().to_string();
     // Parse the file before touching the host, so a bad file changes nothing.
-    let cfg = if what == "--saved" {
+    let cfg = if what == OsStr::new("--saved") {
         None
     } else {
         Some(load_usb_config(what)?)
     };
     let xs = xl_args::open_xenstore()?;
-    let dom = match xl_args::domain(&xs, dom_arg) {
+    let dom = match xl_args::domain(&xs, &dom_arg) {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
@@ -92,7 +98,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => match cfg.as_ref().and_then(|c| position(&e, c)) {
-            Some(p) => Err(anyhow!(e).context(format!("{what}:{}:{}", p.line, p.col))),
+            Some(p) => Err(anyhow!(e).context(format!("{shown}:{}:{}", p.line, p.col))),
             None => Err(anyhow!(e)),
         },
     }

@@ -38,6 +38,6 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             out(&pretty_json(&vusb_xlcfg::json::to_json(&cfg))?);
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => Ok(xl_args::fail(&e, None)),
+        Err(e) => Ok(xl_args::fail(ctx, &e, None)),
     }
 }

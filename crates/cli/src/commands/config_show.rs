@@ -5,8 +5,12 @@
 //!
 //! Unlike libxlu, which works on bytes, the text must be UTF-8 for vusb:
 //! invalid bytes are replaced (with a warning) rather than refused, since
-//! they occur in comments of old files and never in USB settings.
+//! they occur in comments of old files and never in USB settings. The file
+//! *name* may be any bytes; `-- FILE` reads a file whose name starts with
+//! `-`.
 
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
@@ -16,7 +20,8 @@ use crate::output::out;
 
 /// Reads a config file (or stdin for `-`) as text, with a warning for
 /// bytes that are not UTF-8.
-pub fn read_config_text(file: &str) -> anyhow::Result<String> {
+pub fn read_config_text(file: &OsStr) -> anyhow::Result<String> {
+    let shown = Path::new(file).display();
     use vusb_core::small_file::{self, MAX_CONFIG_FILE};
     // Bounded: a regular file of at most MAX_CONFIG_FILE bytes (a FIFO or
     // /dev/zero is refused), stdin cut at the same size.
@@ -24,24 +29,25 @@ pub fn read_config_text(file: &str) -> anyhow::Result<String> {
         small_file::read_limited(std::io::stdin().lock(), MAX_CONFIG_FILE)
             .context("reading stdin")?
     } else {
-        small_file::read(std::path::Path::new(file), MAX_CONFIG_FILE)
-            .with_context(|| format!("reading {file}"))?
+        small_file::read(Path::new(file), MAX_CONFIG_FILE)
+            .with_context(|| format!("reading {shown}"))?
     };
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-            eprintln!("{file}:{line}: warning: not valid UTF-8; invalid bytes replaced");
+            eprintln!("{shown}:{line}: warning: not valid UTF-8; invalid bytes replaced");
             Ok(String::from_utf8_lossy(e.as_bytes()).into_owned())
         }
     }
 }
 
 /// Parses a config file's USB part, printing xl's warnings to stderr.
-pub fn load_usb_config(file: &str) -> anyhow::Result<vusb_xlcfg::UsbConfig> {
+pub fn load_usb_config(file: &OsStr) -> anyhow::Result<vusb_xlcfg::UsbConfig> {
     let text = read_config_text(file)?;
-    let (cfg, warnings) = vusb_xlcfg::parse_usb(&text).map_err(|e| anyhow!(e.in_file(file)))?;
+    let file = Path::new(file).display().to_string();
+    let (cfg, warnings) = vusb_xlcfg::parse_usb(&text).map_err(|e| anyhow!(e.in_file(&file)))?;
     for w in warnings {
         eprintln!("{file}:{w}");
     }
@@ -61,7 +67,11 @@ pub fn pretty_json(v: &serde_json::Value) -> anyhow::Result<String> {
 }
 
 /// Run the command.
-pub fn run(_ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
+pub fn run(_ctx: &Context, args: &[OsString]) -> anyhow::Result<ExitCode> {
+    let args = match args {
+        [dashes, rest @ ..] if dashes == "--" => rest,
+        _ => args,
+    };
     let [file] = args else {
         eprintln!("'vusb config-show' requires exactly 1 argument: FILE (or - for stdin)");
         return Ok(ExitCode::from(2));

@@ -20,6 +20,18 @@ use crate::output;
 
 /// Run `command` (an xl-style command name) against the VM behind `qmp`.
 pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow::Result<ExitCode> {
+    if args.first().is_some_and(|a| a == "-h" || a == "--help") {
+        output::out(&super::help::command(command));
+        return Ok(ExitCode::SUCCESS);
+    }
+    // `usb-list --json` (anywhere, as for Xen guests).
+    let json = command == "usb-list" && args.iter().any(|a| a == "--json");
+    let args: Vec<String> = args
+        .iter()
+        .filter(|a| !(json && *a == "--json"))
+        .cloned()
+        .collect();
+    let args = args.as_slice();
     let min = match command {
         "usbctrl-detach" => 2,
         "usbdev-attach" => 2,
@@ -84,7 +96,16 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
                 eprintln!("Invalid arguments.");
                 return Ok(ExitCode::from(255));
             }
-            output::out(&qemu_vm::usb_list(&mut connect(qmp)?)?);
+            if json {
+                let mut v = qemu_vm::usb_list_json(&mut connect(qmp)?)?;
+                v["vm"] = serde_json::json!(label);
+                v["qmp"] = serde_json::json!(qmp.to_string_lossy());
+                let mut text = serde_json::to_string_pretty(&v)?;
+                text.push('\n');
+                output::out(&text);
+            } else {
+                output::out(&qemu_vm::usb_list(&mut connect(qmp)?)?);
+            }
         }
         other => bail!("{other} does not work with --qmp"),
     }

@@ -9,11 +9,17 @@
 //!   (`DIR/sim.pid`, log in `DIR/sim.log`) and print the `export` lines
 //!   that point other vusb commands at it (also in `DIR/env.sh`).
 //! - `vusb sim stop DIR`: stop it.
+//! - `vusb sim unplug DIR BUSID`, `vusb sim plug DIR BUSID [--bus N]`:
+//!   hot-plug on the simulated host's sysfs (`vusb_sim::hotplug`; a re-plug
+//!   gets a new address, `--bus` renumbers), announced with the kernel's
+//!   uevents to a daemon listening on `DIR/uevent.sock`
+//!   (`vusb daemon --uevents unix:DIR/uevent.sock`). Prints the busid.
 //!
 //! Exit status: 0 when the simulation ran (even if a vusb command in the
 //! session failed: its error is part of what is shown), 1 when the host
 //! could not be started or stopped, 2 on a usage error.
 
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -26,7 +32,7 @@ use vusb_sim::host::{SimConfig, SimHost};
 use crate::context::Context;
 use crate::output::out;
 
-const USAGE: &str = "usage: vusb sim [run] | vusb sim start DIR | vusb sim stop DIR";
+const USAGE: &str = "usage: vusb sim [run] | vusb sim start DIR | vusb sim stop DIR\n       vusb sim unplug DIR BUSID | vusb sim plug DIR BUSID [--bus N]";
 
 /// The session `vusb sim` runs: guest1 is PV (pv controller, driver
 /// rebinding to usbback), guest2 is PV with a device model (qusb), guest3
@@ -54,22 +60,57 @@ pub const SESSION: &[&str] = &[
 ];
 
 /// Run the command.
-pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        [] | ["run"] => session(ctx),
-        ["start", dir] => start(Path::new(dir)),
-        ["stop", dir] => stop(Path::new(dir)),
-        ["serve", dir] => serve(Path::new(dir)),
-        ["-h" | "--help"] => {
-            out(&format!("{USAGE}\n"));
-            Ok(ExitCode::SUCCESS)
+pub fn run(ctx: &Context, args: &[OsString]) -> anyhow::Result<ExitCode> {
+    let word = |i: usize| args.get(i).and_then(|a| a.to_str());
+    match (args.len(), word(0)) {
+        (0, _) | (1, Some("run")) => session(ctx),
+        (2, Some("start")) => start(Path::new(&args[1])),
+        (2, Some("stop")) => stop(Path::new(&args[1])),
+        (2, Some("serve")) => serve(Path::new(&args[1])),
+        (3, Some("unplug")) => hotplug(Path::new(&args[1]), word(2), None, false),
+        (3, Some("plug")) => hotplug(Path::new(&args[1]), word(2), None, true),
+        (5, Some("plug")) if word(3) == Some("--bus") => {
+            match word(4).and_then(|n| n.parse::<u32>().ok()) {
+                Some(b) if (1..=255).contains(&b) => {
+                    hotplug(Path::new(&args[1]), word(2), Some(b), true)
+                }
+                _ => bail!("--bus needs a bus number from 1 to 255"),
+            }
         }
         _ => {
             eprintln!("{USAGE}");
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// `sim unplug` / `sim plug`: change the fixture, then tell a daemon.
+fn hotplug(
+    dir: &Path,
+    busid: Option<&str>,
+    bus: Option<u32>,
+    plug: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some(busid) = busid else {
+        bail!("the busid must be text, e.g. 1-1");
+    };
+    let sysfs = vusb_core::HostPaths::under(dir).sysfs_root;
+    let (now, action) = if plug {
+        let b = vusb_sim::hotplug::plug(&sysfs, busid, bus)
+            .with_context(|| format!("plugging {busid} back in"))?;
+        (b, "add")
+    } else {
+        vusb_sim::hotplug::unplug(&sysfs, busid).with_context(|| format!("unplugging {busid}"))?;
+        (busid.to_owned(), "remove")
+    };
+    let sock = dir.join("uevent.sock");
+    match vusb_sim::hotplug::announce(&sock, action, &now) {
+        Ok(true) => {}
+        Ok(false) => log::info!("no daemon listens on {}", sock.display()),
+        Err(e) => log::warn!("uevent to {}: {e}", sock.display()),
+    }
+    out(&format!("{now}\n"));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn session(ctx: &Context) -> anyhow::Result<ExitCode> {

@@ -29,9 +29,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     let xs = match xenstore_connect() {
         Ok(xs) => Some(xs),
         Err(e) => {
-            eprintln!(
-                "vusb usb-assignable-list: warning: cannot tell which devices are assigned to domains: {e:#}"
-            );
+            eprintln!("vusb: warning: cannot tell which devices are assigned to domains: {e:#}");
             None
         }
     };
@@ -104,5 +102,5 @@ fn table(entries: &[&Entry], all: bool) -> String {
 
 /// A connection to xenstore, chosen the way libxenstore does.
 pub(crate) fn xenstore_connect() -> anyhow::Result<Box<dyn vusb_xenstore::Xenstore>> {
-    Ok(Box::new(vusb_xenstore::client::Client::open()?))
+    Ok(Box::new(super::xl_args::open_xenstore()?))
 }

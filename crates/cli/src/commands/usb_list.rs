@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     let env = OpEnv::new(&xs, &ctx.paths);
     let list = match usb_list(&env, &dom) {
         Ok(l) => l,
-        Err(e) => return Ok(xl_args::fail(&e, None)),
+        Err(e) => return Ok(xl_args::fail(ctx, &e, None)),
     };
     if json {
         let mut text = serde_json::to_string_pretty(&list)?;

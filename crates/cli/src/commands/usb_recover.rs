@@ -47,6 +47,16 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
                     r.busid
                 )
             }
+            Outcome::DetachCompleted { domid, ctrl, port } => {
+                format!(
+                    "{}: interrupted detach from domain {domid} (controller {ctrl} port {port}) completed",
+                    r.busid
+                )
+            }
+            Outcome::Busy { holder } => {
+                format!("{}: busy (held by {holder}); left alone", r.busid)
+            }
+            Outcome::Skipped(why) => format!("{}: skipped: {why}", r.busid),
             Outcome::InPortTable { path } => {
                 format!("{}: in use by a controller ({path}); left alone", r.busid)
             }

@@ -45,6 +45,6 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => Ok(xl_args::fail(&e, None)),
+        Err(e) => Ok(xl_args::fail(ctx, &e, None)),
     }
 }

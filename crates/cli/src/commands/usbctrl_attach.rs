@@ -45,6 +45,10 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             log::info!("domain {}: controller {} ({})", dom.domid, c.devid, c.ctype);
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => Ok(xl_args::fail(&e, Some("libxl_device_usbctrl_add failed."))),
+        Err(e) => Ok(xl_args::fail(
+            ctx,
+            &e,
+            Some("libxl_device_usbctrl_add failed."),
+        )),
     }
 }

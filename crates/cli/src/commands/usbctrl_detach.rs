@@ -44,8 +44,9 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     };
     match usbctrl_detach(&env, &dom, i64::from(devid), &pos[1]) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e @ Error::UnknownController { .. }) => Ok(xl_args::fail(&e, None)),
+        Err(e @ Error::UnknownController { .. }) => Ok(xl_args::fail(ctx, &e, None)),
         Err(e) => Ok(xl_args::fail(
+            ctx,
             &e,
             Some("libxl_device_usbctrl_remove failed."),
         )),

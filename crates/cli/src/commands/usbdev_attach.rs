@@ -43,6 +43,10 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Err(e) = vusb_core::ops::hostdev::single_identity(&spec) {
+        let line = Some("libxl_device_usbdev_add failed.");
+        return Ok(xl_args::fail_spec(ctx, &e, line, Some(&spec)));
+    }
     let env = OpEnv {
         timeouts: xl_args::timeouts(),
         force,
@@ -65,6 +69,11 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => Ok(xl_args::fail(&e, Some("libxl_device_usbdev_add failed."))),
+        Err(e) => Ok(xl_args::fail_spec(
+            ctx,
+            &e,
+            Some("libxl_device_usbdev_add failed."),
+            Some(&spec),
+        )),
     }
 }

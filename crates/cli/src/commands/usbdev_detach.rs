@@ -66,7 +66,15 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         DetachTarget::Port { ctrl, port }
     } else {
         match vusb_xlcfg::parse_usbdev_args(&pos[1..]) {
-            Ok(spec) => DetachTarget::Host(spec),
+            Ok(spec) => {
+                if let Err(e) = vusb_core::ops::hostdev::single_identity(&spec) {
+                    for line in crate::explain::lines(ctx, &e, Some(&spec)) {
+                        eprintln!("vusb: {line}");
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                DetachTarget::Host(spec)
+            }
             Err(e) => {
                 eprintln!("{e}");
                 return Ok(ExitCode::FAILURE);
@@ -87,9 +95,10 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ (Error::UnknownDevice { .. } | Error::DeviceNotAttached { .. })) => {
-            Ok(xl_args::fail(&e, None))
+            Ok(xl_args::fail(ctx, &e, None))
         }
         Err(e) => Ok(xl_args::fail(
+            ctx,
             &e,
             Some("libxl_device_usbdev_remove failed."),
         )),

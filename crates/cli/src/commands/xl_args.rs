@@ -16,6 +16,8 @@ use vusb_core::domain::{self, Domain};
 use vusb_core::ops::Timeouts;
 use vusb_xenstore::client::Client;
 
+use crate::context::Context;
+
 /// What xl's command table says about a command.
 pub struct XlCmd {
     /// The command name.
@@ -70,7 +72,7 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
             break;
         }
         if a == "--help" {
-            crate::output::out(&help_text(cmd));
+            crate::output::out(&super::help::command(cmd.name));
             return Err(ExitCode::SUCCESS);
         }
         if let Some(long) = a.strip_prefix("--") {
@@ -80,7 +82,7 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
         // getopt handles the first letter first: `-hx` is help, `-xh` an error.
         match a.chars().nth(1) {
             Some('h') => {
-                crate::output::out(&help_text(cmd));
+                crate::output::out(&super::help::command(cmd.name));
                 return Err(ExitCode::SUCCESS);
             }
             Some(c) => {
@@ -94,9 +96,10 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
     Ok(&args[i..])
 }
 
-/// Open xenstore where libxenstore would.
+/// Open xenstore where libxenstore would; failing that, an error whose
+/// hint suggests `vusb sim` and `--qmp` ([`crate::explain`]).
 pub fn open_xenstore() -> anyhow::Result<Client> {
-    Ok(Client::open()?)
+    Client::open().map_err(|e| anyhow::Error::new(crate::explain::NoXenstore(e)))
 }
 
 /// Print `e`'s chain on one line to stderr.
@@ -112,6 +115,7 @@ pub fn print_error(e: &(dyn std::error::Error + 'static)) {
 }
 
 /// Resolve the domain argument; on failure print xl's message, exit 1.
+/// (An unknown domain needs no `vusb:` line: xl's message says it all.)
 pub fn domain(xs: &Client, arg: &str) -> Result<Domain, ExitCode> {
     domain::resolve(xs, arg).map_err(|e| {
         print_error(&e);
@@ -119,11 +123,26 @@ pub fn domain(xs: &Client, arg: &str) -> Result<Domain, ExitCode> {
     })
 }
 
-/// An operation failed: its message, then xl's line (if any), exit 1.
-pub fn fail(e: &vusb_core::Error, xl_line: Option<&str>) -> ExitCode {
+/// An operation failed: its message, then xl's line (if any), then the
+/// `vusb:` lines saying why and what to do; exit 1.
+pub fn fail(ctx: &Context, e: &vusb_core::Error, xl_line: Option<&str>) -> ExitCode {
+    fail_spec(ctx, e, xl_line, None)
+}
+
+/// [`fail`] for a usbdev command, with the device spec the user wrote (for
+/// "closest device" suggestions).
+pub fn fail_spec(
+    ctx: &Context,
+    e: &vusb_core::Error,
+    xl_line: Option<&str>,
+    spec: Option<&vusb_xlcfg::UsbDevSpec>,
+) -> ExitCode {
     print_error(e);
     if let Some(l) = xl_line {
         eprintln!("{l}");
+    }
+    for line in crate::explain::lines(ctx, e, spec) {
+        eprintln!("vusb: {line}");
     }
     ExitCode::FAILURE
 }
@@ -138,6 +157,12 @@ pub fn timeouts() -> Timeouts {
     {
         t.backend_connect = Duration::from_millis(ms);
         t.backend_close = Duration::from_millis(ms);
+    }
+    if let Some(ms) = std::env::var("VUSB_LOCK_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        t.lock_wait = Duration::from_millis(ms);
     }
     t
 }

@@ -19,11 +19,16 @@ pub struct Sim {
 
 /// Start a simulated host.
 pub fn start() -> Sim {
+    start_with(&SimConfig::default())
+}
+
+/// Start a simulated host configured so.
+pub fn start_with(config: &SimConfig) -> Sim {
     let dir = tempfile::Builder::new()
         .prefix("vcli")
         .tempdir_in("/tmp")
         .unwrap();
-    let host = SimHost::start(dir.path(), &SimConfig::default()).unwrap();
+    let host = SimHost::start(dir.path(), config).unwrap();
     Sim { host, _dir: dir }
 }
 

@@ -137,6 +137,10 @@ impl<S: Stream> DmConn<S> {
             Err(e) => return Err(err(e)),
         }
         let deadline = Instant::now() + timeout;
+        let _wait = crate::progress::waiting(
+            format_args!("the guest to release controller {id} (QEMU's DEVICE_DELETED)"),
+            timeout,
+        );
         loop {
             if !self.present_or_unknown(&id).map_err(err)? {
                 return Ok(Removal::Removed);
@@ -187,7 +191,11 @@ impl<S: Stream> DmConn<S> {
             Err(e) if e.is_device_not_found() => return Ok(Removal::NotPresent),
             Err(e) => return Err(err(e)),
         }
-        if self.qmp.wait_device_deleted(id, timeout).map_err(err)? {
+        let wait =
+            crate::progress::waiting(format_args!("QEMU's DEVICE_DELETED for {id}"), timeout);
+        let deleted = self.qmp.wait_device_deleted(id, timeout).map_err(err)?;
+        drop(wait);
+        if deleted {
             return Ok(Removal::Removed);
         }
         // No event in time: trust QEMU's device tree over the missing event.

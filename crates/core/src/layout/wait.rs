@@ -56,7 +56,12 @@ where
             path: path.clone(),
             source,
         })?;
+    let wait = crate::progress::waiting(
+        format_args!("backend {dir} to reach state {wanted}"),
+        timeout,
+    );
     let result = wait_loop(xs, dir, wanted, timeout, &done);
+    drop(wait);
     if let Err(e) = xs.unwatch(&path, &token) {
         log::debug!("unwatch {path}: {e}");
     }

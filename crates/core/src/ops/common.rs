@@ -22,13 +22,21 @@ pub struct Timeouts {
     pub backend_connect: Duration,
     /// pv/qusb controller removal: backend reaching Closed (libxl: 10 s).
     pub backend_close: Duration,
+    /// How long a command waits for another one holding the device,
+    /// controller or guest it needs ([`crate::lock`]).
+    pub lock_wait: Duration,
 }
+
+/// Default [`Timeouts::lock_wait`]: longer than the slowest step another
+/// command may hold a lock for (a backend wait, a QMP removal: 10 s).
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             backend_connect: LIBXL_TIMEOUT,
             backend_close: LIBXL_TIMEOUT,
+            lock_wait: LOCK_WAIT,
         }
     }
 }

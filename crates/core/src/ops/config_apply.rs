@@ -31,7 +31,7 @@ use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 use vusb_xlcfg::{DevKind, UsbConfig, UsbDevSpec};
 
 use super::common::OpEnv;
-use super::usbctrl_attach::usbctrl_attach;
+use super::controller;
 use super::usbctrl_detach::usbctrl_detach;
 use super::usbdev_attach::usbdev_attach;
 use super::usbdev_detach::{DetachTarget, usbdev_detach};
@@ -113,7 +113,19 @@ pub fn config_apply_saved<X: Xenstore + XenstoreWatch + ?Sized>(
             uuid: crate::domain::uuid(env.xs, dom.domid)?,
         });
     };
-    let (applied, ctrls, devs) = apply(env, dom, &saved.config)?;
+    // A saved device names its physical port (busid=) and, for the
+    // record, the address and identity it had: it is found by the port.
+    let mut config = saved.config.clone();
+    for d in &mut config.devs {
+        if d.spec.busid.is_some() {
+            d.spec.hostbus = None;
+            d.spec.hostaddr = None;
+            d.spec.vendor = None;
+            d.spec.product = None;
+            d.spec.serial = None;
+        }
+    }
+    let (applied, ctrls, devs) = apply(env, dom, &config)?;
     let replaced = persist::update(env.xs, env.paths, dom.domid, |saved| {
         saved.ctrls.clear();
         saved.devs.clear();
@@ -244,7 +256,7 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
                 ctrl
             }
             None => {
-                let ctrl = usbctrl_attach(env, dom, &c.spec).map_err(step(
+                let ctrl = controller::create(env, dom, &c.spec, None).map_err(step(
                     "usbctrl",
                     cindex,
                     c.spec.to_string(),
@@ -276,8 +288,16 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
             continue;
         }
         let mut spec = p.spec.clone();
-        // The device found in the planning step, by its physical port.
+        // The device found in the planning step, by its physical port (and
+        // by nothing else: two selectors at once are refused).
         spec.busid = Some(p.busid.clone());
+        spec.hostbus = None;
+        spec.hostaddr = None;
+        spec.portpath = None;
+        spec.physport = None;
+        spec.vendor = None;
+        spec.product = None;
+        spec.serial = None;
         if let Some(c) = spec.controller.and_then(|c| i32::try_from(c).ok())
             && let Some(&actual) = devid_map.get(&c)
         {

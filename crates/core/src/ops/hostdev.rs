@@ -30,12 +30,12 @@ fn unassignable(busid: Option<String>, why: Unassignable) -> Error {
     }
 }
 
-/// The selector the spec names. xl's `hostbus`/`hostaddr` (absent = 0, as
-/// libxl's init leaves them) unless an extension key is given. Two ways
-/// of naming the device at once (`busid=` and `hostbus=`/`hostaddr=`) are
-/// refused rather than one silently ignored; `portpath=` may come with
-/// `hostbus=` (the bus its path starts from).
-pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
+/// Refuse a spec that names the device in two ways at once (`busid=`
+/// with `hostbus=`/`hostaddr=`...) instead of silently using one;
+/// `portpath=` may come with `hostbus=` (the bus its path starts from).
+/// For what a user typed: vusb's own saved specs carry several identities
+/// on purpose, and [`selector`] picks the most precise.
+pub fn single_identity(spec: &UsbDevSpec) -> Result<()> {
     let mut given = Vec::new();
     if spec.busid.is_some() {
         given.push("busid=");
@@ -63,6 +63,12 @@ pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
             Unassignable::ConflictingSelectors { given },
         ));
     }
+    Ok(())
+}
+
+/// The selector the spec names. xl's `hostbus`/`hostaddr` (absent = 0, as
+/// libxl's init leaves them) unless an extension key is given.
+pub fn selector(spec: &UsbDevSpec) -> Result<Selector> {
     if let Some(b) = &spec.busid {
         return BusId::parse(b)
             .map(Selector::BusId)

@@ -3,14 +3,23 @@
 //! [`crate::HostPaths`] and a xenstore connection; the CLI only parses
 //! arguments and prints.
 //!
-//! Shared pieces: [`common`] (environment, type resolution, defaults),
-//! [`hostdev`] (host device selection), [`usbback`] (pv driver handover),
-//! [`dm`] (the QMP side of devicemodel controllers).
+//! Shared pieces (no command module imports another; what two share is
+//! here, once): [`common`] (environment, type resolution, defaults),
+//! [`hostdev`] (host device selection), [`placement`] (port choice and
+//! the claim transaction), [`handover`] (the executor of the journaled
+//! hand-over, [`crate::journal`]), [`teardown`] (taking devices off a
+//! controller), [`controller`] (creating and removing controllers),
+//! [`emulated`] (QEMU's emulated devices), [`usbback`] (pv driver
+//! hand-over), [`dm`] (the QMP side of devicemodel controllers).
 
 pub mod common;
+pub mod controller;
 pub mod dm;
 pub mod emulated;
+pub mod handover;
 pub mod hostdev;
+pub mod placement;
+pub mod teardown;
 pub mod usbback;
 
 pub mod config_apply;

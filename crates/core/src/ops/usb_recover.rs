@@ -1,10 +1,18 @@
-//! `vusb usb-recover`: give back to their original drivers the devices
-//! whose driver memory (`/libxl/usbback`, [`crate::driver_memory`]) says
+//! `vusb usb-recover`: finish what interrupted vusb commands left, and
+//! give back to their original drivers the devices whose driver memory (`/libxl/usbback`, [`crate::driver_memory`]) says
 //! they were being handed to usbback, but which no domain holds — left so
 //! by a process killed midway, or by a failed rollback. An extension: xl
 //! has no such command (libxl leaves such devices on usbback forever).
 //!
-//! A remembered device is left alone when:
+//! First the journal ([`crate::journal`]): every assignment record whose
+//! step is not `done` is resolved by the hand-over executor
+//! ([`super::handover::resolve`]): an interrupted attach is rolled back, an
+//! interrupted detach or release completed. Each device is locked first
+//! ([`crate::lock`], without waiting): a device another command is working
+//! on is reported busy and left to that command. A malformed record is
+//! reported and skipped; the others are still recovered.
+//!
+//! Then the driver memory. A remembered device is left alone when:
 //! - its assignment record ([`crate::assign`]) names a domain that exists
 //!   and, for a `pv` controller, every interface is on usbback (it is
 //!   assigned; `usbdev-detach` gives it back);
@@ -18,23 +26,27 @@
 //! A `pv` record of a living domain whose device is present but not fully
 //! on usbback is an attach killed midway (vusb writes the record and the
 //! port node first, then rebinds, as libxl orders it): it is rolled back as
-//! libxl rolls back a failed attach, through `usbdev-detach` of that
+//! libxl rolls back a failed attach, through the release plan at that
 //! controller port (interfaces back on their drivers, port cleared, record
-//! released). Do not run `usb-recover` while an attach of the same device is
-//! in progress: it cannot tell a live attach from a dead one.
+//! released). (Since the journal, vusb itself leaves no such record; one
+//! written by an older vusb still is.)
 
 use vusb_host::BusId;
 use vusb_host::bind::{self, USBBACK};
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
 
-use super::common::OpEnv;
-use super::usbdev_detach::{DetachTarget, usbdev_detach};
+use super::common::{OpEnv, at};
+use super::handover::{self, Resolved};
+use super::teardown::{self, Why};
 use crate::assign::Assignment;
+use crate::journal::Step;
 use crate::layout::UsbCtrlType;
+use crate::layout::read::read_controller;
+use crate::lock::{self, Mode};
 use crate::rebind::{self, Restored};
 use crate::{Error, HostPaths, Result, assign, driver_memory};
 
-/// What happened to one remembered device.
+/// What happened to one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Its interfaces are back on their drivers; the memory is gone.
@@ -54,11 +66,28 @@ pub enum Outcome {
         /// Port.
         port: u32,
     },
+    /// A detach (or release) killed midway, completed.
+    DetachCompleted {
+        /// The domain the device was detached from.
+        domid: u32,
+        /// Controller devid.
+        ctrl: u32,
+        /// Port.
+        port: u32,
+    },
     /// It is in a port node of an xl-made controller; untouched.
     InPortTable {
         /// The port node naming it.
         path: String,
     },
+    /// Another vusb command holds the device (the lock file's holder);
+    /// left to it.
+    Busy {
+        /// Who holds it.
+        holder: String,
+    },
+    /// Its record or memory is malformed (the reason); skipped.
+    Skipped(String),
     /// Restoring failed (the message); the memory is kept for a retry.
     Failed(String),
 }
@@ -72,27 +101,107 @@ pub struct Recovered {
     pub outcome: Outcome,
 }
 
-fn xs_err(path: &str) -> impl Fn(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
+fn failed(e: &Error) -> Outcome {
+    Outcome::Failed(vusb_host::discover::error_chain(e))
+}
+
+/// Resolve every interrupted operation and restore every remembered
+/// device that no domain holds.
+pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Vec<Recovered>> {
+    let env = OpEnv::new(xs, paths);
+    let mut out = Vec::new();
+    let mut done = std::collections::BTreeSet::new();
+    for (name, entry) in assign::list_all(xs, TxId::NONE)? {
+        let rec = match entry {
+            Ok(r) if r.step != Step::Done => r,
+            Ok(_) => continue,
+            Err(e) => {
+                log::warn!("skipping assignment record: {e}");
+                out.push(Recovered {
+                    busid: name,
+                    outcome: Outcome::Skipped(e.to_string()),
+                });
+                continue;
+            }
+        };
+        done.insert(rec.busid.clone());
+        let outcome =
+            match lock::try_acquire(paths, &lock::device_name(&rec.busid), Mode::Exclusive)? {
+                None => Outcome::Busy {
+                    holder: lock::recorded_holder(paths, &lock::device_name(&rec.busid)),
+                },
+                Some(_held) => match assign::lookup(xs, TxId::NONE, &rec.busid) {
+                    // Re-read under the lock: its owner may have finished.
+                    Ok(Some(now)) => resolve_one(&env, &now),
+                    Ok(None) => continue,
+                    Err(e) => failed(&e),
+                },
+            };
+        out.push(Recovered {
+            busid: rec.busid,
+            outcome,
+        });
+    }
+    recover_memory(&env, &done, &mut out)?;
+    Ok(out)
+}
+
+fn resolve_one<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, rec: &Assignment) -> Outcome {
+    let (domid, ctrl, port) = (rec.domid, rec.ctrl, rec.port);
+    match handover::resolve(env, rec) {
+        Ok(Resolved::Attached) => Outcome::Assigned { domid },
+        Ok(Resolved::RolledBack) => Outcome::AttachRolledBack { domid, ctrl, port },
+        Ok(Resolved::RolledForward) => Outcome::DetachCompleted { domid, ctrl, port },
+        Err(e) => failed(&e),
     }
 }
 
-/// Restore every remembered device that no domain holds.
-pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Vec<Recovered>> {
+/// The driver memory pass (see the module doc).
+fn recover_memory<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    done: &std::collections::BTreeSet<String>,
+    out: &mut Vec<Recovered>,
+) -> Result<()> {
+    let (xs, paths) = (env.xs, env.paths);
     let remembered = driver_memory::remembered_devices(xs)?;
     let mut port_table: Option<Vec<(String, String)>> = None;
-    let mut out = Vec::new();
     for name in remembered {
+        if done.contains(&name) {
+            continue;
+        }
         let busid = match BusId::parse(&name) {
             Ok(b) => b,
             Err(e) => {
                 log::warn!("ignoring driver memory of {name:?}: {e}");
+                out.push(Recovered {
+                    busid: name,
+                    outcome: Outcome::Skipped(format!("not a busid: {e}")),
+                });
                 continue;
             }
         };
-        if let Some(a) = assign::lookup(xs, TxId::NONE, busid.as_str())? {
+        let Some(_held) =
+            lock::try_acquire(paths, &lock::device_name(busid.as_str()), Mode::Exclusive)?
+        else {
+            out.push(Recovered {
+                busid: name.clone(),
+                outcome: Outcome::Busy {
+                    holder: lock::recorded_holder(paths, &lock::device_name(&name)),
+                },
+            });
+            continue;
+        };
+        let record = match assign::lookup(xs, TxId::NONE, busid.as_str()) {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(Recovered {
+                    busid: name,
+                    outcome: Outcome::Skipped(e.to_string()),
+                });
+                continue;
+            }
+        };
+        if let Some(a) = record {
             if domain_exists(xs, a.domid)? {
                 let outcome =
                     if a.ctrl_type == UsbCtrlType::Pv && half_bound(&paths.sysfs_root, &busid) {
@@ -100,13 +209,13 @@ pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Ve
                             "{busid}: attach to domain {} was interrupted; rolling it back",
                             a.domid
                         );
-                        match roll_back_attach(xs, paths, &a) {
+                        match roll_back_attach(env, &a) {
                             Ok(()) => Outcome::AttachRolledBack {
                                 domid: a.domid,
                                 ctrl: a.ctrl,
                                 port: a.port,
                             },
-                            Err(e) => Outcome::Failed(vusb_host::discover::error_chain(&e)),
+                            Err(e) => failed(&e),
                         }
                     } else {
                         Outcome::Assigned { domid: a.domid }
@@ -134,10 +243,12 @@ pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Ve
             continue;
         }
         let outcome = match rebind::restore(xs, &paths.sysfs_root, &busid) {
-            Ok(list) => {
-                assign::release(xs, TxId::NONE, busid.as_str())?;
-                Outcome::Restored(list)
-            }
+            Ok(list) => match vusb_xenstore::transaction(xs, 8, |tx| {
+                assign::release(xs, tx, busid.as_str())
+            }) {
+                Ok(()) => Outcome::Restored(list),
+                Err(e) => failed(&e),
+            },
             Err(e) => Outcome::Failed(vusb_host::discover::error_chain(&e)),
         };
         out.push(Recovered {
@@ -145,7 +256,7 @@ pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Ve
             outcome,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Present, with at least one interface not on usbback.
@@ -158,27 +269,23 @@ fn half_bound(root: &std::path::Path, busid: &BusId) -> bool {
     }
 }
 
-/// Undo an interrupted attach the way a failed one is undone: detach the
-/// record's controller port.
-fn roll_back_attach<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, a: &Assignment) -> Result<()> {
-    let dom = crate::domain::resolve(xs, &a.domid.to_string())?;
-    let env = OpEnv::new(xs, paths);
-    let target = DetachTarget::Port {
-        ctrl: a.ctrl as i32,
-        port: a.port as i32,
+/// Undo an attach of an older vusb (no journal) the way a failed one is
+/// undone: the release plan at the record's controller port.
+fn roll_back_attach<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, a: &Assignment) -> Result<()> {
+    let dom = crate::domain::resolve(env.xs, &a.domid.to_string())?;
+    let Some(ctrl) = read_controller(env.xs, TxId::NONE, a.domid, a.ctrl)? else {
+        return Err(Error::UnknownDevice {
+            ctrl: a.ctrl.to_string(),
+            port: a.port.to_string(),
+        });
     };
-    usbdev_detach(&env, &dom, &target)?;
-    Ok(())
+    teardown::detach_host(env, &dom, &ctrl, a.port, &a.busid, Why::Detach)
 }
 
 fn domain_exists<X: Xenstore + ?Sized>(xs: &X, domid: u32) -> Result<bool> {
     let path = format!("/local/domain/{domid}");
-    Ok(xs
-        .read_opt(TxId::NONE, &path)
-        .map_err(xs_err(&path))?
-        .is_some())
+    Ok(xs.read_opt(TxId::NONE, &path).map_err(at(&path))?.is_some())
 }
-
 /// `(port node, busid)` of every non-empty port of every controller of
 /// every existing domain (libxl's layout: `/libxl/<d>/device/vusb/<c>`
 /// names the backend, whose `port/<i>` holds the busid).
@@ -186,25 +293,22 @@ fn xl_port_table<X: Xenstore + ?Sized>(xs: &X) -> Result<Vec<(String, String)>> 
     let mut out = Vec::new();
     for dom in xs
         .directory_opt(TxId::NONE, "/local/domain")
-        .map_err(xs_err("/local/domain"))?
+        .map_err(at("/local/domain"))?
     {
         let ctrl_dir = format!("/libxl/{dom}/device/vusb");
         for ctrl in xs
             .directory_opt(TxId::NONE, &ctrl_dir)
-            .map_err(xs_err(&ctrl_dir))?
+            .map_err(at(&ctrl_dir))?
         {
             let be_node = format!("{ctrl_dir}/{ctrl}/backend");
             let mut dirs = vec![format!("{ctrl_dir}/{ctrl}/port")];
-            if let Some(be) = xs
-                .read_opt(TxId::NONE, &be_node)
-                .map_err(xs_err(&be_node))?
-            {
+            if let Some(be) = xs.read_opt(TxId::NONE, &be_node).map_err(at(&be_node))? {
                 dirs.insert(0, format!("{be}/port"));
             }
             for dir in dirs {
-                for port in xs.directory_opt(TxId::NONE, &dir).map_err(xs_err(&dir))? {
+                for port in xs.directory_opt(TxId::NONE, &dir).map_err(at(&dir))? {
                     let node = format!("{dir}/{port}");
-                    if let Some(v) = xs.read_opt(TxId::NONE, &node).map_err(xs_err(&node))?
+                    if let Some(v) = xs.read_opt(TxId::NONE, &node).map_err(at(&node))?
                         && !v.is_empty()
                     {
                         out.push((node, v));

@@ -2,7 +2,8 @@
 //! (libxl does this inside domain destroy, reference §7.6).
 //!
 //! Every controller is removed as `usbctrl-detach` does (devices first;
-//! pv devices go back to their original host drivers), then assignment
+//! pv devices go back to their original host drivers; the journal says
+//! `release`, so the saved configuration keeps them), then assignment
 //! records still naming the domain (a controller removed behind vusb's
 //! back, a crash midway) are cleaned up: pv devices are given back to
 //! their drivers and the records released. Work continues after a failure;
@@ -17,14 +18,15 @@
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 
 use super::common::OpEnv;
+use super::controller;
+use super::teardown::Why;
 use super::usbback;
-use super::usbctrl_detach::remove_controller;
-use crate::assign;
 use crate::domain::Domain;
 use crate::layout::UsbCtrlType;
 use crate::layout::read::{list_devids, read_controller};
 use crate::layout::remove::destroy;
 use crate::{Error, Result};
+use crate::{assign, lock};
 
 /// What was released.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,8 +55,9 @@ pub fn usb_release<X: Xenstore + XenstoreWatch + ?Sized>(
                 continue;
             }
         };
-        match remove_controller(env, dom, &ctrl) {
-            Ok(()) => out.controllers.push(devid),
+        match controller::remove(env, dom, &ctrl, Why::Release) {
+            Ok(true) => out.controllers.push(devid),
+            Ok(false) => {}
             Err(e) => {
                 log::warn!("domain {}: removing controller {devid}: {e}", dom.domid);
                 // A devicemodel controller whose QEMU is gone: its nodes
@@ -67,6 +70,13 @@ pub fn usb_release<X: Xenstore + XenstoreWatch + ?Sized>(
         }
     }
     for rec in assign::list_domain(xs, TxId::NONE, dom.domid)? {
+        let _dev_lock = match lock::device(env.paths, &rec.busid, env.timeouts.lock_wait) {
+            Ok(l) => l,
+            Err(e) => {
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
         log::debug!(
             "domain {}: cleaning up stale record of {}",
             dom.domid,

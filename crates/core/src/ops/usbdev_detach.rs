@@ -9,7 +9,13 @@
 //! only for what the records do not carry (a physical port path, records
 //! of older versions without vendor/product). `<controller> <port>` of a devicemodel port
 //! holding an emulated tablet/mouse/keyboard removes that device
-//! ([`super::emulated::detach_at`]).
+//! ([`super::teardown::detach_emulated`]).
+//!
+//! Under the device's lock and a shared lock on its controller
+//! ([`crate::lock`]), the release plan of the hand-over runs
+//! ([`super::handover`], journaled: `step=detach` is written before the
+//! interfaces move, so a killed detach is completed by the next command on
+//! the device or `usb-recover`).
 //!
 //! Deliberately differs from libxl:
 //! - the port's busid is used as is; it is never converted back through
@@ -17,26 +23,29 @@
 //!   detached (U1/U2): its driver memory and assignment record are dropped;
 //! - the port is cleared and vusb's assignment record released in one
 //!   transaction, and only if the port still holds that device;
-//! - the libxl JSON entry is removed (libxl leaves it, J3).
+//! - the libxl JSON entry is removed (libxl leaves it, J3), and so is the
+//!   device's entry in vusb's saved configuration;
+//! - devicemodel: the port is cleared after QEMU released the device (a
+//!   device the guest keeps stays listed, its record as it was).
 //!
 //! Kept: pv interfaces leave usbback before the port is cleared, and an
 //! unbind failure stops the operation with the device still listed, so it
 //! can be retried.
 
 use vusb_host::Selector;
-use vusb_xenstore::{TxId, Xenstore, XenstoreExt, transaction};
+use vusb_xenstore::{TxId, Xenstore};
 use vusb_xlcfg::UsbDevSpec;
 
-use super::common::{OpEnv, at};
-use super::{dm, hostdev, usbback};
+use super::common::OpEnv;
+use super::hostdev;
+use super::teardown::{self, Why};
 use crate::assign::{self, Assignment};
 use crate::devicemodel::EmulatedKind;
 use crate::domain::Domain;
 use crate::layout::read::{read_controller, read_port};
 use crate::layout::{Controller, UsbCtrlType};
-use crate::{Error, Result, libxl_json};
-
-const ATTEMPTS: u32 = vusb_xenstore::txn::DEFAULT_ATTEMPTS;
+use crate::lock::{self, Mode};
+use crate::{Error, Result};
 
 /// Which device to detach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,29 +80,35 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
     dom: &Domain,
     target: &DetachTarget,
 ) -> Result<Detached> {
-    let (ctrl, port, busid) = match locate(env, dom, target)? {
-        Located::Host(ctrl, port, busid) => (ctrl, port, busid),
+    let wait = env.timeouts.lock_wait;
+    match locate(env, dom, target)? {
         Located::Emulated(ctrl, port, kind) => {
-            super::emulated::detach_at(env, dom, &ctrl, port, kind)?;
-            return Ok(Detached {
+            let _ctrl_lock =
+                lock::controller(env.paths, dom.domid, ctrl.devid, Mode::Shared, wait)?;
+            teardown::detach_emulated(env, dom, &ctrl, port, kind)?;
+            Ok(Detached {
                 ctrl: ctrl.devid,
                 port,
                 busid: String::new(),
                 emulated: Some(kind),
-            });
+            })
         }
-    };
-    detach_at(env, dom, &ctrl, port, &busid)?;
-    // Only an explicit detach forgets it: usb-release keeps what was saved.
-    if let Err(e) = crate::persist::forget_dev(env.xs, env.paths, dom.domid, ctrl.devid, port) {
-        log::warn!("vusb's saved configuration not updated: {e}");
+        Located::Host(ctrl, port, busid) => {
+            // The device's lock, then its controller's (shared: it must not
+            // be removed meanwhile). The release checks that the port
+            // still holds the device (a detach that ran meanwhile).
+            let _dev_lock = lock::device(env.paths, &busid, wait)?;
+            let _ctrl_lock =
+                lock::controller(env.paths, dom.domid, ctrl.devid, Mode::Shared, wait)?;
+            teardown::detach_host(env, dom, &ctrl, port, &busid, Why::Detach)?;
+            Ok(Detached {
+                ctrl: ctrl.devid,
+                port,
+                busid,
+                emulated: None,
+            })
+        }
     }
-    Ok(Detached {
-        ctrl: ctrl.devid,
-        port,
-        busid,
-        emulated: None,
-    })
 }
 
 /// What a detach target names: a host device at a port, or (devicemodel
@@ -216,91 +231,4 @@ fn attached_busid<X: Xenstore + ?Sized>(
         }),
         Err(e) => Err(Error::Host(Box::new(e))),
     }
-}
-
-/// Clear `port` of `ctrl` if it still holds `busid`, and release the
-/// assignment record if it points there, in one transaction.
-fn clear_port<X: Xenstore + ?Sized>(
-    xs: &X,
-    ctrl: &Controller,
-    port: u32,
-    busid: &str,
-) -> Result<()> {
-    transaction(xs, ATTEMPTS, |tx| {
-        let path = ctrl.port_path(port);
-        if xs.read_opt(tx, &path).map_err(at(&path))?.as_deref() == Some(busid) {
-            xs.write_str(tx, &path, "").map_err(at(&path))?;
-        }
-        if let Some(rec) = assign::lookup(xs, tx, busid)?
-            && rec.domid == ctrl.domid
-            && rec.ctrl == ctrl.devid
-            && rec.port == port
-        {
-            assign::release(xs, tx, busid)?;
-        }
-        Ok::<(), Error>(())
-    })
-}
-
-/// Detach the device `busid` sitting at `port` of `ctrl`.
-pub fn detach_at<X: Xenstore + ?Sized>(
-    env: &OpEnv<'_, X>,
-    dom: &Domain,
-    ctrl: &Controller,
-    port: u32,
-    busid: &str,
-) -> Result<()> {
-    let xs = env.xs;
-    let record: Option<Assignment> = assign::lookup(xs, TxId::NONE, busid).unwrap_or_else(|e| {
-        log::warn!("ignoring unreadable assignment record of {busid}: {e}");
-        None
-    });
-    log::debug!(
-        "domain {}: detaching {busid} from controller {} port {port}",
-        dom.domid,
-        ctrl.devid
-    );
-    match ctrl.ctype {
-        UsbCtrlType::Pv => {
-            usbback::take_back(xs, env.paths, busid)?;
-            clear_port(xs, ctrl, port, busid)?;
-        }
-        UsbCtrlType::Qusb => clear_port(xs, ctrl, port, busid)?,
-        UsbCtrlType::DeviceModel => {
-            let qom = match record.as_ref().and_then(|r| r.qom_id.clone()) {
-                Some(q) => q,
-                None => match (&record, hostdev::find_busid(env.paths, busid)) {
-                    (Some(r), _) => format!("xenusb-{}-{}", r.hostbus, r.hostaddr),
-                    (None, Some(d)) => format!("xenusb-{}-{}", d.busnum, d.devnum),
-                    (None, None) => {
-                        return Err(Error::UnknownDevice {
-                            ctrl: ctrl.devid.to_string(),
-                            port: port.to_string(),
-                        });
-                    }
-                },
-            };
-            clear_port(xs, ctrl, port, busid)?;
-            if let Err(e) = dm::remove_device(env, dom, &qom) {
-                // Put the device back where it was (libxl's rollback), with
-                // the stored busid rather than one recomputed from sysfs (Q2).
-                let restore = transaction(xs, ATTEMPTS, |tx| {
-                    let path = ctrl.port_path(port);
-                    xs.write_str(tx, &path, busid).map_err(at(&path))?;
-                    if let Some(r) = &record {
-                        assign::update(xs, tx, r)?;
-                    }
-                    Ok::<(), Error>(())
-                });
-                if let Err(r) = restore {
-                    log::warn!("could not restore port {port} after a failed removal: {r}");
-                }
-                return Err(e);
-            }
-        }
-    }
-    if let Err(e) = libxl_json::forget_dev(xs, env.paths, dom.domid, ctrl.devid, port) {
-        log::warn!("libxl's stored configuration not updated: {e}");
-    }
-    Ok(())
 }

@@ -208,6 +208,11 @@ pub fn usb_list<S: Stream>(conn: &mut DmConn<S>) -> Result<String, VmError> {
     Ok(super::list::render(&controllers(conn)?))
 }
 
+/// `usb-list --json` of a plain VM ([`super::list::json`]).
+pub fn usb_list_json<S: Stream>(conn: &mut DmConn<S>) -> Result<serde_json::Value, VmError> {
+    Ok(super::list::json(&controllers(conn)?))
+}
+
 fn not_released(id: &str, timeout: Duration) -> VmError {
     VmError::NotReleased {
         id: id.to_string(),

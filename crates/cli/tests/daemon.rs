@@ -1,0 +1,341 @@
+//! End-to-end tests of `vusb daemon` with the built binary: re-plug →
+//! re-attach at the same controller and port, bus renumbering followed by
+//! a vendor:product rule, domain death → host drivers back, domain start →
+//! rules applied, an unplug/re-plug storm → exactly one attach, priority
+//! between two domains, kill -9 and restart → consistent. Each runs on the
+//! simulated host (in-memory xenstored, `vusb_sim`) and, where it says so,
+//! also on the real C xenstored (`vusb_testsupport::fakehost`; skipped
+//! with a message outside CI when it cannot start).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod daemon_support;
+
+use std::time::Duration;
+
+use daemon_support::{Bed, wait_for};
+use vusb_xenstore::{TxId, XenstoreExt};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// Guest1 (domid 1, pv) gets a 4-port pv controller.
+fn with_controller(bed: &Bed) {
+    bed.ok(&[
+        "usbctrl-attach",
+        "guest1",
+        "type=pv",
+        "version=2",
+        "ports=4",
+    ]);
+}
+
+fn replug_reattaches_at_the_same_port(bed: &Bed) {
+    with_controller(bed);
+    // Port 1 is taken by a device attached by hand, so the rule's stick
+    // lands on port 2; port 1 is freed again before the re-plug: the stick
+    // must come back to port 2, not to the first free port.
+    bed.ok(&["usbdev-attach", "guest1", "busid=1-3"]);
+    bed.ok(&["usb-rule-add", "guest1", "vendor=0781", "product=5567"]);
+    let d = bed.daemon();
+    assert!(
+        wait_for(5 * SEC, || bed.port(1, 0, 2).as_deref() == Some("1-1")).is_some(),
+        "{}: not attached at start; log:\n{}",
+        bed.name(),
+        d.log_text()
+    );
+    assert!(
+        wait_for(5 * SEC, || bed.driver("1-1:1.0").as_deref()
+            == Some("usbback"))
+        .is_some()
+    );
+    bed.ok(&["usbdev-detach", "guest1", "0", "1"]);
+    bed.unplug("1-1");
+    assert!(
+        wait_for(5 * SEC, || bed.port(1, 0, 2).is_none()).is_some(),
+        "port not cleared after unplug; log:\n{}",
+        d.log_text()
+    );
+    // A re-plug well after the unplug (not a flap): attached at once.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (busid, sent) = bed.plug("1-1", None);
+    let took = wait_for(5 * SEC, || bed.port(1, 0, 2).as_deref() == Some("1-1"));
+    let took = took.unwrap_or_else(|| panic!("not re-attached; log:\n{}", d.log_text()));
+    eprintln!(
+        "{}: re-attach latency (uevent sent -> port written): {:?} ({:?} since plug)",
+        bed.name(),
+        took,
+        sent.elapsed()
+    );
+    assert_eq!(busid, "1-1");
+    assert!(took < SEC, "re-attach took {took:?}");
+    assert_eq!(bed.port(1, 0, 1), None, "port 1 stays free");
+    assert!(
+        wait_for(5 * SEC, || bed.driver("1-1:1.0").as_deref()
+            == Some("usbback"))
+        .is_some()
+    );
+    assert!(
+        wait_for(5 * SEC, || d.status()["rules"][0]["state"] == "attached").is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(d.audit_count("attach 1-1"), 2, "{}", d.log_text());
+}
+
+#[test]
+fn replug_reattaches_at_the_same_port_on_the_simulated_host() {
+    replug_reattaches_at_the_same_port(&Bed::sim());
+}
+
+#[test]
+fn replug_reattaches_at_the_same_port_on_the_real_xenstored() {
+    let Some(bed) = Bed::real("replug_reattaches_at_the_same_port_on_the_real_xenstored") else {
+        return;
+    };
+    replug_reattaches_at_the_same_port(&bed);
+}
+
+fn domain_death_gives_the_device_back(bed: &Bed) {
+    with_controller(bed);
+    bed.ok(&["usb-rule-add", "guest1", "busid=1-2"]);
+    let d = bed.daemon();
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-2")).is_some());
+    assert!(
+        wait_for(5 * SEC, || bed.driver("1-2:1.2").as_deref()
+            == Some("usbback"))
+        .is_some()
+    );
+    bed.destroy(1);
+    let took = wait_for(5 * SEC, || {
+        (0..3).all(|i| bed.driver(&format!("1-2:1.{i}")).as_deref() == Some("usbhid"))
+    });
+    let took = took.unwrap_or_else(|| panic!("drivers not back; log:\n{}", d.log_text()));
+    eprintln!(
+        "{}: host drivers back {took:?} after @releaseDomain",
+        bed.name()
+    );
+    assert!(took < SEC, "{took:?}");
+    let xs = bed.client();
+    assert!(
+        wait_for(SEC, || xs
+            .directory_opt(TxId::NONE, "/vusb/assigned")
+            .unwrap()
+            .is_empty())
+        .is_some(),
+        "records left"
+    );
+    assert!(
+        xs.directory_opt(TxId::NONE, "/libxl/usbback")
+            .unwrap()
+            .is_empty(),
+        "driver memory left"
+    );
+    assert!(
+        wait_for(10 * SEC, || d.audit_count("domid 1 is gone") == 1).is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(d.status()["rules"][0]["state"], "domain not running");
+}
+
+#[test]
+fn domain_death_gives_the_device_back_on_the_simulated_host() {
+    domain_death_gives_the_device_back(&Bed::sim());
+}
+
+#[test]
+fn domain_death_gives_the_device_back_on_the_real_xenstored() {
+    let Some(bed) = Bed::real("domain_death_gives_the_device_back_on_the_real_xenstored") else {
+        return;
+    };
+    domain_death_gives_the_device_back(&bed);
+}
+
+fn storm_ends_in_exactly_one_attach(bed: &Bed) {
+    with_controller(bed);
+    bed.ok(&["usb-rule-add", "guest1", "vendor=0781,product=5567"]);
+    let d = bed.daemon();
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 1).is_some()).is_some());
+    let before = d.status()["counters"]["attaches"].as_u64().unwrap();
+    // Five unplug/re-plug cycles within 2 s.
+    for _ in 0..5 {
+        bed.unplug("1-1");
+        std::thread::sleep(Duration::from_millis(200));
+        bed.plug("1-1", None);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        wait_for(5 * SEC, || d.status()["rules"][0]["state"] == "attached").is_some(),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let after = d.status()["counters"]["attaches"].as_u64().unwrap();
+    assert_eq!(after - before, 1, "{}", d.log_text());
+    let held: Vec<Option<String>> = (1..=4).map(|p| bed.port(1, 0, p)).collect();
+    assert_eq!(held, [Some("1-1".to_owned()), None, None, None]);
+    assert_eq!(bed.driver("1-1:1.0").as_deref(), Some("usbback"));
+}
+
+#[test]
+fn storm_ends_in_exactly_one_attach_on_the_simulated_host() {
+    storm_ends_in_exactly_one_attach(&Bed::sim());
+}
+
+#[test]
+fn storm_ends_in_exactly_one_attach_on_the_real_xenstored() {
+    let Some(bed) = Bed::real("storm_ends_in_exactly_one_attach_on_the_real_xenstored") else {
+        return;
+    };
+    storm_ends_in_exactly_one_attach(&bed);
+}
+
+/// Bus renumbering: the busid changes (1-1 → 4-1); a vendor:product rule
+/// follows the device, a busid rule does not.
+#[test]
+fn renumbered_bus_is_followed_by_identity_not_by_busid() {
+    let bed = Bed::sim();
+    with_controller(&bed);
+    bed.ok(&["usb-rule-add", "guest1", "vendor=0781,product=5567"]);
+    bed.ok(&["usb-rule-add", "guest1", "busid=1-2"]);
+    let d = bed.daemon();
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 2).is_some()).is_some());
+    bed.unplug("1-1");
+    bed.unplug("1-2");
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug("1-1", Some(4));
+    bed.plug("1-2", Some(4));
+    assert!(
+        wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("4-1")).is_some(),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(bed.port(1, 0, 2), None, "busid rule must not take 4-2");
+    assert_eq!(d.status()["rules"][1]["state"], "waiting for device");
+}
+
+/// A domain that starts gets its `auto` rules applied; a `required` rule
+/// without its device is reported loudly.
+#[test]
+fn domain_start_applies_rules_and_reports_missing_required_devices() {
+    let bed = Bed::sim();
+    bed.ok(&["usb-rule-add", "guest5", "busid=1-3"]);
+    bed.ok(&[
+        "usb-rule-add",
+        "guest5",
+        "vendor=dead,product=beef",
+        "mode=required",
+    ]);
+    let d = bed.daemon();
+    assert_eq!(d.status()["rules"][0]["state"], "domain not running");
+    let xs = bed.client();
+    let g = vusb_sim::layout::GuestSpec::new(5, vusb_sim::layout::DomainKind::Pv);
+    vusb_sim::layout::write_guest(&xs, &g).unwrap();
+    xs.introduce(5, 1, 7).unwrap();
+    assert!(
+        wait_for(10 * SEC, || bed.port(5, 0, 1).as_deref() == Some("1-3")).is_some(),
+        "{}",
+        d.log_text()
+    );
+    let missing = || {
+        d.status()["errors"].as_array().unwrap().iter().any(|e| {
+            e.as_str()
+                .unwrap()
+                .contains("REQUIRED DEVICE MISSING: rule 2")
+        })
+    };
+    assert!(wait_for(5 * SEC, missing).is_some(), "{}", d.log_text());
+    let s = d.status();
+    assert_eq!(s["rules"][1]["state"], "waiting for device");
+}
+
+/// Two domains want the stick: the higher priority wins; when the loser
+/// starts later it does not take it away (no flapping).
+#[test]
+fn priority_then_first_come_and_no_flapping() {
+    let bed = Bed::sim();
+    bed.ok(&["usbctrl-attach", "guest1", "type=pv", "ports=2"]);
+    bed.ok(&["usbctrl-attach", "guest2", "type=qusb", "ports=2"]);
+    bed.ok(&["usb-rule-add", "guest1", "busid=1-1", "priority=1"]);
+    bed.ok(&["usb-rule-add", "guest2", "busid=1-1", "priority=5"]);
+    let d = bed.daemon();
+    let qusb_port = "/local/domain/0/backend/qusb/2/0/port/1";
+    let xs = bed.client();
+    assert!(
+        wait_for(5 * SEC, || xs
+            .read_opt(TxId::NONE, qusb_port)
+            .unwrap()
+            .as_deref()
+            == Some("1-1"))
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(bed.port(1, 0, 1), None);
+    let s = d.status();
+    let r1 = s["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == 1)
+        .unwrap();
+    assert!(r1["state"].as_str().unwrap().contains("rule 2"), "{s}");
+    // A reload (rules touched) does not move it.
+    bed.ok(&["usb-rule-add", "guest1", "busid=1-4"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        xs.read_opt(TxId::NONE, qusb_port).unwrap().as_deref(),
+        Some("1-1")
+    );
+    assert_eq!(d.audit_count("attach 1-1"), 1, "{}", d.log_text());
+}
+
+/// Killed with SIGKILL, restarted: the attached device is still attached
+/// once, nothing is attached twice, and the rule's state is right.
+fn kill_9_and_restart_is_consistent(bed: &Bed) {
+    with_controller(bed);
+    bed.ok(&["usb-rule-add", "guest1", "busid=1-2"]);
+    let mut d = bed.daemon();
+    // Kill it while it may still be working on the attach.
+    std::thread::sleep(Duration::from_millis(5));
+    d.kill();
+    let d2 = bed.daemon();
+    assert!(
+        wait_for(5 * SEC, || d2.status()["rules"][0]["state"] == "attached").is_some(),
+        "{}",
+        d2.log_text()
+    );
+    let held: Vec<Option<String>> = (1..=4).map(|p| bed.port(1, 0, p)).collect();
+    assert_eq!(held.iter().flatten().count(), 1, "{held:?}");
+    let all_on_usbback =
+        || (0..3).all(|i| bed.driver(&format!("1-2:1.{i}")).as_deref() == Some("usbback"));
+    assert!(wait_for(5 * SEC, all_on_usbback).is_some());
+    let xs = bed.client();
+    assert_eq!(
+        xs.directory_opt(TxId::NONE, "/vusb/assigned").unwrap(),
+        ["1-2"]
+    );
+}
+
+#[test]
+fn kill_9_and_restart_is_consistent_on_the_simulated_host() {
+    kill_9_and_restart_is_consistent(&Bed::sim());
+}
+
+#[test]
+fn kill_9_and_restart_is_consistent_on_the_real_xenstored() {
+    let Some(bed) = Bed::real("kill_9_and_restart_is_consistent_on_the_real_xenstored") else {
+        return;
+    };
+    kill_9_and_restart_is_consistent(&bed);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_directory_is_refused() {
+    let bed = Bed::sim();
+    let _d = bed.daemon();
+    let o = bed.vusb(&["daemon", "--uevents", "none"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("another vusb daemon already runs"), "{err}");
+}

@@ -1,0 +1,634 @@
+//! The daemon's one acting thread: batches events, then reconciles rules,
+//! host devices, domains and vusb's assignment records, acting only
+//! through the operation functions of the commands.
+//!
+//! One pass ([`Engine::reconcile`]):
+//! 1. **Dead domains**: an assignment record naming a domain that no
+//!    longer exists → `ops::usb_release` of that domid (devices back on
+//!    their host drivers, records cleared).
+//! 2. **Gone or re-plugged devices** of rule-managed assignments: the
+//!    record's busid is no longer in sysfs, or is there with another bus
+//!    address (a new enumeration, back on host drivers) →
+//!    `ops::usbdev_detach` of that port; the placement stays in the
+//!    journal.
+//! 3. **Rules**, highest priority first, then lowest id (first come): the
+//!    rule's domain must run and its selector match exactly one device
+//!    (a rule matching two at once is not acted on: no wrong twin). A
+//!    device held by another domain stays there (no flapping); a device
+//!    wanted by two rules in one pass goes to the first. A free device is
+//!    attached (`ops::usbdev_attach`) at the journal's controller and port
+//!    when that port is free, else wherever attach puts it. A device that
+//!    was removed less than `flap_window` before its last event waits
+//!    until it has been quiet for `settle`.
+//! 4. `required` rules of a running domain with no device: a warning,
+//!    once per domain start.
+//!
+//! Every decision that changes something, or changes a rule's state, is
+//! one audit line (stderr at warning level, `audit: ...`, and the status'
+//! `recent` list).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use vusb_host::UsbDevice;
+use vusb_xenstore::client::Client;
+use vusb_xenstore::{DomId, TxId};
+use vusb_xlcfg::UsbDevSpec;
+
+use super::journal::{self, InFlight, Journal, Placement};
+use super::{DaemonConfig, DaemonError, Event, RuleState, Status, Tuning};
+use crate::assign::{self, Assignment};
+use crate::domain::Domain;
+use crate::ops::OpEnv;
+use crate::ops::usbdev_detach::{DetachTarget, usbdev_detach};
+use crate::rules::{self, Mode, Rule, RunningDomain};
+use crate::{Error, HostPaths};
+
+/// Recent events of one device (by busid).
+#[derive(Debug, Clone, Copy)]
+struct DevHistory {
+    last_event: Instant,
+    last_remove: Option<Instant>,
+}
+
+/// Retry state of one rule.
+#[derive(Debug, Clone, Default)]
+struct Retry {
+    count: u32,
+    next: Option<Instant>,
+    gave_up: bool,
+    last_error: Option<String>,
+}
+
+/// The engine.
+pub struct Engine<'a> {
+    xs: &'a Client,
+    paths: HostPaths,
+    tuning: Tuning,
+    status: Arc<Mutex<Status>>,
+    journal: Journal,
+    rules: Vec<Rule>,
+    history: HashMap<String, DevHistory>,
+    retries: HashMap<u32, Retry>,
+    /// Last state per rule, so only changes are audited.
+    last_state: HashMap<u32, String>,
+    /// `(rule, domid)` already warned about a missing required device.
+    warned: BTreeSet<(u32, DomId)>,
+    /// Wake-up time the engine set itself (settling, retry).
+    deadline: Option<Instant>,
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    vusb_host::discover::error_chain(e)
+}
+
+impl<'a> Engine<'a> {
+    /// An engine acting over `xs`.
+    pub fn new(xs: &'a Client, cfg: &DaemonConfig, status: Arc<Mutex<Status>>) -> Engine<'a> {
+        Engine {
+            xs,
+            paths: cfg.paths.clone(),
+            tuning: cfg.tuning,
+            status,
+            journal: journal::load(&cfg.paths),
+            rules: Vec::new(),
+            history: HashMap::new(),
+            retries: HashMap::new(),
+            last_state: HashMap::new(),
+            warned: BTreeSet::new(),
+            deadline: None,
+        }
+    }
+
+    fn audit(&self, line: String) {
+        log::warn!(target: "vusbd", "audit: {line}");
+        if let Ok(mut s) = self.status.lock() {
+            Status::push(&mut s.recent, line);
+        }
+    }
+
+    fn error(&self, line: String) {
+        log::error!(target: "vusbd", "{line}");
+        if let Ok(mut s) = self.status.lock() {
+            Status::push(&mut s.errors, line);
+        }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut super::Counters)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s.counters);
+        }
+    }
+
+    fn save_journal(&self) {
+        if let Err(e) = journal::store(&self.paths, &self.journal) {
+            self.error(format!("writing the journal: {e}"));
+        }
+    }
+
+    fn load_rules(&mut self) {
+        match rules::load(&self.paths) {
+            Ok(set) => {
+                let mut r = set.rules;
+                r.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+                self.rules = r;
+            }
+            Err(e) => self.error(format!("rules not reloaded: {}", chain(&e))),
+        }
+    }
+
+    /// Recover, load the rules and reconcile once.
+    pub fn start(&mut self) {
+        if let Some(f) = self.journal.in_flight.take() {
+            self.audit(format!(
+                "previous daemon stopped during the attach of {} to domid {} (rule {}); recovering",
+                f.busid, f.domid, f.rule
+            ));
+            self.save_journal();
+        }
+        match crate::ops::usb_recover::usb_recover(self.xs, &self.paths) {
+            Ok(list) => {
+                for r in list {
+                    log::info!("recover {}: {:?}", r.busid, r.outcome);
+                    if !matches!(
+                        r.outcome,
+                        crate::ops::usb_recover::Outcome::Assigned { .. }
+                            | crate::ops::usb_recover::Outcome::InPortTable { .. }
+                    ) {
+                        self.audit(format!("recover {}: {:?}", r.busid, r.outcome));
+                    }
+                }
+            }
+            Err(e) => self.error(format!("usb-recover at start: {}", chain(&e))),
+        }
+        self.load_rules();
+        self.reconcile();
+    }
+
+    /// Serve events until a source fails.
+    pub fn run(&mut self, rx: &Receiver<Event>) -> Result<(), DaemonError> {
+        loop {
+            let first = match self.deadline {
+                None => match rx.recv() {
+                    Ok(ev) => Some(ev),
+                    Err(_) => return Err(DaemonError::Source("all event sources ended".into())),
+                },
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(ev) => Some(ev),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err(DaemonError::Source("all event sources ended".into()));
+                    }
+                },
+            };
+            let mut batch: Vec<Event> = first.into_iter().collect();
+            let opened = Instant::now();
+            while !batch.is_empty() && opened.elapsed() < self.tuning.max_batch {
+                match rx.recv_timeout(self.tuning.quiet) {
+                    Ok(ev) => batch.push(ev),
+                    Err(_) => break,
+                }
+            }
+            let mut reload = false;
+            for ev in batch {
+                match ev {
+                    Event::Uevent(u) => self.note_uevent(&u),
+                    Event::Domains => self.reset_given_up(),
+                    Event::Reload => reload = true,
+                    Event::Failed(what) => {
+                        self.error(what.clone());
+                        return Err(DaemonError::Source(what));
+                    }
+                }
+            }
+            if reload {
+                self.load_rules();
+            }
+            self.reconcile();
+        }
+    }
+
+    fn note_uevent(&mut self, u: &super::Uevent) {
+        self.count(|c| c.uevents += 1);
+        let now = Instant::now();
+        let busid = u.busid().to_owned();
+        let h = self.history.entry(busid.clone()).or_insert(DevHistory {
+            last_event: now,
+            last_remove: None,
+        });
+        h.last_event = now;
+        if u.action == "remove" {
+            h.last_remove = Some(now);
+        }
+        self.reset_given_up();
+    }
+
+    /// When `busid` may be attached: `None` now, else the instant. A
+    /// device with an event less than `flap_window` after its last removal
+    /// waits until it has been quiet for `settle`.
+    fn settled_at(&self, busid: &str, now: Instant) -> Option<Instant> {
+        let h = self.history.get(busid)?;
+        let removed = h.last_remove?;
+        if h.last_event.duration_since(removed) > self.tuning.flap_window {
+            return None;
+        }
+        let at = h.last_event + self.tuning.settle;
+        (at > now).then_some(at)
+    }
+
+    /// A device or domain changed: rules that gave up try again.
+    fn reset_given_up(&mut self) {
+        self.retries.retain(|_, r| !r.gave_up);
+    }
+
+    fn want_wake(&mut self, at: Instant) {
+        self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+    }
+
+    fn set_state(&mut self, rule: &Rule, st: RuleState) {
+        self.set_state_audited(rule, st, true);
+    }
+
+    /// As [`Self::set_state`]; `audit = false` when the action that led
+    /// here had its own audit line (one line per decision).
+    fn set_state_audited(&mut self, rule: &Rule, mut st: RuleState, audit: bool) {
+        st.id = rule.id;
+        st.domain = rule.domain.clone();
+        st.selector = rule.selector.clone();
+        st.mode = rule.mode.as_str().to_owned();
+        st.priority = rule.priority;
+        if let Some(r) = self.retries.get(&rule.id) {
+            st.retries = r.count;
+            st.last_error = r.last_error.clone();
+        }
+        let key = format!("{} {:?} {:?}", st.state, st.busid, st.domid);
+        if audit && self.last_state.get(&rule.id) != Some(&key) {
+            let what = match (&st.busid, st.domid) {
+                (Some(b), Some(d)) => format!(" ({b}, domid {d})"),
+                (Some(b), None) => format!(" ({b})"),
+                (None, Some(d)) => format!(" (domid {d})"),
+                (None, None) => String::new(),
+            };
+            self.audit(format!("rule {}: {}{what}", rule.id, st.state));
+        }
+        self.last_state.insert(rule.id, key);
+        if let Ok(mut s) = self.status.lock() {
+            match s.rules.iter_mut().find(|r| r.id == rule.id) {
+                Some(r) => *r = st,
+                None => s.rules.push(st),
+            }
+        }
+    }
+
+    /// One reconciliation pass.
+    pub fn reconcile(&mut self) {
+        self.count(|c| c.passes += 1);
+        self.deadline = None;
+        let domains = match rules::running_domains(self.xs) {
+            Ok(d) => d,
+            Err(e) => {
+                self.error(format!("listing domains: {}", chain(&e)));
+                return;
+            }
+        };
+        self.release_dead(&domains);
+        let devices = match vusb_host::discover(&self.paths.sysfs_root) {
+            Ok(d) => d,
+            Err(e) => {
+                self.error(format!("listing host USB devices: {}", chain(&e)));
+                return;
+            }
+        };
+        self.drop_stale(&domains, &devices);
+        let records = assign::list(self.xs, TxId::NONE).unwrap_or_else(|e| {
+            self.error(format!("reading assignment records: {}", chain(&e)));
+            Vec::new()
+        });
+        self.warned
+            .retain(|(_, d)| domains.iter().any(|x| x.domid == *d));
+        if let Ok(mut s) = self.status.lock() {
+            let ids: Vec<u32> = self.rules.iter().map(|r| r.id).collect();
+            s.rules.retain(|r| ids.contains(&r.id));
+        }
+        let mut claimed: BTreeMap<String, u32> = BTreeMap::new();
+        for rule in self.rules.clone() {
+            self.apply_rule(&rule, &domains, &devices, &records, &mut claimed);
+        }
+        if let Ok(mut s) = self.status.lock() {
+            let order: Vec<u32> = self.rules.iter().map(|r| r.id).collect();
+            s.rules
+                .sort_by_key(|r| order.iter().position(|i| *i == r.id).unwrap_or(usize::MAX));
+        }
+    }
+
+    /// Step 1: records of domains that are gone.
+    fn release_dead(&mut self, domains: &[RunningDomain]) {
+        let records = match assign::list(self.xs, TxId::NONE) {
+            Ok(r) => r,
+            Err(e) => {
+                self.error(format!("reading assignment records: {}", chain(&e)));
+                return;
+            }
+        };
+        let dead: BTreeSet<DomId> = records
+            .iter()
+            .map(|r| r.domid)
+            .filter(|d| !domains.iter().any(|x| x.domid == *d))
+            .collect();
+        for domid in dead {
+            let dom = Domain {
+                domid,
+                arg: domid.to_string(),
+            };
+            let busids: Vec<&str> = records
+                .iter()
+                .filter(|r| r.domid == domid)
+                .map(|r| r.busid.as_str())
+                .collect();
+            let env = OpEnv::new(self.xs, &self.paths);
+            match crate::ops::usb_release::usb_release(&env, &dom) {
+                Ok(_) => {
+                    self.count(|c| c.releases += 1);
+                    self.audit(format!(
+                        "domid {domid} is gone: released {}, back on their host drivers",
+                        busids.join(", ")
+                    ));
+                }
+                Err(e) => self.error(format!(
+                    "releasing the devices of dead domid {domid}: {}",
+                    chain(&e)
+                )),
+            }
+        }
+    }
+
+    /// Whether a record is managed by a rule of its domain.
+    fn managed(&self, rec: &Assignment, domains: &[RunningDomain]) -> Option<u32> {
+        let dom = domains.iter().find(|d| d.domid == rec.domid)?;
+        self.journal
+            .placements
+            .iter()
+            .find(|(id, p)| {
+                p.busid == rec.busid && dom.is(&p.domain) && self.rules.iter().any(|r| r.id == **id)
+            })
+            .map(|(id, _)| *id)
+    }
+
+    /// Step 2: rule-managed records whose device left or came back anew.
+    fn drop_stale(&mut self, domains: &[RunningDomain], devices: &[UsbDevice]) {
+        let records = assign::list(self.xs, TxId::NONE).unwrap_or_default();
+        for rec in records {
+            let Some(rule) = self.managed(&rec, domains) else {
+                continue;
+            };
+            let why = match devices.iter().find(|d| d.busid.as_str() == rec.busid) {
+                None => "unplugged",
+                Some(d)
+                    if u16::try_from(d.devnum).ok() != Some(rec.hostaddr)
+                        || u16::try_from(d.busnum).ok() != Some(rec.hostbus) =>
+                {
+                    "re-plugged (new address)"
+                }
+                Some(_) => continue,
+            };
+            let dom = Domain {
+                domid: rec.domid,
+                arg: rec.domid.to_string(),
+            };
+            let env = OpEnv::new(self.xs, &self.paths);
+            let target = DetachTarget::Port {
+                ctrl: rec.ctrl as i32,
+                port: rec.port as i32,
+            };
+            match usbdev_detach(&env, &dom, &target) {
+                Ok(_) => {
+                    self.count(|c| c.detaches += 1);
+                    self.audit(format!(
+                        "rule {rule}: {} {why}: domid {} controller {} port {} cleared",
+                        rec.busid, rec.domid, rec.ctrl, rec.port
+                    ));
+                }
+                Err(e) => self.error(format!(
+                    "rule {rule}: clearing {} ({why}) from domid {}: {}",
+                    rec.busid,
+                    rec.domid,
+                    chain(&e)
+                )),
+            }
+        }
+    }
+
+    fn apply_rule(
+        &mut self,
+        rule: &Rule,
+        domains: &[RunningDomain],
+        devices: &[UsbDevice],
+        records: &[Assignment],
+        claimed: &mut BTreeMap<String, u32>,
+    ) {
+        let spec = match rule.spec() {
+            Ok(s) => s,
+            Err(e) => {
+                self.set_state(
+                    rule,
+                    RuleState {
+                        state: format!("invalid: {}", chain(&e)),
+                        ..RuleState::default()
+                    },
+                );
+                return;
+            }
+        };
+        let dom = domains.iter().find(|d| d.is(&rule.domain));
+        let hits = rules::matching(&spec, devices);
+        let domid = dom.map(|d| d.domid);
+        let state = |s: &str, busid: Option<&str>| RuleState {
+            state: s.to_owned(),
+            busid: busid.map(str::to_owned),
+            domid,
+            ..RuleState::default()
+        };
+        if hits.len() > 1 && !rules::is_subtree(&spec) {
+            let list: Vec<String> = hits.iter().map(|d| d.busid.to_string()).collect();
+            self.set_state(
+                rule,
+                state(
+                    &format!(
+                        "ambiguous: matches {} at once; not acting",
+                        list.join(" and ")
+                    ),
+                    None,
+                ),
+            );
+            return;
+        }
+        let Some(dom) = dom else {
+            let busid = hits.first().map(|d| d.busid.to_string());
+            self.set_state(rule, state("domain not running", busid.as_deref()));
+            return;
+        };
+        let Some(dev) = hits.first() else {
+            if rule.mode == Mode::Required && self.warned.insert((rule.id, dom.domid)) {
+                self.error(format!(
+                    "REQUIRED DEVICE MISSING: rule {} wants {} for {} (domid {}), and no such device is plugged in",
+                    rule.id, rule.selector, rule.domain, dom.domid
+                ));
+            }
+            self.set_state(rule, state("waiting for device", None));
+            return;
+        };
+        let busid = dev.busid.to_string();
+        if let Some(other) = claimed.get(&busid) {
+            self.set_state(
+                rule,
+                state(
+                    &format!("wanted by rule {other} (higher priority or older)"),
+                    Some(&busid),
+                ),
+            );
+            return;
+        }
+        claimed.insert(busid.clone(), rule.id);
+        if let Some(rec) = records.iter().find(|r| r.busid == busid) {
+            if rec.domid == dom.domid {
+                self.remember(rule, dev, rec.ctrl, rec.port);
+                self.set_state(rule, state("attached", Some(&busid)));
+            } else {
+                self.set_state(
+                    rule,
+                    state(&format!("held by domid {}", rec.domid), Some(&busid)),
+                );
+            }
+            return;
+        }
+        let now = Instant::now();
+        if let Some(at) = self.settled_at(&busid, now) {
+            self.want_wake(at);
+            self.set_state(rule, state("settling (device flapping)", Some(&busid)));
+            return;
+        }
+        let retry = self.retries.get(&rule.id).cloned().unwrap_or_default();
+        if retry.gave_up {
+            self.set_state(rule, state("gave up", Some(&busid)));
+            return;
+        }
+        if let Some(at) = retry.next
+            && at > now
+        {
+            self.want_wake(at);
+            self.set_state(rule, state("retrying", Some(&busid)));
+            return;
+        }
+        self.attach(rule, dom, dev, &state);
+    }
+
+    fn remember(&mut self, rule: &Rule, dev: &UsbDevice, ctrl: u32, port: u32) {
+        let p = Placement {
+            domain: rule.domain.clone(),
+            busid: dev.busid.to_string(),
+            vid_pid: dev.vid_pid(),
+            ctrl,
+            port,
+        };
+        if self.journal.placements.get(&rule.id) != Some(&p) {
+            self.journal.placements.insert(rule.id, p);
+            self.save_journal();
+        }
+    }
+
+    fn attach(
+        &mut self,
+        rule: &Rule,
+        dom: &RunningDomain,
+        dev: &UsbDevice,
+        state: &dyn Fn(&str, Option<&str>) -> RuleState,
+    ) {
+        let busid = dev.busid.to_string();
+        let d = Domain {
+            domid: dom.domid,
+            arg: rule.domain.clone(),
+        };
+        let mut spec = UsbDevSpec {
+            busid: Some(busid.clone()),
+            ..UsbDevSpec::default()
+        };
+        let same_place = self
+            .journal
+            .placements
+            .get(&rule.id)
+            .filter(|p| p.domain == rule.domain)
+            .map(|p| (p.ctrl, p.port));
+        if let Some((c, p)) = same_place {
+            spec.controller = Some(c);
+            spec.port = Some(p);
+        }
+        self.journal.in_flight = Some(InFlight {
+            rule: rule.id,
+            busid: busid.clone(),
+            domid: dom.domid,
+        });
+        self.save_journal();
+        let env = OpEnv::new(self.xs, &self.paths);
+        let mut result = crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec);
+        if same_place.is_some()
+            && matches!(
+                result,
+                Err(Error::PortInUse { .. }
+                    | Error::PortOutOfRange { .. }
+                    | Error::MissingNode { .. }
+                    | Error::NoFreePort { .. })
+            )
+        {
+            log::info!(
+                "rule {}: last place taken or gone; attaching anywhere",
+                rule.id
+            );
+            spec.controller = None;
+            spec.port = None;
+            result = crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec);
+        }
+        self.journal.in_flight = None;
+        match result {
+            Ok(a) => {
+                self.retries.remove(&rule.id);
+                self.count(|c| c.attaches += 1);
+                self.audit(format!(
+                    "rule {}: attach {busid} ({}) to {} (domid {}) controller {} port {}",
+                    rule.id,
+                    dev.vid_pid(),
+                    rule.domain,
+                    dom.domid,
+                    a.ctrl,
+                    a.port
+                ));
+                self.remember(rule, dev, a.ctrl, a.port);
+                self.set_state_audited(rule, state("attached", Some(&busid)), false);
+            }
+            Err(e) => {
+                self.save_journal();
+                let msg = chain(&e);
+                let r = self.retries.entry(rule.id).or_default();
+                r.count += 1;
+                r.last_error = Some(msg.clone());
+                let gave_up = r.count >= self.tuning.max_retries;
+                r.gave_up = gave_up;
+                let delay =
+                    self.tuning.retry * 2u32.saturating_pow(r.count.saturating_sub(1).min(6));
+                r.next = Some(Instant::now() + delay);
+                let count = r.count;
+                self.error(format!(
+                    "rule {}: attaching {busid} to {} (domid {}) failed (attempt {count}): {msg}",
+                    rule.id, rule.domain, dom.domid
+                ));
+                if gave_up {
+                    self.set_state_audited(rule, state("gave up", Some(&busid)), false);
+                } else {
+                    self.want_wake(Instant::now() + delay);
+                    self.set_state_audited(rule, state("retrying", Some(&busid)), false);
+                }
+            }
+        }
+    }
+}

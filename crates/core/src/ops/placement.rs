@@ -1,0 +1,387 @@
+//! Placement: which port of which controller a device goes to, claimed in
+//! one xenstore transaction. One loop for host devices
+//! ([`super::usbdev_attach`]) and QEMU's emulated devices
+//! ([`super::emulated`]).
+//!
+//! Inside one transaction the caller's [`Claim::check`] runs (a host
+//! device: "not assigned anywhere"), the port is chosen — the given one,
+//! which must be in range and free, else the first free port in
+//! controller order — and [`Claim::write`] writes the claim (port node and
+//! record). Before the commit the chosen controller's lock is taken
+//! shared ([`crate::lock`]): a controller is never removed while a claim
+//! on it is being made or used. A concurrent claim of the same port or
+//! device makes one commit fail with `EAGAIN`; the retry sees the winner.
+//!
+//! When no controller has a free port, the guest lock is taken (so
+//! concurrent attaches create one controller, not one each), the choice
+//! is made again, and only then a controller is created
+//! ([`super::controller::create`]). Controllers created here are removed
+//! again by [`undo_created`] when the attach fails — unless another
+//! operation holds a claim on them.
+
+use std::collections::BTreeSet;
+
+use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
+use vusb_xlcfg::UsbCtrlSpec;
+
+use super::common::{OpEnv, at};
+use crate::devicemodel::EmulatedKind;
+use crate::domain::Domain;
+use crate::layout::read::{list_devids, read_controller};
+use crate::layout::{Controller, UsbCtrlType};
+use crate::lock::{self, Held, Mode};
+use crate::{Error, Result, emulated};
+
+const ATTEMPTS: u32 = vusb_xenstore::txn::DEFAULT_ATTEMPTS;
+
+/// Where the device went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// Controller devid.
+    pub ctrl: u32,
+    /// Port.
+    pub port: u32,
+    /// The host device.
+    pub busid: String,
+    /// The controller devid if one had to be created for this device.
+    pub created_ctrl: Option<u32>,
+    /// For `type=tablet|mouse|keyboard`: the emulated device (then
+    /// `busid` is empty).
+    pub emulated: Option<EmulatedKind>,
+    /// What the user should know although it worked (a SuperSpeed device
+    /// on a USB2 controller runs at high speed); the CLI prints each as
+    /// `vusb: notice: …`.
+    pub notices: Vec<String>,
+}
+
+/// The controller the user named, which must exist.
+pub(crate) fn explicit_controller<X: Xenstore + ?Sized>(
+    xs: &X,
+    dom: &Domain,
+    controller: Option<u32>,
+) -> Result<Option<Controller>> {
+    match controller {
+        None => Ok(None),
+        Some(devid) => {
+            let missing = || Error::MissingNode {
+                path: format!("/libxl/{}/device/vusb/{devid}", dom.domid),
+            };
+            Ok(Some(
+                read_controller(xs, TxId::NONE, dom.domid, devid)?.ok_or_else(missing)?,
+            ))
+        }
+    }
+}
+
+/// What the caller writes into the placing transaction.
+pub(crate) trait Claim {
+    /// Inside the transaction, before the port is chosen.
+    fn check(&mut self, tx: TxId) -> Result<()>;
+    /// Inside the transaction: claim `port` of `ctrl`.
+    fn write(&mut self, tx: TxId, ctrl: &Controller, port: u32) -> Result<()>;
+    /// Before a controller is created for the device: can it carry it?
+    fn fits(&mut self, _proto: &Controller) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a device should go.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    /// The controller the user named (it exists).
+    pub explicit: Option<Controller>,
+    /// The port the user named (needs `explicit`).
+    pub port: Option<u32>,
+    /// Consider devicemodel controllers only (emulated devices).
+    pub only_devicemodel: bool,
+    /// The controller to create when none has a free port.
+    pub new_ctrl: UsbCtrlSpec,
+}
+
+/// A claimed port.
+#[derive(Debug)]
+pub(crate) struct Placement {
+    /// The controller.
+    pub ctrl: Controller,
+    /// The port.
+    pub port: u32,
+    /// Controllers created for this device.
+    pub created: Vec<Controller>,
+    /// The controller's lock, held shared.
+    pub ctrl_lock: Held,
+}
+
+/// Where a device can go: a free port, or nowhere yet.
+enum Choice {
+    Port(Controller, u32),
+    NeedController,
+}
+
+/// Abort `tx`, logging a failure to do so.
+pub(crate) fn abort<X: Xenstore + ?Sized>(xs: &X, tx: TxId) {
+    if let Err(e) = xs.transaction_end(tx, false) {
+        log::debug!("aborting transaction: {e}");
+    }
+}
+
+/// Place a device (see the module doc). On failure, controllers created
+/// here are removed again.
+pub(crate) fn place<X, C>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    req: &Request,
+    claim: &mut C,
+) -> Result<Placement>
+where
+    X: Xenstore + XenstoreWatch + ?Sized,
+    C: Claim,
+{
+    let xs = env.xs;
+    let mut created: Vec<Controller> = Vec::new();
+    let mut guest_lock: Option<Held> = None;
+    let mut ctrl_lock: Option<Held> = None;
+    let fail = |created: &[Controller], ctrl_lock: Option<Held>, e: Error| {
+        undo_created(env, dom, created, ctrl_lock, e)
+    };
+    for attempt in 1..=ATTEMPTS {
+        let tx = match xs.transaction_start() {
+            Ok(tx) => tx,
+            Err(e) => return Err(fail(&created, ctrl_lock, e.into())),
+        };
+        let choice = claim.check(tx).and_then(|()| {
+            choose(
+                xs,
+                tx,
+                dom,
+                req.explicit.as_ref(),
+                req.port,
+                req.only_devicemodel,
+            )
+        });
+        let (c, port) = match choice {
+            Err(e) => {
+                abort(xs, tx);
+                return Err(fail(&created, ctrl_lock, e));
+            }
+            Ok(Choice::NeedController) => {
+                abort(xs, tx);
+                // Lock order: the guest lock before controller locks.
+                ctrl_lock = None;
+                if guest_lock.is_none() {
+                    match lock::guest(env.paths, dom.domid, env.timeouts.lock_wait) {
+                        Ok(g) => guest_lock = Some(g),
+                        Err(e) => return Err(fail(&created, None, e)),
+                    }
+                    continue; // another attach may have created one meanwhile
+                }
+                // The controller that would be made must be able to carry
+                // the device: refuse before creating it.
+                let made = super::controller::resolve(env, dom, &req.new_ctrl).and_then(|proto| {
+                    claim.fits(&proto)?;
+                    super::controller::create_resolved(
+                        env,
+                        dom,
+                        proto,
+                        req.new_ctrl.model.as_deref(),
+                        guest_lock.as_ref(),
+                    )
+                });
+                match made {
+                    Ok(c) => {
+                        log::debug!(
+                            "domain {}: created controller {} for a device",
+                            dom.domid,
+                            c.devid
+                        );
+                        created.push(c);
+                    }
+                    Err(e) => return Err(fail(&created, None, e)),
+                }
+                continue;
+            }
+            Ok(Choice::Port(c, port)) => (c, port),
+        };
+        // The controller's shared lock before the claim is committed.
+        let name = lock::controller_name(c.domid, c.devid);
+        if ctrl_lock.as_ref().map(Held::name) != Some(name.as_str()) {
+            drop(ctrl_lock.take());
+            match lock::try_acquire(env.paths, &name, Mode::Shared) {
+                Ok(Some(h)) => ctrl_lock = Some(h),
+                Ok(None) => {
+                    // Being removed: wait outside the transaction, then
+                    // choose again (it may be gone).
+                    abort(xs, tx);
+                    let wait = env.timeouts.lock_wait;
+                    match lock::controller(env.paths, c.domid, c.devid, Mode::Shared, wait) {
+                        Ok(h) => ctrl_lock = Some(h),
+                        Err(e) => return Err(fail(&created, None, e)),
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    abort(xs, tx);
+                    return Err(fail(&created, None, e));
+                }
+            }
+        }
+        if let Err(e) = claim.write(tx, &c, port) {
+            abort(xs, tx);
+            return Err(fail(&created, ctrl_lock, e));
+        }
+        match xs.transaction_end(tx, true) {
+            Ok(()) => {
+                let Some(ctrl_lock) = ctrl_lock else {
+                    unreachable_lock();
+                    return Err(fail(&created, None, conflict()));
+                };
+                return Ok(Placement {
+                    ctrl: c,
+                    port,
+                    created,
+                    ctrl_lock,
+                });
+            }
+            Err(e) if e.is_again() => {
+                log::debug!("placement transaction conflict, attempt {attempt}");
+            }
+            Err(e) => return Err(fail(&created, ctrl_lock, e.into())),
+        }
+    }
+    Err(fail(&created, ctrl_lock, conflict()))
+}
+
+fn unreachable_lock() {
+    log::error!("placement committed without the controller lock");
+}
+
+fn conflict() -> Error {
+    Error::Xenstore(vusb_xenstore::Error::TransactionConflict { attempts: ATTEMPTS })
+}
+
+/// Inside `tx`: the port a device goes to (see [`Request`]). A
+/// devicemodel port holding an emulated device is not free.
+fn choose<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    dom: &Domain,
+    explicit: Option<&Controller>,
+    port_wanted: Option<u32>,
+    only_devicemodel: bool,
+) -> Result<Choice> {
+    if let Some(c) = explicit {
+        let emu = occupied_if_dm(xs, tx, c)?;
+        if let Some(p) = port_wanted {
+            let port =
+                Some(p)
+                    .filter(|p| (1..=c.ports).contains(p))
+                    .ok_or(Error::PortOutOfRange {
+                        devid: c.devid,
+                        port: i64::from(p),
+                        ports: c.ports,
+                    })?;
+            if !port_free(xs, tx, c, port, &emu)? {
+                return Err(Error::PortInUse {
+                    devid: c.devid,
+                    port,
+                });
+            }
+            return Ok(Choice::Port(c.clone(), port));
+        }
+        return match first_free(xs, tx, c, &emu)? {
+            Some(port) => Ok(Choice::Port(c.clone(), port)),
+            None => Err(Error::NoFreePort { devid: c.devid }),
+        };
+    }
+    for devid in list_devids(xs, tx, dom.domid)? {
+        let Some(c) = read_controller(xs, tx, dom.domid, devid)? else {
+            continue;
+        };
+        if only_devicemodel && c.ctype != UsbCtrlType::DeviceModel {
+            continue;
+        }
+        let emu = occupied_if_dm(xs, tx, &c)?;
+        if let Some(port) = first_free(xs, tx, &c, &emu)? {
+            return Ok(Choice::Port(c, port));
+        }
+    }
+    Ok(Choice::NeedController)
+}
+
+fn first_free<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    c: &Controller,
+    emu: &BTreeSet<u32>,
+) -> Result<Option<u32>> {
+    for port in 1..=c.ports {
+        if port_free(xs, tx, c, port, emu)? {
+            return Ok(Some(port));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `port` of `c` is free: the libxl port node empty and, for
+/// devicemodel controllers, no emulated record in `emu`.
+fn port_free<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    c: &Controller,
+    port: u32,
+    emu: &BTreeSet<u32>,
+) -> Result<bool> {
+    if emu.contains(&port) {
+        return Ok(false);
+    }
+    let path = c.port_path(port);
+    Ok(xs.read_opt(tx, &path).map_err(at(&path))?.as_deref() == Some(""))
+}
+
+/// The emulated records of `c` if it is a devicemodel controller (one
+/// request), nothing (no request) for pv/qusb.
+fn occupied_if_dm<X: Xenstore + ?Sized>(xs: &X, tx: TxId, c: &Controller) -> Result<BTreeSet<u32>> {
+    if c.ctype == UsbCtrlType::DeviceModel {
+        emulated::occupied(xs, tx, c.domid, c.devid)
+    } else {
+        Ok(BTreeSet::new())
+    }
+}
+
+/// After a failed attach: remove the controllers it created, unless
+/// another operation holds a claim on one (then it stays, in use), and
+/// return `e`. `ctrl_lock` is this attach's shared hold on one of them.
+pub(crate) fn undo_created<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    created: &[Controller],
+    mut ctrl_lock: Option<Held>,
+    e: Error,
+) -> Error {
+    for c in created.iter().rev() {
+        let name = lock::controller_name(c.domid, c.devid);
+        let held = match ctrl_lock.take() {
+            Some(h) if h.name() == name => h.try_upgrade(),
+            other => {
+                ctrl_lock = other;
+                lock::try_acquire(env.paths, &name, Mode::Exclusive)
+            }
+        };
+        match held {
+            Ok(Some(h)) => {
+                if let Err(r) = super::controller::remove_if_unused(env, dom, c, &h) {
+                    log::warn!(
+                        "could not remove controller {} created for this attach: {r}",
+                        c.devid
+                    );
+                }
+            }
+            Ok(None) => log::debug!(
+                "domain {}: controller {} created for this attach is in use by another operation; kept",
+                dom.domid,
+                c.devid
+            ),
+            Err(r) => log::warn!("controller {}: {r}", c.devid),
+        }
+    }
+    e
+}
