@@ -172,8 +172,8 @@ impl Bed {
             img: img.clone(),
             qemu_args: Vec::new(),
             cpu: None,
-            timeout: Duration::from_secs(secs("XENBED_TIMEOUT", 900)),
-            stall: Duration::from_secs(secs("XENBED_STALL", 300)),
+            timeout: Duration::from_secs(secs("XENBED_TIMEOUT", 1800)),
+            stall: Duration::from_secs(secs("XENBED_STALL", 420)),
         })
     }
 
@@ -188,14 +188,14 @@ impl Bed {
         self
     }
 
-    /// The whole boot may take at most `t` (default 900 s, `XENBED_TIMEOUT`).
+    /// The whole boot may take at most `t` (default 1800 s, `XENBED_TIMEOUT`).
     pub fn timeout(&mut self, t: Duration) -> &mut Self {
         self.timeout = t;
         self
     }
 
-    /// Fail when dom0 reports no progress for `t` (default 300 s,
-    /// `XENBED_STALL`).
+    /// Fail when dom0 reports no progress for `t` (default 420 s,
+    /// `XENBED_STALL`; longer than any single wait in the scenarios).
     pub fn stall(&mut self, t: Duration) -> &mut Self {
         self.stall = t;
         self

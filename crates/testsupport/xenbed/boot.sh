@@ -16,7 +16,7 @@
 #      -device usb-storage,bus=xhci.0,drive=stick,id=stick,serial=S1
 #
 # Returns when dom0 powers off (run.sh ended) or after XENBED_TIMEOUT s
-# (default 900; exit 124 then). XENBED_CPU overrides the outer CPU model
+# (default 1800; exit 124 then). XENBED_CPU overrides the outer CPU model
 # (qemu64,+svm,+npt,+sse4.1,+sse4.2,+popcnt,+ssse3 lets Xen run HVM
 # guests; -cpu max crashes dom0), XENBED_MEM the memory in MiB (3072).
 set -euo pipefail
@@ -24,7 +24,7 @@ IMG=$(realpath "${1:?usage: boot.sh IMG BED [QEMU ARGS...]}"); BED=$(realpath "$
 KV=$(cat "$IMG/kernel-version")
 [ -f "$BED/run.sh" ] || { echo "boot.sh: $BED/run.sh missing" >&2; exit 2; }
 rm -f "$BED/l0.qmp" "$BED/run-exit"
-exec timeout -k 10 "${XENBED_TIMEOUT:-900}" qemu-system-x86_64 \
+exec timeout -k 10 "${XENBED_TIMEOUT:-1800}" qemu-system-x86_64 \
   -accel tcg,thread=multi -cpu "${XENBED_CPU:-qemu64,+sse4.1,+sse4.2,+popcnt,+ssse3}" \
   -m "${XENBED_MEM:-3072}" -smp 2 -machine q35 -display none -no-reboot \
   -serial "file:$BED/console.log" -monitor none \
