@@ -12,7 +12,9 @@
 //! driver fail with an errno (nothing changes), [`FuseSys::block_bind`]
 //! makes it wait until [`FuseSys::release`] (a crash test kills the writer
 //! meanwhile; the blocked write then fails with `EINTR` and changes
-//! nothing). [`FuseSys::log`] lists every applied bind/unbind in order.
+//! nothing). [`FuseSys::set_latency`] makes every bind/unbind take a
+//! while, as a driver's probe does. [`FuseSys::log`] lists every applied
+//! bind/unbind in order.
 //!
 //! Needs `/dev/fuse` and root (or fusermount3). The mount lives under a
 //! fresh temporary directory `BASE/sys` (`HostPaths::under(BASE)` finds
@@ -73,6 +75,7 @@ struct Shared {
     log: Mutex<Vec<String>>,
     gate: Mutex<Gate>,
     gate_cv: Condvar,
+    latency: Mutex<Duration>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -142,6 +145,10 @@ impl Shared {
                 return Err(Errno::from_i32(libc::EINTR));
             }
             None => {}
+        }
+        let latency = *lock(&self.latency);
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
         }
         let mut tree = lock(&self.tree);
         let dev = tree.device_dir(&name).ok_or(Errno::ENODEV)?;
@@ -392,6 +399,13 @@ impl FuseSys {
     /// The `nth` unbind from `driver` fails with `errno`.
     pub fn fail_unbind(&self, driver: &str, nth: usize, errno: i32) {
         self.fault(Op::Unbind, driver, nth, Action::Fail(errno));
+    }
+
+    /// Every bind and unbind takes `latency` before it applies (a driver's
+    /// probe or remove; real ones take milliseconds), which widens the
+    /// windows concurrency tests look into.
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.shared.latency) = latency;
     }
 
     /// The `nth` bind to `driver` waits until [`FuseSys::release`], then

@@ -9,6 +9,7 @@
 
 pub mod fakehost;
 pub mod fusesys;
+pub mod invariants;
 pub mod qemu;
 pub mod ring;
 pub mod sysfs;
