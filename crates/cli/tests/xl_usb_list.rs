@@ -68,8 +68,8 @@ fn usb_list_text_json_and_errors() {
             "controllers": [{
                 "devid": 0, "type": "pv", "backend_domid": 0, "state": 4, "version": 2,
                 "ports": [
-                    { "port": 1, "busid": null, "hostbus": null, "hostaddr": null, "emulated": null },
-                    { "port": 2, "busid": "1-2", "hostbus": 1, "hostaddr": 3, "emulated": null }
+                    { "port": 1, "busid": null, "hostbus": null, "hostaddr": null, "emulated": null, "state": "empty" },
+                    { "port": 2, "busid": "1-2", "hostbus": 1, "hostaddr": 3, "emulated": null, "state": "attached" }
                 ]
             }]
         })

@@ -315,11 +315,14 @@ impl<S: Stream> Qmp<S> {
                     timeout: Duration::ZERO,
                 });
             }
-            let remaining = (deadline - now).max(Duration::from_millis(1));
-            self.reader
-                .get_ref()
-                .set_read_timeout(Some(remaining))
-                .map_err(Error::SetTimeout)?;
+            if self.reader.buffer().is_empty() {
+                // The next fill reads the socket: wait only the time left.
+                let remaining = (deadline - now).max(Duration::from_millis(1));
+                self.reader
+                    .get_ref()
+                    .set_read_timeout(Some(remaining))
+                    .map_err(Error::SetTimeout)?;
+            }
             let available = match self.reader.fill_buf() {
                 Ok(buf) => buf,
                 Err(e) => match e.kind() {

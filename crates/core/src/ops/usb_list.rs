@@ -12,6 +12,14 @@
 //! The JSON form additionally names the busid of every occupied port, even
 //! when the device left the host (then `hostbus`/`hostaddr` are null).
 //!
+//! vusb extension, the truth about each port (`"state"` in JSON, text
+//! unchanged): `empty`, `attached`, `emulated`, `gone` (the port still
+//! names a device that left the host) or `replugged` (a device is at that
+//! busid, but not the one given to the guest: it was enumerated anew —
+//! another address than vusb's assignment record holds — or, on a `pv`
+//! controller, its interfaces are on host drivers rather than usbback).
+//! One read of the record per occupied port, so the cost stays flat.
+//!
 //! vusb extension: a devicemodel port holding one of QEMU's emulated
 //! devices (`/vusb/emulated`, see [`crate::emulated`]) prints
 //! `  Port N: Emulated tablet` (as `usb-list --qmp` does for plain QEMU
@@ -42,6 +50,38 @@ pub struct PortEntry {
     /// The emulated device on this port (`tablet`, `mouse`, `keyboard`;
     /// devicemodel controllers only), `null` otherwise.
     pub emulated: Option<String>,
+    /// `empty`, `attached`, `emulated`, `gone` or `replugged` (module doc).
+    pub state: &'static str,
+}
+
+/// The truth about an occupied port (see the module doc).
+fn port_state<X: Xenstore + ?Sized>(
+    xs: &X,
+    ctrl: &crate::layout::Controller,
+    busid: &str,
+    dev: Option<&vusb_host::UsbDevice>,
+) -> &'static str {
+    let Some(dev) = dev else {
+        return "gone";
+    };
+    match crate::assign::lookup(xs, TxId::NONE, busid) {
+        Ok(Some(rec))
+            if u32::from(rec.hostbus) != dev.busnum || u32::from(rec.hostaddr) != dev.devnum =>
+        {
+            return "replugged";
+        }
+        Ok(_) => {}
+        Err(e) => log::debug!("{busid}: assignment record unreadable: {e}"),
+    }
+    let on_host = |i: &vusb_host::Interface| {
+        i.driver
+            .as_deref()
+            .is_some_and(|d| d != vusb_host::bind::USBBACK)
+    };
+    if ctrl.ctype == UsbCtrlType::Pv && dev.interfaces.iter().any(on_host) {
+        return "replugged";
+    }
+    "attached"
 }
 
 /// One controller.
@@ -108,7 +148,13 @@ pub fn usb_list<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, dom: &Domain) -> Resul
                     .find(|(p, _)| *p == port)
                     .map(|(_, k)| k.spec_name().to_owned()),
             };
+            let state = match (&busid, &emulated) {
+                (Some(b), _) => port_state(xs, &ctrl, b, dev.as_ref()),
+                (None, Some(_)) => "emulated",
+                (None, None) => "empty",
+            };
             ports.push(PortEntry {
+                state,
                 port,
                 hostbus: dev.as_ref().map(|d| d.busnum),
                 hostaddr: dev.as_ref().map(|d| d.devnum),
@@ -186,6 +232,7 @@ mod tests {
                         hostbus: Some(1),
                         hostaddr: Some(10),
                         emulated: None,
+                        state: "attached",
                     },
                     PortEntry {
                         port: 2,
@@ -193,6 +240,7 @@ mod tests {
                         hostbus: None,
                         hostaddr: None,
                         emulated: None,
+                        state: "empty",
                     },
                 ],
             }],
