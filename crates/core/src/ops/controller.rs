@@ -27,8 +27,9 @@ use vusb_xlcfg::UsbCtrlSpec;
 use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type};
 use super::teardown::Why;
 use crate::domain::Domain;
+use crate::journal::{self, Step};
 use crate::layout::read::{read_controller, read_port};
-use crate::layout::remove::{close_backend, destroy};
+use crate::layout::remove::{close_backend, destroy_nodes};
 use crate::layout::wait::{STATE_CONNECTED, STATE_INIT_WAIT, wait_state};
 use crate::layout::write::{nextid, write_controller};
 use crate::layout::{Controller, UsbCtrlType};
@@ -91,13 +92,13 @@ pub fn create_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
     let xs = env.xs;
     check_device_model(xs, dom.domid, proto.ctype)?;
     crate::assign::ensure_prefix(xs, TxId::NONE)?;
-    let ctrl = {
-        let _own = match guest_lock {
-            Some(_) => None,
-            None => Some(lock::guest(env.paths, dom.domid, env.timeouts.lock_wait)?),
-        };
-        create_in_store(xs, dom, &proto)?
+    // The guest lock is held until the journal entry is dropped: recovery
+    // knows a creation is dead when it can take the lock.
+    let _own = match guest_lock {
+        Some(_) => None,
+        None => Some(lock::guest(env.paths, dom.domid, env.timeouts.lock_wait)?),
     };
+    let ctrl = create_in_store(xs, dom, &proto)?;
     log::debug!(
         "domain {}: created {} controller {} (usb {}, {} ports)",
         dom.domid,
@@ -115,6 +116,7 @@ pub fn create_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
         return Err(e);
     }
     bookkeeping::saved_record_ctrl(env.xs, env.paths, dom.domid, &ctrl);
+    journal::ctrl_clear(xs, TxId::NONE, dom.domid, ctrl.devid)?;
     Ok(ctrl)
 }
 
@@ -134,6 +136,7 @@ fn create_in_store<X: Xenstore + ?Sized>(
             let mut c = proto.clone();
             c.devid = nextid(xs, tx, dom.domid)?;
             write_controller(xs, tx, &c)?;
+            journal::ctrl_write(xs, tx, dom.domid, c.devid, Step::Attach)?;
             Ok::<Controller, Error>(c)
         });
         match created {
@@ -187,7 +190,11 @@ fn rollback<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, ctrl: &Controller) {
         ctrl.domid,
         ctrl.devid
     );
-    if let Err(e) = destroy(env.xs, ctrl) {
+    let res = transaction(env.xs, ATTEMPTS, |tx| {
+        destroy_nodes(env.xs, tx, ctrl)?;
+        journal::ctrl_clear(env.xs, tx, ctrl.domid, ctrl.devid)
+    });
+    if let Err(e) = res {
         log::warn!(
             "domain {}: could not remove controller {} after a failed attach: {e}",
             ctrl.domid,
@@ -252,7 +259,9 @@ pub fn remove<X: Xenstore + XenstoreWatch + ?Sized>(
 }
 
 /// Remove a controller whose exclusive lock (`_lock`) and device locks
-/// the caller holds: its devices, then its nodes.
+/// the caller holds: the journal (`detach`/`release`), its devices, its
+/// backend or QEMU controller, its bookkeeping, then its nodes and the
+/// journal entry in one transaction.
 fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
@@ -260,6 +269,11 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
     _lock: &Held,
     why: Why,
 ) -> Result<()> {
+    let step = match why {
+        Why::Detach => Step::Detach,
+        Why::Release => Step::Release,
+    };
+    journal::ctrl_write(env.xs, TxId::NONE, dom.domid, ctrl.devid, step)?;
     for port in 1..=ctrl.ports {
         if let Some(busid) = read_port(env.xs, TxId::NONE, ctrl, port)? {
             super::teardown::detach_host(env, dom, ctrl, port, &busid, why).map_err(|e| {
@@ -279,12 +293,18 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
         }
         UsbCtrlType::DeviceModel => super::dm::remove_controller(env, dom, ctrl)?,
     }
-    destroy(env.xs, ctrl)?;
-    if ctrl.ctype == UsbCtrlType::DeviceModel {
-        crate::emulated::remove_ctrl(env.xs, TxId::NONE, dom.domid, ctrl.devid)?;
-    }
-    log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
     bookkeeping::libxl_forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid);
+    if why == Why::Detach {
+        bookkeeping::saved_forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid);
+    }
+    transaction(env.xs, ATTEMPTS, |tx| {
+        destroy_nodes(env.xs, tx, ctrl)?;
+        if ctrl.ctype == UsbCtrlType::DeviceModel {
+            crate::emulated::remove_ctrl(env.xs, tx, dom.domid, ctrl.devid)?;
+        }
+        journal::ctrl_clear(env.xs, tx, dom.domid, ctrl.devid)
+    })?;
+    log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
     Ok(())
 }
 
@@ -314,7 +334,78 @@ pub(crate) fn remove_if_unused<X: Xenstore + XenstoreWatch + ?Sized>(
         );
         return Ok(());
     }
-    remove_locked(env, dom, &now, lock, Why::Detach)?;
-    bookkeeping::saved_forget_ctrl(env.xs, env.paths, dom.domid, c.devid);
-    Ok(())
+    remove_locked(env, dom, &now, lock, Why::Detach)
+}
+
+/// What [`recover`] did with a controller journal entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtrlRecovered {
+    /// Another command is creating or removing it; left alone.
+    Busy,
+    /// An interrupted creation, rolled back (the controller is gone).
+    CreationRolledBack,
+    /// An interrupted creation of a controller that is in use: its
+    /// bookkeeping was written.
+    CreationCompleted,
+    /// An interrupted removal, completed.
+    RemovalCompleted,
+    /// The controller no longer exists; the entry was dropped.
+    Gone,
+}
+
+/// Resolve one controller journal entry (see [`crate::journal`]).
+pub fn recover<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    domid: u32,
+    devid: u32,
+    step: Step,
+) -> Result<CtrlRecovered> {
+    let dom = Domain {
+        domid,
+        arg: domid.to_string(),
+    };
+    let Some(ctrl) = read_controller(env.xs, TxId::NONE, domid, devid)? else {
+        journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+        return Ok(CtrlRecovered::Gone);
+    };
+    let ctrl_name = lock::controller_name(domid, devid);
+    match step {
+        Step::Attach => {
+            let Some(_guest) =
+                lock::try_acquire(env.paths, &lock::guest_name(domid), Mode::Exclusive)?
+            else {
+                return Ok(CtrlRecovered::Busy);
+            };
+            match lock::try_acquire(env.paths, &ctrl_name, Mode::Exclusive)? {
+                Some(h) => {
+                    remove_if_unused(env, &dom, &ctrl, &h)?;
+                    if read_controller(env.xs, TxId::NONE, domid, devid)?.is_none() {
+                        return Ok(CtrlRecovered::CreationRolledBack);
+                    }
+                }
+                None => log::debug!("controller {devid} of domain {domid} is in use"),
+            }
+            // In use: it stays; complete its bookkeeping.
+            bookkeeping::libxl_record_ctrl(env.xs, env.paths, domid, &ctrl)?;
+            bookkeeping::saved_record_ctrl(env.xs, env.paths, domid, &ctrl);
+            journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+            Ok(CtrlRecovered::CreationCompleted)
+        }
+        Step::Detach | Step::Release => {
+            if lock::try_acquire(env.paths, &ctrl_name, Mode::Exclusive)?.is_none() {
+                return Ok(CtrlRecovered::Busy);
+            }
+            let why = if step == Step::Release {
+                Why::Release
+            } else {
+                Why::Detach
+            };
+            remove(env, &dom, &ctrl, why)?;
+            Ok(CtrlRecovered::RemovalCompleted)
+        }
+        Step::Done => {
+            journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+            Ok(CtrlRecovered::Gone)
+        }
+    }
 }
