@@ -340,7 +340,7 @@ fn vusb_commands() -> Vec<Command> {
         )
         .arg(
             Arg::new("rule")
-                .value_name("DOMAIN SELECTOR... [mode=auto|required] [priority=N] | --config FILE")
+                .value_name("DOMAIN SELECTOR... [mode=auto|required] [priority=N] [follow=SECONDS] | --config FILE")
                 .num_args(1..)
                 .help("The domain's name or uuid (never a domid), then busid=, vendor=/product=[/serial=], hostbus=+portpath=, physport=, with-interface=/without-interface=; or a guest config's vusb_rules"),
         )

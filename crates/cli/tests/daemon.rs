@@ -134,7 +134,13 @@ fn domain_death_gives_the_device_back(bed: &Bed) {
         "{}",
         d.log_text()
     );
-    assert_eq!(d.status()["rules"][0]["state"], "domain not running");
+    assert!(
+        wait_for(5 * SEC, || d.status()["rules"][0]["state"]
+            == "domain not running")
+        .is_some(),
+        "{}",
+        d.status()
+    );
 }
 
 #[test]
@@ -227,7 +233,13 @@ fn domain_start_applies_rules_and_reports_missing_required_devices() {
         "mode=required",
     ]);
     let d = bed.daemon();
-    assert_eq!(d.status()["rules"][0]["state"], "domain not running");
+    assert!(
+        wait_for(5 * SEC, || d.status()["rules"][0]["state"]
+            == "domain not running")
+        .is_some(),
+        "{}",
+        d.status()
+    );
     let xs = bed.client();
     let g = vusb_sim::layout::GuestSpec::new(5, vusb_sim::layout::DomainKind::Pv);
     vusb_sim::layout::write_guest(&xs, &g).unwrap();
@@ -338,4 +350,92 @@ fn a_second_daemon_on_the_same_state_directory_is_refused() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("another vusb daemon already runs"), "{err}");
+}
+
+/// Firmware-update follow: with `follow=10`, another vendor:product on the
+/// physical port the rule's device just left goes to the same domain, even
+/// though a higher-priority rule of another domain matches it; when the
+/// device comes back as itself, the rule takes it as usual. Without
+/// `follow=`, the other rule gets the firmware-mode device.
+fn firmware_follow(follow: bool) {
+    let bed = Bed::sim();
+    bed.ok(&["usbctrl-attach", "guest1", "type=pv", "ports=2"]);
+    bed.ok(&["usbctrl-attach", "guest2", "type=qusb", "ports=2"]);
+    let mut rule = vec!["usb-rule-add", "guest1", "vendor=0781,product=5567"];
+    if follow {
+        rule.push("follow=10");
+    }
+    bed.ok(&rule);
+    bed.ok(&[
+        "usb-rule-add",
+        "guest2",
+        "vendor=0781,product=df11",
+        "priority=9",
+    ]);
+    let d = bed.daemon();
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-1")).is_some());
+    std::thread::sleep(Duration::from_millis(200));
+    bed.reenumerate_as("1-1", "0781", "df11");
+    let xs = bed.client();
+    let qusb = |p: u32| {
+        xs.read_opt(
+            TxId::NONE,
+            &format!("/local/domain/0/backend/qusb/2/0/port/{p}"),
+        )
+        .unwrap()
+        .filter(|v| !v.is_empty())
+    };
+    if follow {
+        assert!(
+            wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-1")).is_some(),
+            "{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(qusb(1), None, "never anywhere else: {}", d.log_text());
+        assert_eq!(
+            d.audit_count("firmware follow: 1-1 (0781:df11)"),
+            1,
+            "{}",
+            d.log_text()
+        );
+        // Back to normal mode: the rule's own device again, same domain.
+        std::thread::sleep(Duration::from_millis(200));
+        bed.reenumerate_as("1-1", "0781", "5567");
+        assert!(
+            wait_for(5 * SEC, || {
+                bed.port(1, 0, 1).as_deref() == Some("1-1")
+                    && d.status()["rules"][1]["state"] == "attached"
+            })
+            .is_some(),
+            "{}",
+            d.log_text()
+        );
+        assert_eq!(d.status()["rules"][1]["id"], 1, "rules by priority");
+        assert_eq!(qusb(1), None);
+        assert_eq!(
+            d.audit_count("attach 1-1 (0781:5567)"),
+            2,
+            "{}",
+            d.log_text()
+        );
+    } else {
+        assert!(
+            wait_for(5 * SEC, || qusb(1).as_deref() == Some("1-1")).is_some(),
+            "{}",
+            d.log_text()
+        );
+        assert_eq!(bed.port(1, 0, 1), None);
+        assert_eq!(d.audit_count("firmware follow"), 0);
+    }
+}
+
+#[test]
+fn firmware_update_is_followed_to_the_same_domain_only() {
+    firmware_follow(true);
+}
+
+#[test]
+fn without_follow_the_firmware_mode_device_is_another_device() {
+    firmware_follow(false);
 }

@@ -27,12 +27,29 @@
 //! removed, a bookkeeping entry already gone is fine, the port is emptied
 //! only if it still holds the device — so a recovery killed midway is
 //! resumed by the next one.
+//!
+//! Controllers have a journal of their own, beside the records:
+//!
+//! ```text
+//! /vusb/ctrl/<domid>/<devid> = "attach" | "detach" | "release"
+//! ```
+//!
+//! `attach` is written in the transaction that creates the controller's
+//! nodes and removed once its bookkeeping is written; `detach`/`release`
+//! before a removal starts, and removed in the transaction that deletes
+//! the nodes. Recovery (the creator's guest lock, or the remover's
+//! controller lock, free): an interrupted creation is rolled back when
+//! nothing was placed on the controller meanwhile, else completed (its
+//! bookkeeping written); an interrupted removal is completed.
 
 use std::fmt;
 use std::str::FromStr;
 
+use vusb_xenstore::{DomId, TxId, Xenstore, XenstoreExt};
+
 use crate::bookkeeping::Forget;
 use crate::layout::UsbCtrlType;
+use crate::{Error, Result};
 
 /// The journal state of an assignment record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,6 +163,74 @@ pub fn recovery(step: Step) -> Recovery {
         Step::Detach => Recovery::RollForward(Forget::Both),
         Step::Release => Recovery::RollForward(Forget::LibxlOnly),
     }
+}
+
+/// Directory of the controller journal.
+pub const CTRL_DIR: &str = "/vusb/ctrl";
+
+/// The journal node of a controller.
+pub fn ctrl_path(domid: DomId, devid: u32) -> String {
+    format!("{CTRL_DIR}/{domid}/{devid}")
+}
+
+fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
+    move |source| Error::XenstorePath {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Journal a controller step (`Attach`, `Detach` or `Release`).
+pub fn ctrl_write<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    domid: DomId,
+    devid: u32,
+    step: Step,
+) -> Result<()> {
+    let path = ctrl_path(domid, devid);
+    xs.write_str(tx, &path, step.as_str()).map_err(at(&path))
+}
+
+/// Drop a controller's journal (and its domain's directory once empty).
+pub fn ctrl_clear<X: Xenstore + ?Sized>(xs: &X, tx: TxId, domid: DomId, devid: u32) -> Result<()> {
+    let path = ctrl_path(domid, devid);
+    xs.rm_opt(tx, &path).map_err(at(&path))?;
+    let dir = format!("{CTRL_DIR}/{domid}");
+    if xs.directory_opt(tx, &dir).map_err(at(&dir))?.is_empty() {
+        xs.rm_opt(tx, &dir).map_err(at(&dir))?;
+    }
+    Ok(())
+}
+
+/// Drop every controller journal of a domain.
+pub fn ctrl_clear_domain<X: Xenstore + ?Sized>(xs: &X, tx: TxId, domid: DomId) -> Result<()> {
+    let dir = format!("{CTRL_DIR}/{domid}");
+    xs.rm_opt(tx, &dir).map_err(at(&dir))
+}
+
+/// One controller journal entry: `(domid, devid, step)`, or what is wrong
+/// with it (`(node, reason)`), so one bad entry is reported and skipped.
+pub type CtrlEntry = std::result::Result<(DomId, u32, Step), (String, String)>;
+
+/// Every controller journal entry.
+pub fn ctrl_list<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<Vec<CtrlEntry>> {
+    let mut out = Vec::new();
+    for d in xs.directory_opt(tx, CTRL_DIR).map_err(at(CTRL_DIR))? {
+        let ddir = format!("{CTRL_DIR}/{d}");
+        for c in xs.directory_opt(tx, &ddir).map_err(at(&ddir))? {
+            let node = format!("{ddir}/{c}");
+            let Some(v) = xs.read_opt(tx, &node).map_err(at(&node))? else {
+                continue;
+            };
+            let entry = match (d.parse::<DomId>(), c.parse::<u32>(), v.parse::<Step>()) {
+                (Ok(domid), Ok(devid), Ok(step)) if step != Step::Done => Ok((domid, devid, step)),
+                _ => Err((node, format!("not a controller journal entry: {v:?}"))),
+            };
+            out.push(entry);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

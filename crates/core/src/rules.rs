@@ -186,6 +186,12 @@ pub struct Rule {
     /// Higher wins when two running domains want one device.
     #[serde(default)]
     pub priority: i32,
+    /// Firmware-update follow window in seconds (`follow=N`): a device of
+    /// another vendor:product appearing on the physical port the rule's
+    /// device just left, within this window, goes to the same domain and
+    /// nowhere else. `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<u32>,
     /// The config file the rule came from (`usb-rule-add --config`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -493,6 +499,8 @@ pub struct NewRule {
     pub mode: Mode,
     /// `priority=`.
     pub priority: i32,
+    /// `follow=SECONDS`.
+    pub follow: Option<u32>,
     /// The config file it comes from.
     pub source: Option<String>,
 }
@@ -542,6 +550,17 @@ impl NewRule {
                     value: v.to_owned(),
                     expected: "an integer from -1000 to 1000",
                 })?;
+        } else if let Some(v) = field.strip_prefix("follow=") {
+            self.follow = Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|s| (1..=600).contains(s))
+                    .ok_or_else(|| RuleError::BadOption {
+                        key: "follow",
+                        value: v.to_owned(),
+                        expected: "seconds from 1 to 600",
+                    })?,
+            );
         } else {
             self.fields.push(field.to_owned());
         }
@@ -583,6 +602,7 @@ pub fn add(paths: &HostPaths, new: &NewRule) -> Result<Rule> {
             selector: canonical.clone(),
             mode: new.mode,
             priority: new.priority,
+            follow: new.follow,
             source: new.source.clone(),
         };
         set.next_id += 1;
@@ -672,6 +692,7 @@ pub fn install_config(paths: &HostPaths, file: &str, rules: &[NewRule]) -> Resul
                 selector: canonical,
                 mode: new.mode,
                 priority: new.priority,
+                follow: new.follow,
                 source: Some(file.to_owned()),
             };
             set.next_id += 1;

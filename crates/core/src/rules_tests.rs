@@ -28,6 +28,10 @@ fn add_list_remove_round_trip_and_ids_are_never_reused() {
     )
     .unwrap();
     assert_eq!((b.id, b.mode, b.priority), (2, Mode::Required, 7));
+    assert_eq!(b.follow, None);
+    let f = add(&paths, &new("guest3", &["busid=1-3,follow=10"])).unwrap();
+    assert_eq!(f.follow, Some(10));
+    remove(&paths, f.id).unwrap();
     assert_eq!(load(&paths).unwrap().rules, vec![a.clone(), b.clone()]);
     assert_eq!(remove(&paths, 1).unwrap(), a);
     assert!(matches!(
@@ -35,7 +39,7 @@ fn add_list_remove_round_trip_and_ids_are_never_reused() {
         Err(RuleError::NoSuchRule { id: 1 })
     ));
     let c = add(&paths, &new("guest1", &["hostbus=1", "portpath=3"])).unwrap();
-    assert_eq!(c.id, 3, "ids are not reused");
+    assert_eq!(c.id, 4, "ids are not reused");
     let text = std::fs::read_to_string(file_path(&paths)).unwrap();
     assert!(text.contains("\"version\": 1"), "{text}");
 }

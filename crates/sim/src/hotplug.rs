@@ -221,6 +221,29 @@ pub fn plug(sysfs_root: &Path, busid: &str, bus: Option<u32>) -> Result<String, 
     Ok(new_busid)
 }
 
+/// Give an unplugged device another identity before it is plugged back,
+/// as a device does when it re-enumerates in firmware-update mode
+/// (`idVendor`, `idProduct`: 4 hex digits each).
+pub fn set_identity(
+    sysfs_root: &Path,
+    busid: &str,
+    vendor: &str,
+    product: &str,
+) -> Result<(), Error> {
+    let dir = stash_dir(sysfs_root, busid).join(busid);
+    for (k, v) in [("idVendor", vendor), ("idProduct", product)] {
+        let f = dir.join(k);
+        if !f.exists() {
+            return Err(err(&f)(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "this device was not unplugged",
+            )));
+        }
+        fs::write(&f, format!("{v}\n")).map_err(err(&f))?;
+    }
+    Ok(())
+}
+
 /// The uevent `DEVPATH` of a fixture device.
 pub fn devpath(busid: &str) -> String {
     let bus = busid.split('-').next().unwrap_or("0");

@@ -16,8 +16,8 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     if let Some(a) = args.first() {
         bail!("unknown argument {a:?} (usage: usb-recover)");
     }
-    let xs = super::usb_assignable_list::xenstore_connect()?;
-    let report = usb_recover(&*xs, &ctx.paths)?;
+    let xs = super::xl_args::open_xenstore()?;
+    let report = usb_recover(&xs, &ctx.paths)?;
     let mut text = String::new();
     let mut failed = false;
     for r in &report {
@@ -55,6 +55,24 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             }
             Outcome::Busy { holder } => {
                 format!("{}: busy (held by {holder}); left alone", r.busid)
+            }
+            Outcome::ControllerRolledBack { domid } => {
+                format!(
+                    "{} of domain {domid}: interrupted creation rolled back",
+                    r.busid
+                )
+            }
+            Outcome::ControllerCompleted { domid } => {
+                format!(
+                    "{} of domain {domid}: interrupted creation completed (in use)",
+                    r.busid
+                )
+            }
+            Outcome::ControllerRemoved { domid } => {
+                format!(
+                    "{} of domain {domid}: interrupted removal completed",
+                    r.busid
+                )
             }
             Outcome::Skipped(why) => format!("{}: skipped: {why}", r.busid),
             Outcome::InPortTable { path } => {

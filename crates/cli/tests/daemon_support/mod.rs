@@ -128,6 +128,15 @@ impl Bed {
         (b, sent)
     }
 
+    /// Unplug `busid` and plug it back as another vendor:product (a
+    /// firmware-update re-enumeration), on the same port.
+    pub fn reenumerate_as(&self, busid: &str, vendor: &str, product: &str) -> (String, Instant) {
+        self.unplug(busid);
+        std::thread::sleep(Duration::from_millis(100));
+        vusb_sim::hotplug::set_identity(&self.paths().sysfs_root, busid, vendor, product).unwrap();
+        self.plug(busid, None)
+    }
+
     /// The value of a port node of a pv controller of `domid`.
     pub fn port(&self, domid: u32, ctrl: u32, port: u32) -> Option<String> {
         let path = format!("/local/domain/0/backend/vusb/{domid}/{ctrl}/port/{port}");

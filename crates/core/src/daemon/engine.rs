@@ -53,6 +53,14 @@ struct DevHistory {
     last_remove: Option<Instant>,
 }
 
+/// A rule's device that left its physical port (firmware-update follow).
+#[derive(Debug, Clone)]
+struct Departure {
+    rule: u32,
+    vid_pid: String,
+    at: Instant,
+}
+
 /// Retry state of one rule.
 #[derive(Debug, Clone, Default)]
 struct Retry {
@@ -78,6 +86,8 @@ pub struct Engine<'a> {
     warned: BTreeSet<(u32, DomId)>,
     /// Wake-up time the engine set itself (settling, retry).
     deadline: Option<Instant>,
+    /// Physical ports whose rule device left, for rules with `follow=`.
+    departed: HashMap<String, Departure>,
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -99,6 +109,7 @@ impl<'a> Engine<'a> {
             last_state: HashMap::new(),
             warned: BTreeSet::new(),
             deadline: None,
+            departed: HashMap::new(),
         }
     }
 
@@ -313,6 +324,7 @@ impl<'a> Engine<'a> {
             s.rules.retain(|r| ids.contains(&r.id));
         }
         let mut claimed: BTreeMap<String, u32> = BTreeMap::new();
+        self.follow_pass(&domains, &devices, &records, &mut claimed);
         for rule in self.rules.clone() {
             self.apply_rule(&rule, &domains, &devices, &records, &mut claimed);
         }
@@ -397,6 +409,7 @@ impl<'a> Engine<'a> {
                 domid: rec.domid,
                 arg: rec.domid.to_string(),
             };
+            self.note_departure(rule);
             let env = OpEnv::new(self.xs, &self.paths);
             let target = DetachTarget::Port {
                 ctrl: rec.ctrl as i32,
@@ -420,6 +433,96 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A rule-managed device left (or re-enumerated): remember its
+    /// physical port when the rule follows firmware updates.
+    fn note_departure(&mut self, rule: u32) {
+        let follows = self
+            .rules
+            .iter()
+            .any(|r| r.id == rule && r.follow.is_some());
+        let Some(p) = self.journal.placements.get(&rule) else {
+            return;
+        };
+        if let (true, Some(pp)) = (follows, p.physical_port.clone()) {
+            self.departed.insert(
+                pp,
+                Departure {
+                    rule,
+                    vid_pid: p.vid_pid.clone(),
+                    at: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Firmware-update follow: a device on a physical port a following
+    /// rule's device left less than `follow` seconds ago, which the rule
+    /// does not match (another vendor:product), goes to the rule's domain
+    /// and is reserved for it (no other rule gets it) during the window.
+    fn follow_pass(
+        &mut self,
+        domains: &[RunningDomain],
+        devices: &[UsbDevice],
+        records: &[Assignment],
+        claimed: &mut BTreeMap<String, u32>,
+    ) {
+        let now = Instant::now();
+        let rules = self.rules.clone();
+        self.departed.retain(|_, d| {
+            rules.iter().any(|r| {
+                r.id == d.rule
+                    && r.follow.is_some_and(|s| {
+                        now.duration_since(d.at) < std::time::Duration::from_secs(u64::from(s))
+                    })
+            })
+        });
+        for (pp, dep) in self.departed.clone() {
+            let Some(rule) = rules.iter().find(|r| r.id == dep.rule) else {
+                continue;
+            };
+            let Some(dev) = devices.iter().find(|d| d.physical_port == pp) else {
+                continue;
+            };
+            let Ok(spec) = rule.spec() else {
+                continue;
+            };
+            if rules::matches(&spec, dev) {
+                // The rule's own device is back: the normal path takes it.
+                self.departed.remove(&pp);
+                continue;
+            }
+            let busid = dev.busid.to_string();
+            claimed.insert(busid.clone(), rule.id);
+            let domid = domains.iter().find(|d| d.is(&rule.domain)).map(|d| d.domid);
+            let state = |s: &str, b: Option<&str>| RuleState {
+                state: s.to_owned(),
+                busid: b.map(str::to_owned),
+                domid,
+                ..RuleState::default()
+            };
+            if records.iter().any(|r| r.busid == busid) {
+                self.set_state(rule, state("attached (firmware follow)", Some(&busid)));
+                continue;
+            }
+            let Some(dom) = domains.iter().find(|d| d.is(&rule.domain)) else {
+                continue;
+            };
+            if let Some(at) = self.settled_at(&busid, now) {
+                self.want_wake(at);
+                self.set_state(rule, state("settling (firmware follow)", Some(&busid)));
+                continue;
+            }
+            self.audit(format!(
+                "rule {}: firmware follow: {busid} ({}) on physical port {pp}, where {} was, goes to {}",
+                rule.id,
+                dev.vid_pid(),
+                dep.vid_pid,
+                rule.domain
+            ));
+            self.attach(rule, dom, dev, &state);
+        }
+    }
+
     fn apply_rule(
         &mut self,
         rule: &Rule,
@@ -428,6 +531,9 @@ impl<'a> Engine<'a> {
         records: &[Assignment],
         claimed: &mut BTreeMap<String, u32>,
     ) {
+        if claimed.values().any(|r| *r == rule.id) {
+            return; // its device is followed through a firmware update
+        }
         let spec = match rule.spec() {
             Ok(s) => s,
             Err(e) => {
@@ -531,6 +637,7 @@ impl<'a> Engine<'a> {
             vid_pid: dev.vid_pid(),
             ctrl,
             port,
+            physical_port: Some(dev.physical_port.clone()).filter(|p| !p.is_empty()),
         };
         if self.journal.placements.get(&rule.id) != Some(&p) {
             self.journal.placements.insert(rule.id, p);

@@ -30,6 +30,10 @@ pub struct Placement {
     pub ctrl: u32,
     /// Port.
     pub port: u32,
+    /// The device's physical port then (`vusb_host`'s identity of the
+    /// connector), for firmware-update follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physical_port: Option<String>,
 }
 
 /// An attach the daemon started.

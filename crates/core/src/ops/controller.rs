@@ -18,17 +18,24 @@
 //! for 6 (a backend that does not close in time is removed anyway, as
 //! libxl's forced retry ends); devicemodel: QMP `device_del`; then the
 //! frontend, `/libxl` and backend directories, emptied parents pruned.
+//!
+//! vusb extensions: `type=pv` without dom0's usbback driver fails at once
+//! naming it (libxl waits 10 s for a backend that never answers); a qusb
+//! controller of a PV guest without a device model starts the guest's
+//! QEMU backend as libxl would have at creation, and the removal of the
+//! last one stops it ([`crate::qusb_backend`]).
 
 use std::collections::BTreeSet;
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch, transaction};
 use vusb_xlcfg::UsbCtrlSpec;
 
-use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type};
+use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type, usbback_loaded};
 use super::teardown::Why;
 use crate::domain::Domain;
+use crate::journal::{self, Step};
 use crate::layout::read::{read_controller, read_port};
-use crate::layout::remove::{close_backend, destroy};
+use crate::layout::remove::{close_backend, destroy_nodes};
 use crate::layout::wait::{STATE_CONNECTED, STATE_INIT_WAIT, wait_state};
 use crate::layout::write::{nextid, write_controller};
 use crate::layout::{Controller, UsbCtrlType};
@@ -50,6 +57,15 @@ pub fn resolve<X: Xenstore + ?Sized>(
     spec: &UsbCtrlSpec,
 ) -> Result<Controller> {
     let ctype = resolve_ctrl_type(env.xs, env.paths, dom.domid, spec.kind)?;
+    if ctype == UsbCtrlType::Pv && !usbback_loaded(env.paths) {
+        // libxl would wait 10 s for a backend that can never answer.
+        return Err(Error::UsbbackMissing {
+            driver_dir: vusb_host::bind::driver_dir(
+                &env.paths.sysfs_root,
+                vusb_host::bind::USBBACK,
+            ),
+        });
+    }
     let (version, ports) = match ctype {
         UsbCtrlType::DeviceModel => super::dm::resolve(
             spec.version_or_zero(),
@@ -88,16 +104,42 @@ pub fn create_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
     model: Option<&str>,
     guest_lock: Option<&Held>,
 ) -> Result<Controller> {
-    let xs = env.xs;
-    check_device_model(xs, dom.domid, proto.ctype)?;
-    crate::assign::ensure_prefix(xs, TxId::NONE)?;
-    let ctrl = {
+    // vusb extension: a PV guest's qusb backend is started on demand,
+    // under the guest lock (one start however many attaches race).
+    let started = {
         let _own = match guest_lock {
             Some(_) => None,
             None => Some(lock::guest(env.paths, dom.domid, env.timeouts.lock_wait)?),
         };
-        create_in_store(xs, dom, &proto)?
+        crate::qusb_backend::ensure(env.xs, env.paths, dom, proto.ctype)?
     };
+    let made = create_checked(env, dom, proto, model, guest_lock);
+    if made.is_err()
+        && started
+        && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
+    {
+        log::warn!("{e}");
+    }
+    made
+}
+
+fn create_checked<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    proto: Controller,
+    model: Option<&str>,
+    guest_lock: Option<&Held>,
+) -> Result<Controller> {
+    let xs = env.xs;
+    check_device_model(xs, dom.domid, proto.ctype)?;
+    crate::assign::ensure_prefix(xs, TxId::NONE)?;
+    // The guest lock is held until the journal entry is dropped: recovery
+    // knows a creation is dead when it can take the lock.
+    let _own = match guest_lock {
+        Some(_) => None,
+        None => Some(lock::guest(env.paths, dom.domid, env.timeouts.lock_wait)?),
+    };
+    let ctrl = create_in_store(xs, dom, &proto)?;
     log::debug!(
         "domain {}: created {} controller {} (usb {}, {} ports)",
         dom.domid,
@@ -115,6 +157,7 @@ pub fn create_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
         return Err(e);
     }
     bookkeeping::saved_record_ctrl(env.xs, env.paths, dom.domid, &ctrl);
+    journal::ctrl_clear(xs, TxId::NONE, dom.domid, ctrl.devid)?;
     Ok(ctrl)
 }
 
@@ -134,6 +177,7 @@ fn create_in_store<X: Xenstore + ?Sized>(
             let mut c = proto.clone();
             c.devid = nextid(xs, tx, dom.domid)?;
             write_controller(xs, tx, &c)?;
+            journal::ctrl_write(xs, tx, dom.domid, c.devid, Step::Attach)?;
             Ok::<Controller, Error>(c)
         });
         match created {
@@ -187,7 +231,11 @@ fn rollback<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, ctrl: &Controller) {
         ctrl.domid,
         ctrl.devid
     );
-    if let Err(e) = destroy(env.xs, ctrl) {
+    let res = transaction(env.xs, ATTEMPTS, |tx| {
+        destroy_nodes(env.xs, tx, ctrl)?;
+        journal::ctrl_clear(env.xs, tx, ctrl.domid, ctrl.devid)
+    });
+    if let Err(e) = res {
         log::warn!(
             "domain {}: could not remove controller {} after a failed attach: {e}",
             ctrl.domid,
@@ -252,7 +300,9 @@ pub fn remove<X: Xenstore + XenstoreWatch + ?Sized>(
 }
 
 /// Remove a controller whose exclusive lock (`_lock`) and device locks
-/// the caller holds: its devices, then its nodes.
+/// the caller holds: the journal (`detach`/`release`), its devices, its
+/// backend or QEMU controller, its bookkeeping, then its nodes and the
+/// journal entry in one transaction.
 fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
@@ -260,6 +310,11 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
     _lock: &Held,
     why: Why,
 ) -> Result<()> {
+    let step = match why {
+        Why::Detach => Step::Detach,
+        Why::Release => Step::Release,
+    };
+    journal::ctrl_write(env.xs, TxId::NONE, dom.domid, ctrl.devid, step)?;
     for port in 1..=ctrl.ports {
         if let Some(busid) = read_port(env.xs, TxId::NONE, ctrl, port)? {
             super::teardown::detach_host(env, dom, ctrl, port, &busid, why).map_err(|e| {
@@ -279,12 +334,23 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
         }
         UsbCtrlType::DeviceModel => super::dm::remove_controller(env, dom, ctrl)?,
     }
-    destroy(env.xs, ctrl)?;
-    if ctrl.ctype == UsbCtrlType::DeviceModel {
-        crate::emulated::remove_ctrl(env.xs, TxId::NONE, dom.domid, ctrl.devid)?;
-    }
-    log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
     bookkeeping::libxl_forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid);
+    if why == Why::Detach {
+        bookkeeping::saved_forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid);
+    }
+    transaction(env.xs, ATTEMPTS, |tx| {
+        destroy_nodes(env.xs, tx, ctrl)?;
+        if ctrl.ctype == UsbCtrlType::DeviceModel {
+            crate::emulated::remove_ctrl(env.xs, tx, dom.domid, ctrl.devid)?;
+        }
+        journal::ctrl_clear(env.xs, tx, dom.domid, ctrl.devid)
+    })?;
+    log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
+    if ctrl.ctype == UsbCtrlType::Qusb
+        && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
+    {
+        log::warn!("{e}");
+    }
     Ok(())
 }
 
@@ -314,7 +380,78 @@ pub(crate) fn remove_if_unused<X: Xenstore + XenstoreWatch + ?Sized>(
         );
         return Ok(());
     }
-    remove_locked(env, dom, &now, lock, Why::Detach)?;
-    bookkeeping::saved_forget_ctrl(env.xs, env.paths, dom.domid, c.devid);
-    Ok(())
+    remove_locked(env, dom, &now, lock, Why::Detach)
+}
+
+/// What [`recover`] did with a controller journal entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtrlRecovered {
+    /// Another command is creating or removing it; left alone.
+    Busy,
+    /// An interrupted creation, rolled back (the controller is gone).
+    CreationRolledBack,
+    /// An interrupted creation of a controller that is in use: its
+    /// bookkeeping was written.
+    CreationCompleted,
+    /// An interrupted removal, completed.
+    RemovalCompleted,
+    /// The controller no longer exists; the entry was dropped.
+    Gone,
+}
+
+/// Resolve one controller journal entry (see [`crate::journal`]).
+pub fn recover<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    domid: u32,
+    devid: u32,
+    step: Step,
+) -> Result<CtrlRecovered> {
+    let dom = Domain {
+        domid,
+        arg: domid.to_string(),
+    };
+    let Some(ctrl) = read_controller(env.xs, TxId::NONE, domid, devid)? else {
+        journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+        return Ok(CtrlRecovered::Gone);
+    };
+    let ctrl_name = lock::controller_name(domid, devid);
+    match step {
+        Step::Attach => {
+            let Some(_guest) =
+                lock::try_acquire(env.paths, &lock::guest_name(domid), Mode::Exclusive)?
+            else {
+                return Ok(CtrlRecovered::Busy);
+            };
+            match lock::try_acquire(env.paths, &ctrl_name, Mode::Exclusive)? {
+                Some(h) => {
+                    remove_if_unused(env, &dom, &ctrl, &h)?;
+                    if read_controller(env.xs, TxId::NONE, domid, devid)?.is_none() {
+                        return Ok(CtrlRecovered::CreationRolledBack);
+                    }
+                }
+                None => log::debug!("controller {devid} of domain {domid} is in use"),
+            }
+            // In use: it stays; complete its bookkeeping.
+            bookkeeping::libxl_record_ctrl(env.xs, env.paths, domid, &ctrl)?;
+            bookkeeping::saved_record_ctrl(env.xs, env.paths, domid, &ctrl);
+            journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+            Ok(CtrlRecovered::CreationCompleted)
+        }
+        Step::Detach | Step::Release => {
+            if lock::try_acquire(env.paths, &ctrl_name, Mode::Exclusive)?.is_none() {
+                return Ok(CtrlRecovered::Busy);
+            }
+            let why = if step == Step::Release {
+                Why::Release
+            } else {
+                Why::Detach
+            };
+            remove(env, &dom, &ctrl, why)?;
+            Ok(CtrlRecovered::RemovalCompleted)
+        }
+        Step::Done => {
+            journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+            Ok(CtrlRecovered::Gone)
+        }
+    }
 }

@@ -12,7 +12,12 @@
 //! on is reported busy and left to that command. A malformed record is
 //! reported and skipped; the others are still recovered.
 //!
-//! Then the driver memory. A remembered device is left alone when:
+//! Then the driver memory (below), then the controller journal
+//! (`/vusb/ctrl`): an interrupted `usbctrl-attach` is rolled back (or, if a
+//! device was placed on the controller meanwhile, its bookkeeping
+//! written); an interrupted `usbctrl-detach`/`usb-release` is completed.
+//!
+//! A remembered device is left alone when:
 //! - its assignment record ([`crate::assign`]) names a domain that exists
 //!   and, for a `pv` controller, every interface is on usbback (it is
 //!   assigned; `usbdev-detach` gives it back);
@@ -33,13 +38,14 @@
 
 use vusb_host::BusId;
 use vusb_host::bind::{self, USBBACK};
-use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
+use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
 
 use super::common::{OpEnv, at};
+use super::controller::{self, CtrlRecovered};
 use super::handover::{self, Resolved};
 use super::teardown::{self, Why};
 use crate::assign::Assignment;
-use crate::journal::Step;
+use crate::journal::{self, Step};
 use crate::layout::UsbCtrlType;
 use crate::layout::read::read_controller;
 use crate::lock::{self, Mode};
@@ -86,6 +92,23 @@ pub enum Outcome {
         /// Who holds it.
         holder: String,
     },
+    /// (`busid` names the controller.) An interrupted creation of this
+    /// controller, rolled back: it is gone.
+    ControllerRolledBack {
+        /// The domain.
+        domid: u32,
+    },
+    /// An interrupted creation of a controller another device was placed
+    /// on meanwhile: kept, its bookkeeping written.
+    ControllerCompleted {
+        /// The domain.
+        domid: u32,
+    },
+    /// An interrupted removal of this controller, completed.
+    ControllerRemoved {
+        /// The domain.
+        domid: u32,
+    },
     /// Its record or memory is malformed (the reason); skipped.
     Skipped(String),
     /// Restoring failed (the message); the memory is kept for a retry.
@@ -107,7 +130,10 @@ fn failed(e: &Error) -> Outcome {
 
 /// Resolve every interrupted operation and restore every remembered
 /// device that no domain holds.
-pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Vec<Recovered>> {
+pub fn usb_recover<X: Xenstore + XenstoreWatch + ?Sized>(
+    xs: &X,
+    paths: &HostPaths,
+) -> Result<Vec<Recovered>> {
     let env = OpEnv::new(xs, paths);
     let mut out = Vec::new();
     let mut done = std::collections::BTreeSet::new();
@@ -143,7 +169,43 @@ pub fn usb_recover<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths) -> Result<Ve
         });
     }
     recover_memory(&env, &done, &mut out)?;
+    recover_controllers(&env, &mut out)?;
     Ok(out)
+}
+
+/// The controller journal: interrupted creations and removals.
+fn recover_controllers<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    out: &mut Vec<Recovered>,
+) -> Result<()> {
+    for entry in journal::ctrl_list(env.xs, TxId::NONE)? {
+        let (domid, devid, step) = match entry {
+            Ok(e) => e,
+            Err((node, why)) => {
+                log::warn!("skipping {node}: {why}");
+                out.push(Recovered {
+                    busid: node,
+                    outcome: Outcome::Skipped(why),
+                });
+                continue;
+            }
+        };
+        let outcome = match controller::recover(env, domid, devid, step) {
+            Ok(CtrlRecovered::Busy) => Outcome::Busy {
+                holder: lock::recorded_holder(env.paths, &lock::controller_name(domid, devid)),
+            },
+            Ok(CtrlRecovered::CreationRolledBack) => Outcome::ControllerRolledBack { domid },
+            Ok(CtrlRecovered::CreationCompleted) => Outcome::ControllerCompleted { domid },
+            Ok(CtrlRecovered::RemovalCompleted) => Outcome::ControllerRemoved { domid },
+            Ok(CtrlRecovered::Gone) => continue,
+            Err(e) => failed(&e),
+        };
+        out.push(Recovered {
+            busid: format!("controller {devid}"),
+            outcome,
+        });
+    }
+    Ok(())
 }
 
 fn resolve_one<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, rec: &Assignment) -> Outcome {

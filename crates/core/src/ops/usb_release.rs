@@ -102,6 +102,10 @@ pub fn usb_release<X: Xenstore + XenstoreWatch + ?Sized>(
     if let Err(e) = crate::emulated::remove_domain(xs, TxId::NONE, dom.domid) {
         first_err.get_or_insert(e);
     }
+    // Controller journal entries of controllers removed behind our back.
+    if let Err(e) = crate::journal::ctrl_clear_domain(xs, TxId::NONE, dom.domid) {
+        first_err.get_or_insert(e);
+    }
     match first_err {
         None => Ok(out),
         Some(e) => Err(Error::Remove {

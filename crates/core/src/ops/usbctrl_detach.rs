@@ -28,7 +28,6 @@ use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 use super::common::OpEnv;
 use super::controller;
 use super::teardown::Why;
-use crate::bookkeeping;
 use crate::domain::Domain;
 use crate::layout::read::read_controller;
 use crate::{Error, Result};
@@ -47,10 +46,10 @@ pub fn usbctrl_detach<X: Xenstore + XenstoreWatch + ?Sized>(
     };
     let devid = u32::try_from(devid).map_err(|_| unknown())?;
     let ctrl = read_controller(env.xs, TxId::NONE, dom.domid, devid)?.ok_or_else(unknown)?;
+    // An explicit detach also forgets it in the saved configuration
+    // (usb-release keeps what was saved).
     if !controller::remove(env, dom, &ctrl, Why::Detach)? {
         return Err(unknown());
     }
-    // Only an explicit detach forgets it: usb-release keeps what was saved.
-    bookkeeping::saved_forget_ctrl(env.xs, env.paths, dom.domid, ctrl.devid);
     Ok(())
 }
