@@ -16,8 +16,12 @@ use crate::context::Context;
 #[error("cannot reach xenstore")]
 pub struct NoXenstore(#[source] pub vusb_xenstore::Error);
 
-/// The hints for an error that reached `main` (anyhow chain).
-pub fn anyhow_hints(e: &anyhow::Error) -> Vec<String> {
+/// The hints for an error that reached `main` (anyhow chain): no
+/// xenstore, or a core error somewhere in the chain (config-apply).
+pub fn anyhow_hints(ctx: &Context, e: &anyhow::Error) -> Vec<String> {
+    if let Some(core) = e.chain().find_map(|c| c.downcast_ref::<Error>()) {
+        return lines(ctx, core, None);
+    }
     if e.downcast_ref::<NoXenstore>().is_some() {
         return vec![
             "not a Xen dom0? try `vusb sim start DIR` (a simulated host; eval the export lines it prints), or `vusb --qmp PATH ...` for a plain QEMU/KVM VM".to_owned(),

@@ -76,9 +76,11 @@ fn main() -> ExitCode {
     // Commands whose arguments are paths take them as they are; the others
     // need text (domain names, KEY=VALUE specs).
     match command {
-        "config-show" => return report(command, commands::config_show::run(&ctx, cmd_args)),
-        "config-apply" => return report(command, commands::config_apply::run(&ctx, cmd_args)),
-        "sim" => return report(command, commands::sim::run(&ctx, cmd_args)),
+        "config-show" => return report(&ctx, command, commands::config_show::run(&ctx, cmd_args)),
+        "config-apply" => {
+            return report(&ctx, command, commands::config_apply::run(&ctx, cmd_args));
+        }
+        "sim" => return report(&ctx, command, commands::sim::run(&ctx, cmd_args)),
         _ => {}
     }
     let cmd_args = match args::utf8(cmd_args) {
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         return report(
+            &ctx,
             command,
             commands::qemu_vm::run(&ctx, qmp, command, &cmd_args),
         );
@@ -117,16 +120,16 @@ fn main() -> ExitCode {
         "__complete" => commands::completions::dynamic(&ctx, &cmd_args),
         _ => unreachable!("resolve_command returns only listed names"),
     };
-    report(command, result)
+    report(&ctx, command, result)
 }
 
 /// A command's result: its exit status, or its error printed once.
-fn report(command: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
+fn report(ctx: &Context, command: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("vusb {command}: {e:#}");
-            for line in explain::anyhow_hints(&e) {
+            for line in explain::anyhow_hints(ctx, &e) {
                 eprintln!("vusb: {line}");
             }
             ExitCode::FAILURE

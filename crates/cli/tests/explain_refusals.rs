@@ -189,3 +189,31 @@ fn no_xenstore_suggests_sim_and_qmp() {
     assert!(err.contains("--qmp PATH"), "{err}");
     assert!(!err.contains("/libxl/"), "{err}");
 }
+
+#[test]
+fn config_apply_explains_the_entry_that_failed() {
+    let h = host();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g2.cfg");
+    std::fs::write(&cfg, "usbdev = ['hostbus=1,hostaddr=9']\n").unwrap();
+    let root = h.tree.root();
+    let o = h
+        .sim
+        .cmd(&[
+            "--sysfs-root",
+            root.to_str().unwrap(),
+            "config-apply",
+            "guest2",
+            cfg.to_str().unwrap(),
+        ])
+        .env("VUSB_PROC_ROOT", h.tree.proc_root())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("USB device is not assignable."), "{err}");
+    assert!(
+        err.contains("\nvusb: no host USB device with hostbus 1 hostaddr 9\nvusb: closest: "),
+        "{err}"
+    );
+}

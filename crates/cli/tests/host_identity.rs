@@ -13,7 +13,8 @@
 //!   interface filter narrows it to one; hubs are never attached;
 //! * `with-interface=` / `without-interface=` refuse a composite device;
 //! * a device with isochronous endpoints is refused on a pv controller
-//!   (reason and suggestion on stderr), `--force` attaches it.
+//!   (reason and suggestion on stderr), `--force` attaches it;
+//! * a config file's `usbdev=` selects by the same keys (`config-apply`).
 //!
 //! Every refusal must exit 1 and leave xenstore, the sysfs bindings and
 //! libxl's JSON as they were. Fails under `CI=true` when the fake host or
@@ -410,4 +411,34 @@ fn recorded_isochronous_devices_refused() {
             "{busid}: the refusal changed the host"
         );
     }
+}
+
+/// The same selections in a config file (`config-apply`): a subtree with
+/// an interface filter, and a connector.
+#[test]
+fn config_file_selects_by_physical_port() {
+    let Some(bed) = host() else { return };
+    let cfg = bed.host.root().join("g1.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "usbctrl = [ 'type=pv,version=2,ports=4' ]\n\
+             usbdev = [ 'physport={XHCI}/4.*, with-interface=08',\n\
+                        'physport={XHCI}/3' ]\n"
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let (rc, out, err) = vusb(&bed, &["config-apply", "1", &cfg]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        out.contains("attached 4-2.3 at controller 0 port 1")
+            && out.contains("attached 4-1 at controller 0 port 2"),
+        "{out}"
+    );
+    assert!(port_holds(&bed, "4-2.3") && port_holds(&bed, "4-1"));
+    // config-show parses the same file (libxl's JSON has no place for
+    // vusb's selection keys; it shows the two host devices).
+    let (rc, _, err) = vusb(&bed, &["config-show", &cfg]);
+    assert_eq!(rc, 0, "{err}");
 }

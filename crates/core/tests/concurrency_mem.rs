@@ -3,8 +3,11 @@
 //! 16 threads for 4 guests lands on exactly one port; 4 devices asked for
 //! one guest whose only controller has 2 ports all land on distinct ports
 //! (the others on controllers created concurrently, with distinct devids).
+//! 16 concurrent `usbctrl-attach` on one guest all succeed with distinct
+//! devids (the guest lock), and attach racing detach of one device leaves
+//! it attached or free, never in between (the device lock).
 //! The same properties against the real xenstored and 16 `vusb` processes
-//! are in `crates/cli/tests/xl_concurrency.rs`.
+//! are in `crates/cli/tests/xl_concurrency.rs` and `concurrency_*.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ops_support;
@@ -88,4 +91,99 @@ fn many_devices_one_guest_distinct_ports() {
         assert!((1..=8).contains(&p.2), "{places:?}");
     }
     assert_eq!(assign::list(&host.conn, TxId::NONE).unwrap().len(), 4);
+}
+
+/// 16 concurrent `usbctrl-attach` on one guest: all succeed (the guest
+/// lock serialises the creations; none runs out of transaction retries),
+/// with 16 distinct devids.
+#[test]
+fn concurrent_controller_creation_in_one_guest() {
+    let host = SimHost::from_golden("pv", true, DriverConfig::default());
+    let barrier = Arc::new(Barrier::new(16));
+    let results: Vec<Result<u32, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let conn = host.store.connect(0);
+                let paths = host.paths.clone();
+                let barrier = Arc::clone(&barrier);
+                s.spawn(move || {
+                    let env = OpEnv::new(&conn, &paths);
+                    let dom = vusb_core::domain::resolve(&conn, "1").unwrap();
+                    barrier.wait();
+                    let spec = vusb_xlcfg::UsbCtrlSpec {
+                        kind: vusb_xlcfg::CtrlKind::Pv,
+                        ..Default::default()
+                    };
+                    vusb_core::ops::usbctrl_attach::usbctrl_attach(&env, &dom, &spec)
+                        .map(|c| c.devid)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let devids: BTreeSet<u32> = results
+        .iter()
+        .map(|r| *r.as_ref().expect("every creation succeeds"))
+        .collect();
+    assert_eq!(devids.len(), 16, "{results:?}");
+}
+
+/// Attach and detach of the same device racing, many times: afterwards the
+/// device is either attached (record, port, every interface on usbback) or
+/// free (none of them), never in between, and a detach/attach works.
+#[test]
+fn attach_racing_detach_of_the_same_device() {
+    let host = SimHost::from_golden("pv", true, DriverConfig::default());
+    let (rc, _) = run_xl(&host.env(), "xl usbctrl-attach 1 ports=4");
+    assert_eq!(rc, 0);
+    let dom = vusb_core::domain::resolve(&host.conn, "1").unwrap();
+    for trial in 0..20 {
+        let barrier = Arc::new(Barrier::new(2));
+        std::thread::scope(|s| {
+            let a = {
+                let conn = host.store.connect(0);
+                let (paths, barrier, dom) = (host.paths.clone(), Arc::clone(&barrier), dom.clone());
+                s.spawn(move || {
+                    let env = OpEnv::new(&conn, &paths);
+                    barrier.wait();
+                    let _ = usbdev_attach(&env, &dom, &spec("1-2"));
+                })
+            };
+            let d = {
+                let conn = host.store.connect(0);
+                let (paths, barrier, dom) = (host.paths.clone(), Arc::clone(&barrier), dom.clone());
+                s.spawn(move || {
+                    let env = OpEnv::new(&conn, &paths);
+                    barrier.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(trial % 5));
+                    let t = vusb_core::ops::usbdev_detach::DetachTarget::Host(spec("1-2"));
+                    let _ = vusb_core::ops::usbdev_detach::usbdev_detach(&env, &dom, &t);
+                })
+            };
+            a.join().unwrap();
+            d.join().unwrap();
+        });
+        host.settle();
+        let rec = assign::lookup(&host.conn, TxId::NONE, "1-2").unwrap();
+        let on_usbback = host
+            .bindings()
+            .iter()
+            .filter(|b| b.starts_with("1-2:") && b.ends_with("-> usbback"))
+            .count();
+        match &rec {
+            Some(r) => {
+                assert_eq!(r.step, vusb_core::journal::Step::Done, "trial {trial}");
+                assert_eq!(on_usbback, 3, "trial {trial}: {:?}", host.bindings());
+            }
+            None => assert_eq!(on_usbback, 0, "trial {trial}: {:?}", host.bindings()),
+        }
+        // Back to free for the next trial.
+        if rec.is_some() {
+            let env = OpEnv::new(&host.conn, &host.paths);
+            let t = vusb_core::ops::usbdev_detach::DetachTarget::Host(spec("1-2"));
+            vusb_core::ops::usbdev_detach::usbdev_detach(&env, &dom, &t).unwrap();
+            host.settle();
+        }
+    }
 }
