@@ -4,19 +4,21 @@
 //! `pub fn run(args: &[String]) -> anyhow::Result<()>`:
 //! - `xenstore`: the vusb xenstore client next to libxenstore ([`xenstore`]);
 //! - `qmp`: QMP round trips ([`qmp`]);
-//! - `scale`: toolstack operations against hosts with many domains ([`scale`]).
+//! - `scale`: toolstack operations against hosts with many domains ([`scale`]);
+//! - `xenbed`: xl and vusb on the real Xen test bed ([`xenbed`]).
 //!
 //! To add one: a new module file with that `run`, one line in `BENCHES`.
 
 mod qmp;
 mod scale;
+mod xenbed;
 mod xenstore;
 
 use std::process::ExitCode;
 
 type Run = fn(&[String]) -> anyhow::Result<()>;
 
-const BENCHES: [(&str, Run, &str); 3] = [
+const BENCHES: [(&str, Run, &str); 4] = [
     (
         "xenstore",
         xenstore::run,
@@ -24,6 +26,7 @@ const BENCHES: [(&str, Run, &str); 3] = [
     ),
     ("qmp", qmp::run, "QMP round trips"),
     ("scale", scale::run, "xl vs vusb on hosts with many domains"),
+    ("xenbed", xenbed::run, "xl vs vusb on the real Xen test bed"),
 ];
 
 fn usage() {

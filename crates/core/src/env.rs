@@ -25,6 +25,13 @@ pub struct HostPaths {
     /// libxl's userdata directory with the domains' stored JSON
     /// (`VUSB_XEN_LIB_DIR`; default `/var/lib/xen`).
     pub xen_lib_dir: PathBuf,
+    /// The QEMU that serves a PV guest's qusb backend, started on demand
+    /// as libxl would ([`crate::qusb_backend`]; `VUSB_QEMU_XEN`; default
+    /// Debian's `/usr/libexec/xen-qemu-system-i386`).
+    pub qemu_xen: PathBuf,
+    /// Where libxl keeps QEMU's logs `qemu-dm-<name>.log`
+    /// (`VUSB_XEN_LOG_DIR`; default `/var/log/xen`).
+    pub xen_log_dir: PathBuf,
 }
 
 impl Default for HostPaths {
@@ -35,6 +42,8 @@ impl Default for HostPaths {
             state_dir: PathBuf::from("/var/lib/vusb"),
             qmp_dir: PathBuf::from("/var/run/xen"),
             xen_lib_dir: PathBuf::from("/var/lib/xen"),
+            qemu_xen: PathBuf::from("/usr/libexec/xen-qemu-system-i386"),
+            xen_log_dir: PathBuf::from("/var/log/xen"),
         }
     }
 }
@@ -43,12 +52,14 @@ impl HostPaths {
     /// The defaults, overridden by the `VUSB_*` environment variables.
     pub fn from_env() -> HostPaths {
         let mut paths = HostPaths::default();
-        let vars: [(&str, &mut PathBuf); 5] = [
+        let vars: [(&str, &mut PathBuf); 7] = [
             ("VUSB_SYSFS_ROOT", &mut paths.sysfs_root),
             ("VUSB_PROC_ROOT", &mut paths.proc_root),
             ("VUSB_STATE_DIR", &mut paths.state_dir),
             ("VUSB_QMP_DIR", &mut paths.qmp_dir),
             ("VUSB_XEN_LIB_DIR", &mut paths.xen_lib_dir),
+            ("VUSB_QEMU_XEN", &mut paths.qemu_xen),
+            ("VUSB_XEN_LOG_DIR", &mut paths.xen_log_dir),
         ];
         for (name, slot) in vars {
             if let Some(v) = std::env::var_os(name).filter(|v| !v.is_empty()) {
@@ -67,7 +78,8 @@ impl HostPaths {
 
     /// All locations under one root directory, as the simulated host and
     /// the tests lay them out (`ROOT/sys`, `ROOT/proc`, `ROOT/var/lib/vusb`,
-    /// `ROOT/var/run/xen`, `ROOT/var/lib/xen`).
+    /// `ROOT/var/run/xen`, `ROOT/var/lib/xen`, `ROOT/usr/libexec/...`,
+    /// `ROOT/var/log/xen`).
     pub fn under(root: &std::path::Path) -> HostPaths {
         HostPaths {
             sysfs_root: root.join("sys"),
@@ -75,6 +87,8 @@ impl HostPaths {
             state_dir: root.join("var/lib/vusb"),
             qmp_dir: root.join("var/run/xen"),
             xen_lib_dir: root.join("var/lib/xen"),
+            qemu_xen: root.join("usr/libexec/xen-qemu-system-i386"),
+            xen_log_dir: root.join("var/log/xen"),
         }
     }
 }

@@ -80,6 +80,59 @@ pub enum Error {
         domid: DomId,
     },
 
+    /// `type=pv` on a dom0 without the kernel usbback driver (upstream
+    /// Linux has none): the backend would never answer.
+    #[error(
+        "USB controller type pv needs dom0's kernel usbback driver, which is not loaded ({} does not exist); use type=qusb",
+        driver_dir.display()
+    )]
+    UsbbackMissing {
+        /// The sysfs driver directory that is missing.
+        driver_dir: std::path::PathBuf,
+    },
+
+    /// The guest's QEMU backend for qusb could not be started
+    /// ([`crate::qusb_backend`]).
+    #[error("device model required but not running, and `{}' could not be started", program.display())]
+    QusbBackendStart {
+        /// The domain.
+        domid: DomId,
+        /// The QEMU program.
+        program: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The QEMU started for a domain's qusb backend ended while starting.
+    #[error("the qusb backend (QEMU) of domain {domid} exited while starting; its log is {}", log.display())]
+    QusbBackendExited {
+        /// The domain.
+        domid: DomId,
+        /// QEMU's log file.
+        log: std::path::PathBuf,
+    },
+
+    /// The QEMU started for a domain's qusb backend did not come up.
+    #[error("the qusb backend (QEMU) of domain {domid} was not running after {secs} s; its log is {}", log.display())]
+    QusbBackendNotReady {
+        /// The domain.
+        domid: DomId,
+        /// The time waited.
+        secs: u64,
+        /// QEMU's log file.
+        log: std::path::PathBuf,
+    },
+
+    /// The QEMU vusb started for a domain's qusb backend did not stop.
+    #[error("the qusb backend (QEMU pid {pid}) of domain {domid} did not stop")]
+    QusbBackendStop {
+        /// The domain.
+        domid: DomId,
+        /// QEMU's pid.
+        pid: u32,
+    },
+
     /// A device model is needed but none runs for the domain.
     #[error("device model required but not running")]
     DeviceModelNotRunning {

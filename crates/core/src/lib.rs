@@ -28,6 +28,7 @@ pub mod qemu_vm;
 
 pub mod bookkeeping;
 pub mod persist;
+pub mod qusb_backend;
 
 pub mod daemon;
 pub mod rules;

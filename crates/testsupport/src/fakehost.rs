@@ -281,7 +281,9 @@ impl FakeHost {
             .env("VUSB_PROC_ROOT", &p.proc_root)
             .env("VUSB_STATE_DIR", &p.state_dir)
             .env("VUSB_QMP_DIR", &p.qmp_dir)
-            .env("VUSB_XEN_LIB_DIR", &p.xen_lib_dir);
+            .env("VUSB_XEN_LIB_DIR", &p.xen_lib_dir)
+            .env("VUSB_QEMU_XEN", &p.qemu_xen)
+            .env("VUSB_XEN_LOG_DIR", &p.xen_log_dir);
     }
 }
 

@@ -13,6 +13,7 @@ pub mod invariants;
 pub mod qemu;
 pub mod ring;
 pub mod sysfs;
+pub mod xenbed;
 pub mod xenbus_sim;
 pub mod xenstored;
 pub mod xlpeer;

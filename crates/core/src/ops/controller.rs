@@ -18,13 +18,19 @@
 //! for 6 (a backend that does not close in time is removed anyway, as
 //! libxl's forced retry ends); devicemodel: QMP `device_del`; then the
 //! frontend, `/libxl` and backend directories, emptied parents pruned.
+//!
+//! vusb extensions: `type=pv` without dom0's usbback driver fails at once
+//! naming it (libxl waits 10 s for a backend that never answers); a qusb
+//! controller of a PV guest without a device model starts the guest's
+//! QEMU backend as libxl would have at creation, and the removal of the
+//! last one stops it ([`crate::qusb_backend`]).
 
 use std::collections::BTreeSet;
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch, transaction};
 use vusb_xlcfg::UsbCtrlSpec;
 
-use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type};
+use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type, usbback_loaded};
 use super::teardown::Why;
 use crate::domain::Domain;
 use crate::journal::{self, Step};
@@ -51,6 +57,15 @@ pub fn resolve<X: Xenstore + ?Sized>(
     spec: &UsbCtrlSpec,
 ) -> Result<Controller> {
     let ctype = resolve_ctrl_type(env.xs, env.paths, dom.domid, spec.kind)?;
+    if ctype == UsbCtrlType::Pv && !usbback_loaded(env.paths) {
+        // libxl would wait 10 s for a backend that can never answer.
+        return Err(Error::UsbbackMissing {
+            driver_dir: vusb_host::bind::driver_dir(
+                &env.paths.sysfs_root,
+                vusb_host::bind::USBBACK,
+            ),
+        });
+    }
     let (version, ports) = match ctype {
         UsbCtrlType::DeviceModel => super::dm::resolve(
             spec.version_or_zero(),
@@ -83,6 +98,32 @@ pub fn create<X: Xenstore + XenstoreWatch + ?Sized>(
 /// Create a resolved controller (its `devid` is ignored and allocated);
 /// `model` is vusb's `model=` for devicemodel controllers.
 pub fn create_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    proto: Controller,
+    model: Option<&str>,
+    guest_lock: Option<&Held>,
+) -> Result<Controller> {
+    // vusb extension: a PV guest's qusb backend is started on demand,
+    // under the guest lock (one start however many attaches race).
+    let started = {
+        let _own = match guest_lock {
+            Some(_) => None,
+            None => Some(lock::guest(env.paths, dom.domid, env.timeouts.lock_wait)?),
+        };
+        crate::qusb_backend::ensure(env.xs, env.paths, dom, proto.ctype)?
+    };
+    let made = create_checked(env, dom, proto, model, guest_lock);
+    if made.is_err()
+        && started
+        && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
+    {
+        log::warn!("{e}");
+    }
+    made
+}
+
+fn create_checked<X: Xenstore + XenstoreWatch + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
     proto: Controller,
@@ -305,6 +346,11 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
         journal::ctrl_clear(env.xs, tx, dom.domid, ctrl.devid)
     })?;
     log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
+    if ctrl.ctype == UsbCtrlType::Qusb
+        && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
+    {
+        log::warn!("{e}");
+    }
     Ok(())
 }
 

@@ -1,0 +1,37 @@
+# Scenario helpers shared by the xenbed_* tests (run inside dom0 after lib.sh).
+
+# "C P" of the controller port holding BUSID in DOMAIN: the backend's port
+# table for pv/qusb, libxl's own for devicemodel (as libxl keeps them).
+ctrlport_of() { # DOMAIN BUSID
+  local d c p be; d=$(domid_of "$1") || return 1
+  for c in $(xenstore-list "/libxl/$d/device/vusb" 2>/dev/null); do
+    be=$(xenstore-read "/libxl/$d/device/vusb/$c/backend" 2>/dev/null) || be="/libxl/$d/device/vusb/$c"
+    for p in $(xenstore-list "$be/port" 2>/dev/null); do
+      [ "$(xenstore-read "$be/port/$p")" = "$2" ] && { echo "$c $p"; return 0; }
+    done
+  done
+  return 1
+}
+
+# Attach the stick with SERIAL to PV/HVM guest G by the selector given,
+# check what the guest's kernel and dom0's kernel see, detach it, check the
+# host has it back with the data the guest wrote. Checks are named N-*.
+stick_cycle() { # N G SERIAL MARKER ATTACH-CMD...
+  local n=$1 g=$2 s=$3 m=$4; shift 4
+  local b; b=$(busid_of "$s") || { fail "$n-present" "no device with serial $s in dom0"; return 1; }
+  clear_note "$b"
+  mark_guest "$g"
+  if run 90 "$@"; then pass "$n-attach"; else fail "$n-attach" "$* failed"; return 1; fi
+  check "$n-host-released" wait_for 30 eval "! driver_is $b usb-storage"
+  check "$n-guest-reads" wait_guest "$g" "products=\[.*QEMU USB HARDDRIVE.*disk=\[$m" 90
+  check "$n-guest-writes" wait_guest_line "$g" "DOMU WROTE: $m" 30
+  local cp; cp=$(ctrlport_of "$g" "$b")
+  [ -n "$cp" ] || { fail "$n-port" "busid $b on no port of $g"; return 1; }
+  mark_guest "$g"
+  if run 90 $VUSB usbdev-detach "$g" $cp; then pass "$n-detach"; else fail "$n-detach" "usbdev-detach $g $cp failed"; fi
+  check "$n-guest-lost" wait_guest "$g" "disk=\[\]" 60
+  check "$n-host-driver-back" wait_host_disk "$s" 60
+  b=$(busid_of "$s")
+  local note; note=$(disk_note "$b")
+  if [[ "$note" == "GUEST-WROTE:$m"* ]]; then pass "$n-data-on-host"; else fail "$n-data-on-host" "offset 512 holds '$note'"; fi
+}
