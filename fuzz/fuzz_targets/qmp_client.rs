@@ -46,9 +46,10 @@ impl Read for Endless {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let mut n = 0;
         while n < buf.len() {
-            buf[n] = self.data[self.pos];
-            self.pos = (self.pos + 1) % self.data.len();
-            n += 1;
+            let take = (self.data.len() - self.pos).min(buf.len() - n);
+            buf[n..n + take].copy_from_slice(&self.data[self.pos..self.pos + take]);
+            self.pos = (self.pos + take) % self.data.len();
+            n += take;
         }
         Ok(n)
     }

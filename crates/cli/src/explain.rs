@@ -74,10 +74,7 @@ pub fn lines(ctx: &Context, e: &Error, spec: Option<&UsbDevSpec>) -> Vec<String>
         Error::ConfigApply { source, .. } | Error::Remove { source, .. } => {
             lines(ctx, source, spec)
         }
-        Error::Host(inner) => match inner.downcast_ref::<vusb_host::Error>() {
-            Some(h) => lookup(ctx, h, spec),
-            None => Vec::new(),
-        },
+        Error::Host(h) => lookup(ctx, h, spec),
         _ => Vec::new(),
     }
 }

@@ -141,7 +141,6 @@ fn sixteen_processes_three_guests_six_devices() {
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn sixty_four_processes_three_guests_two_devices() {
     run(&Mix {
         name: "64 procs, guests 1-3, devices 1-2 and 1-3",
@@ -152,7 +151,6 @@ fn sixty_four_processes_three_guests_two_devices() {
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn sixty_four_processes_one_guest_six_devices() {
     run(&Mix {
         name: "64 procs, guest 1 (pv), 6 devices",

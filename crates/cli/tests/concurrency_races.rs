@@ -69,7 +69,6 @@ fn reset(bed: &Bed) -> bool {
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn attach_racing_detach_of_the_same_device() {
     let n = trials(18);
     let mut bed: Option<Bed> = None;

@@ -5,9 +5,12 @@
 //! `strace -e inject=...:signal=KILL`, then `vusb usb-recover`, then the
 //! invariants (`vusb_testsupport::invariants`); if the operation's effect
 //! is then missing, running it again must succeed, and the invariants
-//! must hold again.
+//! must hold again. Also each `TRANSACTION_END` whose answer is lost
+//! (the connection cut by a proxy, as after a timeout), committing at
+//! once or only after the operation exited.
 //!
-//! Runs on: the real C xenstored (testsupport harness), the simulated
+//! Runs on: the real C xenstored (testsupport harness, reached through a
+//! forwarding proxy for the `TRANSACTION_END` faults), the simulated
 //! usbback/usbfront, a fake QMP device model (devicemodel scenarios), the
 //! FUSE sysfs with kernel-like bind/unbind, the built `vusb` binary under
 //! the real strace. Fails under `CI=true` when one is missing, skips
@@ -20,7 +23,7 @@ mod fault_sweep;
 use fault_sweep::{Scenario, Select, sweep};
 
 /// Bounded (`cargo test`): the pv attach and detach at every boundary, the
-/// others at every 5th; every `TRANSACTION_END` timeout. `VUSB_SOAK=1`:
+/// others at every 12th; every lost and late `TRANSACTION_END`. `VUSB_SOAK=1`:
 /// every boundary of every scenario, `VUSB_SOAK_ROUNDS` times (default 1).
 fn run(s: &Scenario, bounded: Select) {
     if !fault_common::strace_available() {
@@ -55,49 +58,41 @@ fn once(s: &Scenario, select: Select) {
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_pv_attach() {
     run(&fault_sweep::PV_ATTACH, Select::All);
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_pv_attach_creating_its_controller() {
-    run(&fault_sweep::PV_ATTACH_NEW_CTRL, Select::Stride(5));
+    run(&fault_sweep::PV_ATTACH_NEW_CTRL, Select::Stride(12));
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_pv_detach() {
     run(&fault_sweep::PV_DETACH, Select::All);
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_pv_ctrl_detach() {
-    run(&fault_sweep::PV_CTRL_DETACH, Select::Stride(5));
+    run(&fault_sweep::PV_CTRL_DETACH, Select::Stride(12));
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_qusb_attach() {
-    run(&fault_sweep::QUSB_ATTACH, Select::Stride(5));
+    run(&fault_sweep::QUSB_ATTACH, Select::Stride(12));
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_qusb_detach() {
-    run(&fault_sweep::QUSB_DETACH, Select::Stride(5));
+    run(&fault_sweep::QUSB_DETACH, Select::Stride(12));
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_devicemodel_attach() {
-    run(&fault_sweep::DM_ATTACH, Select::Stride(5));
+    run(&fault_sweep::DM_ATTACH, Select::Stride(12));
 }
 
 #[test]
-#[ignore = "fails on main until the journaled operations core of issue 10 lands; run with --ignored"]
 fn kill_devicemodel_detach() {
-    run(&fault_sweep::DM_DETACH, Select::Stride(5));
+    run(&fault_sweep::DM_DETACH, Select::Stride(12));
 }

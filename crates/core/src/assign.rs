@@ -29,6 +29,7 @@
 
 use vusb_xenstore::{DomId, Errno, Perm, PermKind, TxId, Xenstore, XenstoreExt};
 
+use crate::error::at;
 use crate::journal::Step;
 use crate::layout::UsbCtrlType;
 use crate::{Error, Result};
@@ -258,13 +259,6 @@ fn check_busid(busid: &str) -> Result<()> {
     }
 }
 
-fn xs_err(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// Make sure `/vusb` exists and is dom0-only (`n0`). One request when it
 /// already is. `usbctrl-attach` calls it; `usbdev-attach` does not (to stay
 /// within its request budget): when it creates `/vusb` by writing a
@@ -276,20 +270,19 @@ pub fn ensure_prefix<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<()> {
         Ok(p) if p == want => return Ok(()),
         Ok(_) => {}
         Err(e) if e.errno() == Some(Errno::ENOENT) => {
-            xs.mkdir(tx, VUSB_ROOT).map_err(xs_err(VUSB_ROOT))?;
+            xs.mkdir(tx, VUSB_ROOT).map_err(at(VUSB_ROOT))?;
         }
-        Err(e) => return Err(xs_err(VUSB_ROOT)(e)),
+        Err(e) => return Err(at(VUSB_ROOT)(e)),
     }
     log::debug!("setting {VUSB_ROOT} to dom0-only");
-    xs.set_perms(tx, VUSB_ROOT, &want)
-        .map_err(xs_err(VUSB_ROOT))
+    xs.set_perms(tx, VUSB_ROOT, &want).map_err(at(VUSB_ROOT))
 }
 
 /// The record of `busid`, if the device is assigned.
 pub fn lookup<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<Option<Assignment>> {
     check_busid(busid)?;
     let path = record_path(busid);
-    match xs.read_opt(tx, &path).map_err(xs_err(&path))? {
+    match xs.read_opt(tx, &path).map_err(at(&path))? {
         None => Ok(None),
         Some(text) => Assignment::from_record(busid, &path, &text).map(Some),
     }
@@ -316,7 +309,7 @@ pub fn lookup_live<X: Xenstore + ?Sized>(
         return Ok(Some(rec));
     }
     let port = rec.port_path();
-    if xs.read_opt(tx, &port).map_err(xs_err(&port))?.as_deref() == Some(busid) {
+    if xs.read_opt(tx, &port).map_err(at(&port))?.as_deref() == Some(busid) {
         return Ok(Some(rec));
     }
     log::info!(
@@ -334,12 +327,12 @@ pub fn lookup_live<X: Xenstore + ?Sized>(
 pub fn list<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<Vec<Assignment>> {
     let names = xs
         .directory_opt(tx, ASSIGNED_DIR)
-        .map_err(xs_err(ASSIGNED_DIR))?;
+        .map_err(at(ASSIGNED_DIR))?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let busid = decode_key(&name);
         let path = format!("{ASSIGNED_DIR}/{name}");
-        let Some(text) = xs.read_opt(tx, &path).map_err(xs_err(&path))? else {
+        let Some(text) = xs.read_opt(tx, &path).map_err(at(&path))? else {
             continue; // removed meanwhile (outside a transaction)
         };
         match Assignment::from_record(&busid, &path, &text) {
@@ -358,12 +351,12 @@ pub fn list_all<X: Xenstore + ?Sized>(
 ) -> Result<Vec<(String, Result<Assignment>)>> {
     let names = xs
         .directory_opt(tx, ASSIGNED_DIR)
-        .map_err(xs_err(ASSIGNED_DIR))?;
+        .map_err(at(ASSIGNED_DIR))?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let busid = decode_key(&name);
         let path = format!("{ASSIGNED_DIR}/{name}");
-        let Some(text) = xs.read_opt(tx, &path).map_err(xs_err(&path))? else {
+        let Some(text) = xs.read_opt(tx, &path).map_err(at(&path))? else {
             continue; // removed meanwhile (outside a transaction)
         };
         let rec = check_busid(&busid).and_then(|()| Assignment::from_record(&busid, &path, &text));
@@ -396,8 +389,7 @@ pub fn claim<X: Xenstore + ?Sized>(xs: &X, tx: TxId, a: &Assignment) -> Result<(
     }
     let path = record_path(&a.busid);
     log::debug!("claiming {} for domain {}", a.busid, a.domid);
-    xs.write_str(tx, &path, &a.to_record())
-        .map_err(xs_err(&path))
+    xs.write_str(tx, &path, &a.to_record()).map_err(at(&path))
 }
 
 /// Replace (or create) the record of `a.busid` unconditionally, e.g. to add
@@ -405,8 +397,7 @@ pub fn claim<X: Xenstore + ?Sized>(xs: &X, tx: TxId, a: &Assignment) -> Result<(
 pub fn update<X: Xenstore + ?Sized>(xs: &X, tx: TxId, a: &Assignment) -> Result<()> {
     check_busid(&a.busid)?;
     let path = record_path(&a.busid);
-    xs.write_str(tx, &path, &a.to_record())
-        .map_err(xs_err(&path))
+    xs.write_str(tx, &path, &a.to_record()).map_err(at(&path))
 }
 
 /// Remove the record of `busid`; not an error when there is none.
@@ -414,7 +405,7 @@ pub fn release<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<()
     check_busid(busid)?;
     let path = record_path(busid);
     log::debug!("releasing {busid}");
-    xs.rm_opt(tx, &path).map_err(xs_err(&path))
+    xs.rm_opt(tx, &path).map_err(at(&path))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use std::collections::BTreeSet;
 use vusb_xenstore::{DomId, TxId, Xenstore, XenstoreExt};
 
 use crate::devicemodel::EmulatedKind;
+use crate::error::at;
 use crate::{Error, Result};
 
 /// Directory of the emulated device records.
@@ -54,13 +55,6 @@ pub fn kind_from_name(name: &str) -> Option<EmulatedKind> {
     ]
     .into_iter()
     .find(|k| k.spec_name() == name)
-}
-
-fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// The ports of controller `devid` holding an emulated device: one

@@ -271,7 +271,7 @@ pub enum Error {
 
     /// The host layer failed (lookup, sysfs).
     #[error("host device lookup failed")]
-    Host(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    Host(#[source] Box<vusb_host::Error>),
 
     /// Driver rebinding (pv) failed.
     #[error("rebinding the interfaces of {busid} failed")]
@@ -280,7 +280,7 @@ pub enum Error {
         busid: String,
         /// The cause.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        source: Box<crate::rebind::Error>,
     },
 
     /// The device model (QMP) side failed.
@@ -290,7 +290,17 @@ pub enum Error {
         domid: DomId,
         /// The cause.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        source: Box<crate::devicemodel::DmError>,
+    },
+
+    /// QEMU accepted a `device_del` but the guest did not release the
+    /// device in time; it stays listed.
+    #[error("the guest of domain {domid} did not release {id} in time; it stays listed")]
+    NotReleased {
+        /// The domain.
+        domid: DomId,
+        /// The QOM id.
+        id: String,
     },
 
     /// Reading or writing libxl's stored domain configuration failed.
@@ -489,6 +499,21 @@ pub enum Unassignable {
         /// The selector kinds given (`busid=`, `hostbus=/hostaddr=`...).
         given: Vec<&'static str>,
     },
+}
+
+impl From<vusb_host::Error> for Error {
+    fn from(e: vusb_host::Error) -> Error {
+        Error::Host(Box::new(e))
+    }
+}
+
+/// The one place that adds xenstore path context: wraps a xenstore error
+/// with the path the request was about (`.map_err(at(&path))`).
+pub(crate) fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
+    move |source| Error::XenstorePath {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Result alias of this crate.

@@ -47,9 +47,10 @@ use std::str::FromStr;
 
 use vusb_xenstore::{DomId, TxId, Xenstore, XenstoreExt};
 
+use crate::Result;
 use crate::bookkeeping::Forget;
+use crate::error::at;
 use crate::layout::UsbCtrlType;
-use crate::{Error, Result};
 
 /// The journal state of an assignment record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,13 +172,6 @@ pub const CTRL_DIR: &str = "/vusb/ctrl";
 /// The journal node of a controller.
 pub fn ctrl_path(domid: DomId, devid: u32) -> String {
     format!("{CTRL_DIR}/{domid}/{devid}")
-}
-
-fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Journal a controller step (`Attach`, `Detach` or `Release`).

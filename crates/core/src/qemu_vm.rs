@@ -48,46 +48,18 @@ pub enum VmError {
     /// Reading the VM's USB devices failed.
     #[error("reading the VM's USB controllers and devices from QEMU")]
     Query(#[source] vusb_qmp::Error),
-    /// `port=` without `controller=`.
-    #[error("USB controller must be specified if you specify port")]
-    PortWithoutController,
-    /// No controller with this devid.
+    /// The placement and lookup refusals shared with the Xen operations
+    /// (`port=` without `controller=`, a port out of range or in use, no
+    /// free port, nothing at a controller port): core's variants, with
+    /// core's messages.
+    #[error(transparent)]
+    Core(#[from] crate::Error),
+    /// No controller with this devid (core's variant names a domain; a
+    /// plain VM has none).
     #[error("Unknown device {devid}.")]
     UnknownController {
         /// The devid.
         devid: u32,
-    },
-    /// The port does not exist on the controller (libxl bug C1 accepts it).
-    #[error("port {port} is out of range: controller {ctrl} has ports 1 to {ports}")]
-    PortOutOfRange {
-        /// Controller devid.
-        ctrl: u32,
-        /// The port asked for.
-        port: u32,
-        /// The controller's ports.
-        ports: u32,
-    },
-    /// The port is occupied.
-    #[error("The controller port isn't available")]
-    PortInUse {
-        /// Controller devid.
-        ctrl: u32,
-        /// Port.
-        port: u32,
-    },
-    /// The controller has no free port.
-    #[error("No available port under specified controller")]
-    NoFreePort {
-        /// Controller devid.
-        ctrl: u32,
-    },
-    /// Nothing at that controller and port.
-    #[error("Unknown device at controller {ctrl} port {port}.")]
-    UnknownDevice {
-        /// Controller devid.
-        ctrl: u32,
-        /// Port.
-        port: u32,
     },
     /// No device of the VM matches the one named.
     #[error("no such device attached to the VM: {device}")]

@@ -113,8 +113,9 @@ fn usb2_half(root: &Path, port: Vec<String>) -> (Vec<String>, bool) {
         (Some(true), Some(false)) => (peer, false),
         (Some(false), Some(true)) => (port, false),
         (a, b) => {
-            // Both halves look alike (unreadable speeds): any stable
-            // choice, the same from either side.
+            // Both halves look alike (unreadable speeds): a choice that
+            // is the same from either side (by path, so it may change
+            // with the bus numbers; never seen on a real kernel).
             log::debug!(
                 "cannot tell the USB2 half of {} ({a:?}) and {} ({b:?})",
                 port.join("/"),

@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod procs;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -108,8 +109,16 @@ impl Bed {
 
     /// `vusb args` under `strace -f`, tracing the syscalls `trace` into
     /// `log`, with an optional `-e inject=` spec (e.g.
-    /// `write:signal=KILL:when=3`).
-    pub fn traced(&self, args: &[&str], log: &Path, trace: &str, inject: Option<&str>) -> Output {
+    /// `write:signal=KILL:when=3`), talking to xenstored through `socket`
+    /// (a proxy) when given.
+    pub fn traced(
+        &self,
+        args: &[&str],
+        log: &Path,
+        trace: &str,
+        inject: Option<&str>,
+        socket: Option<&Path>,
+    ) -> Output {
         let mut c = Command::new("strace");
         c.args(["-f", "-qq", "-e", &format!("trace={trace}"), "-o"])
             .arg(log);
@@ -118,6 +127,9 @@ impl Bed {
         }
         c.arg(BIN).args(args);
         self.env(&mut c);
+        if let Some(sock) = socket {
+            c.env("XENSTORED_PATH", sock);
+        }
         c.output().unwrap()
     }
 
@@ -169,20 +181,14 @@ pub fn show(v: &[Violation]) -> String {
     v.iter().map(|v| format!("  {v}\n")).collect()
 }
 
-/// The ppoll invocations (1-based, among ppolls) that wait for the reply
-/// of a `XS_TRANSACTION_END` (message type 7), from a log tracing
-/// `sendto,ppoll`.
-pub fn transaction_end_waits(log: &Path) -> Vec<usize> {
-    let calls = syscalls(log);
-    let mut out = Vec::new();
-    for (i, (name, _, line)) in calls.iter().enumerate() {
-        let payload = line.split_once(", \"").map_or("", |(_, p)| p);
-        if name == "sendto"
-            && payload.starts_with("\\7\\0\\0\\0")
-            && let Some((_, n, _)) = calls[i + 1..].iter().find(|c| c.0 == "ppoll")
-        {
-            out.push(*n);
-        }
-    }
-    out
+/// How many `XS_TRANSACTION_END` requests (message type 7) a strace log
+/// tracing `sendto` shows.
+pub fn transaction_ends(log: &Path) -> usize {
+    syscalls(log)
+        .iter()
+        .filter(|(name, _, line)| {
+            let payload = line.split_once(", \"").map_or("", |(_, p)| p);
+            name == "sendto" && payload.starts_with("\\7\\0\\0\\0")
+        })
+        .count()
 }

@@ -12,7 +12,8 @@ use std::time::Instant;
 use vusb_testsupport::invariants::{Violation, encode_key};
 use vusb_xenstore::{TxId, XenstoreExt};
 
-use crate::fault_common::{BOUNDARIES, Bed, show, syscalls, three_guests, transaction_end_waits};
+use crate::fault_common::proxy::{Commit, HoldingProxy};
+use crate::fault_common::{BOUNDARIES, Bed, show, syscalls, three_guests, transaction_ends};
 
 /// One operation to interrupt.
 pub struct Scenario {
@@ -35,17 +36,29 @@ pub struct Scenario {
 pub enum Fault {
     /// SIGKILL on entry of the `.1`-th call of syscall `.0`.
     Kill(String, usize),
-    /// The `.0`-th `ppoll`, waiting for a `TRANSACTION_END` reply, returns
-    /// 0 (timed out) although xenstored has committed: the commit is
-    /// unknown to the client.
-    TxEndTimeout(usize),
+    /// The `.0`-th `TRANSACTION_END` reaches xenstored, but the client's
+    /// connection is cut before the answer: it cannot know whether it
+    /// committed (as after a timeout).
+    TxEndLost(usize),
+    /// The same, but the `TRANSACTION_END` is held back and reaches
+    /// xenstored only after the operation has exited: it commits after the
+    /// client's error path ran.
+    TxEndLate(usize),
 }
 
 impl Fault {
-    fn inject(&self) -> String {
+    fn inject(&self) -> Option<String> {
         match self {
-            Fault::Kill(sc, n) => format!("{sc}:signal=KILL:when={n}"),
-            Fault::TxEndTimeout(n) => format!("ppoll:retval=0:when={n}"),
+            Fault::Kill(sc, n) => Some(format!("{sc}:signal=KILL:when={n}")),
+            Fault::TxEndLost(_) | Fault::TxEndLate(_) => None,
+        }
+    }
+
+    fn proxy(&self) -> Option<(usize, Commit)> {
+        match self {
+            Fault::Kill(..) => None,
+            Fault::TxEndLost(k) => Some((*k, Commit::Now)),
+            Fault::TxEndLate(k) => Some((*k, Commit::Later)),
         }
     }
 }
@@ -145,24 +158,12 @@ fn done(bed: &Bed, s: &Scenario) -> bool {
 }
 
 /// The faults of a full run of the operation: a kill at each boundary
-/// syscall, then a timeout at each `TRANSACTION_END` (and that a full run
+/// syscall, then each `TRANSACTION_END` lost and late (and that a full run
 /// leaves no violation).
 pub fn count(s: &Scenario, tmp: &std::path::Path) -> Option<Vec<Fault>> {
-    let mut faults = Vec::new();
-    let bed = setup(s)?;
-    let log = tmp.join(format!("{}-txn.strace", s.name));
-    let out = bed.traced(s.op, &log, "sendto,ppoll", None);
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        s.name,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let txn_ends = transaction_end_waits(&log);
-    std::thread::spawn(move || drop(bed));
     let bed = setup(s)?;
     let log = tmp.join(format!("{}-full.strace", s.name));
-    let out = bed.traced(s.op, &log, BOUNDARIES, None);
+    let out = bed.traced(s.op, &log, BOUNDARIES, None, None);
     assert!(
         out.status.success(),
         "{}: full run failed: {}",
@@ -172,12 +173,13 @@ pub fn count(s: &Scenario, tmp: &std::path::Path) -> Option<Vec<Fault>> {
     let v = bed.check();
     assert!(v.is_empty(), "{}: a full run leaves:\n{}", s.name, show(&v));
     assert!(done(&bed, s), "{}: a full run does not do it", s.name);
-    faults.extend(
-        syscalls(&log)
-            .into_iter()
-            .map(|(sc, n, _)| Fault::Kill(sc, n)),
-    );
-    faults.extend(txn_ends.into_iter().map(Fault::TxEndTimeout));
+    let mut faults: Vec<Fault> = syscalls(&log)
+        .into_iter()
+        .map(|(sc, n, _)| Fault::Kill(sc, n))
+        .collect();
+    let ends = transaction_ends(&log);
+    faults.extend((1..=ends).map(Fault::TxEndLost));
+    faults.extend((1..=ends).map(Fault::TxEndLate));
     std::thread::spawn(move || drop(bed));
     Some(faults)
 }
@@ -187,11 +189,17 @@ pub fn trial(s: &Scenario, faults: &[Fault], n: usize, tmp: &std::path::Path) ->
     let bed = setup(s)?;
     let at = faults[n - 1].clone();
     let log = tmp.join(format!("{}-{n}.strace", s.name));
-    let trace = match at {
-        Fault::Kill(..) => BOUNDARIES.to_owned(),
-        Fault::TxEndTimeout(_) => format!("{BOUNDARIES},ppoll"),
-    };
-    let out = bed.traced(s.op, &log, &trace, Some(&at.inject()));
+    let proxy = at.proxy().map(|(k, commit)| {
+        HoldingProxy::start(&tmp.join(format!("p{n}")), bed.host.socket(), k, commit)
+    });
+    let out = bed.traced(
+        s.op,
+        &log,
+        BOUNDARIES,
+        at.inject().as_deref(),
+        proxy.as_ref().map(HoldingProxy::path),
+    );
+    let late = proxy.as_ref().map(HoldingProxy::release);
     if std::env::var_os("VUSB_FAULT_KEEP_LOGS").is_some() {
         let _ = std::fs::copy(
             &log,
@@ -201,9 +209,12 @@ pub fn trial(s: &Scenario, faults: &[Fault], n: usize, tmp: &std::path::Path) ->
     use std::os::unix::process::ExitStatusExt;
     let killed = out.status.signal() == Some(9);
     let op = format!(
-        "{:?}: {}",
+        "{:?}: {}{}",
         out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
+        String::from_utf8_lossy(&out.stderr).trim(),
+        late.map_or(String::new(), |r| format!(
+            "; xenstored's answer to the lost TRANSACTION_END: {r:?}"
+        ))
     );
     let rec = bed.vusb(&["usb-recover"]);
     let recover = format!(
@@ -241,7 +252,7 @@ pub fn trial(s: &Scenario, faults: &[Fault], n: usize, tmp: &std::path::Path) ->
 pub struct Summary {
     /// Boundary syscalls of a full run (kill points).
     pub boundaries: usize,
-    /// `TRANSACTION_END` timeouts.
+    /// `TRANSACTION_END`s of a full run.
     pub txn_ends: usize,
     /// The trials run.
     pub trials: Vec<Trial>,
@@ -263,24 +274,23 @@ impl Summary {
                 *per.entry(k).or_default() += 1;
             }
         }
-        let kills = self
-            .trials
-            .iter()
-            .filter(|t| matches!(t.at, Fault::Kill(..)))
-            .count();
-        let bad_kills = self
-            .trials
-            .iter()
-            .filter(|t| matches!(t.at, Fault::Kill(..)) && t.bad())
-            .count();
-        let bad_txn = self
-            .trials
-            .iter()
-            .filter(|t| matches!(t.at, Fault::TxEndTimeout(..)) && t.bad())
-            .count();
+        let count = |kind: fn(&Fault) -> bool, bad: bool| {
+            self.trials
+                .iter()
+                .filter(|t| kind(&t.at) && (!bad || t.bad()))
+                .count()
+        };
+        let kill = |f: &Fault| matches!(f, Fault::Kill(..));
+        let timeout = |f: &Fault| matches!(f, Fault::TxEndLost(..));
+        let late = |f: &Fault| matches!(f, Fault::TxEndLate(..));
         format!(
-            "{name}: {bad_kills} of {kills} kill points and {bad_txn} of {} TRANSACTION_END timeouts leave violations or a stuck device; per invariant after usb-recover: {per:?}; stuck: {}",
-            self.trials.len() - kills,
+            "{name}: bad after {} of {} kill points, {} of {} lost TRANSACTION_END answers, {} of {} late commits; per invariant after usb-recover: {per:?}; stuck: {}",
+            count(kill, true),
+            count(kill, false),
+            count(timeout, true),
+            count(timeout, false),
+            count(late, true),
+            count(late, false),
             self.trials
                 .iter()
                 .filter(|t| t.retry_failed.is_some())
@@ -292,9 +302,9 @@ impl Summary {
 /// Which faults of a scenario to apply.
 #[derive(Debug, Clone, Copy)]
 pub enum Select {
-    /// Every kill point and every `TRANSACTION_END` timeout.
+    /// Every kill point and every lost or late `TRANSACTION_END`.
     All,
-    /// Every `k`-th kill point (1, 1+k, ...) and every timeout.
+    /// Every `k`-th kill point (1, 1+k, ...) and every lost or late `TRANSACTION_END`.
     Stride(usize),
 }
 
@@ -305,7 +315,7 @@ pub fn sweep(s: &Scenario, select: Select) -> Option<Summary> {
     let faults = count(s, tmp.path())?;
     let points: Vec<usize> = (1..=faults.len())
         .filter(|n| match (select, &faults[n - 1]) {
-            (Select::All, _) | (_, Fault::TxEndTimeout(_)) => true,
+            (Select::All, _) | (_, Fault::TxEndLost(_) | Fault::TxEndLate(_)) => true,
             (Select::Stride(k), Fault::Kill(..)) => (n - 1) % k == 0,
         })
         .collect();
@@ -315,7 +325,7 @@ pub fn sweep(s: &Scenario, select: Select) -> Option<Summary> {
         trials.push(trial(s, &faults, n, tmp.path())?);
     }
     for t in &trials {
-        if !t.killed || matches!(t.at, Fault::TxEndTimeout(..)) {
+        if !t.killed || !matches!(t.at, Fault::Kill(..)) {
             eprintln!(
                 "{}: fault {} ({:?}): {}; usb-recover {}",
                 s.name,
@@ -332,11 +342,11 @@ pub fn sweep(s: &Scenario, select: Select) -> Option<Summary> {
         .count();
     let sum = Summary {
         boundaries: kills,
-        txn_ends: faults.len() - kills,
+        txn_ends: (faults.len() - kills) / 2,
         trials,
     };
     eprintln!(
-        "{} ({} boundaries, {} TRANSACTION_END, {:.1} s)",
+        "{} ({} boundaries, {} TRANSACTION_END x2, {:.1} s)",
         sum.line(s.name),
         sum.boundaries,
         sum.txn_ends,

@@ -52,6 +52,7 @@ pub fn serve(
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::thread::Builder::new()
+        .stack_size(super::THREAD_STACK)
         .name("vusbd-control".into())
         .spawn(move || {
             for conn in listener.incoming() {

@@ -154,6 +154,10 @@ pub struct Status {
     pub counters: Counters,
 }
 
+/// Stack of the event-source threads: they only read and forward (the
+/// engine runs on the main thread), so they need little.
+pub(crate) const THREAD_STACK: usize = 256 * 1024;
+
 /// How many audit lines and errors the status keeps.
 pub const KEEP: usize = 64;
 
@@ -203,6 +207,7 @@ fn spawn_domain_watch(tx: Sender<Event>) -> Result<(), DaemonError> {
     xs.watch("@introduceDomain", "vusbd")?;
     xs.watch("@releaseDomain", "vusbd")?;
     std::thread::Builder::new()
+        .stack_size(THREAD_STACK)
         .name("vusbd-xswatch".into())
         .spawn(move || {
             loop {

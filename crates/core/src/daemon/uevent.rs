@@ -139,6 +139,7 @@ pub fn spawn(source: &UeventSource, tx: Sender<Event>) -> std::io::Result<()> {
             let _ = std::fs::remove_file(path);
             let sock = UnixDatagram::bind(path)?;
             std::thread::Builder::new()
+                .stack_size(super::THREAD_STACK)
                 .name("vusbd-uevent".into())
                 .spawn(move || forward(|b| sock.recv(b), &tx))?;
             Ok(())
@@ -158,6 +159,7 @@ pub fn spawn(source: &UeventSource, tx: Sender<Event>) -> std::io::Result<()> {
             // Group 1: the kernel's own messages (not udev's).
             bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 1)).map_err(std::io::Error::from)?;
             std::thread::Builder::new()
+                .stack_size(super::THREAD_STACK)
                 .name("vusbd-uevent".into())
                 .spawn(move || {
                     forward(

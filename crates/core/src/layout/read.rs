@@ -12,14 +12,8 @@
 use vusb_xenstore::{DomId, TxId, Xenstore, XenstoreExt};
 
 use super::model::{Controller, UsbCtrlType, libxl_vusb_dir};
+use crate::error::at;
 use crate::{Error, Result};
-
-fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
-    }
-}
 
 /// The devids of the guest's controllers, in xenstore directory order
 /// (the order xl prints them). Non-numeric entries are skipped.

@@ -17,16 +17,10 @@ use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch, transaction};
 
 use super::model::Controller;
 use super::wait::{STATE_CLOSED, STATE_CLOSING, read_state, wait_state};
+use crate::error::at;
 use crate::{Error, Result};
 
 const ATTEMPTS: u32 = vusb_xenstore::txn::DEFAULT_ATTEMPTS;
-
-fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
-    }
-}
 
 /// Ask the backend to close: `online`=0 and `state`=5 (unless it is
 /// already 6), in one transaction. No-op for devicemodel.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
 
+use crate::error::at;
 use crate::{Error, Result};
 
 /// xenbus `InitWait`.
@@ -28,12 +29,7 @@ static TOKEN: AtomicU32 = AtomicU32::new(0);
 /// a number.
 pub fn read_state<X: Xenstore + ?Sized>(xs: &X, tx: TxId, dir: &str) -> Result<Option<i64>> {
     let path = format!("{dir}/state");
-    let v = xs
-        .read_opt(tx, &path)
-        .map_err(|source| Error::XenstorePath {
-            path: path.clone(),
-            source,
-        })?;
+    let v = xs.read_opt(tx, &path).map_err(at(&path))?;
     Ok(v.map(|v| v.trim().parse::<i64>().unwrap_or(-1)))
 }
 
@@ -51,11 +47,7 @@ where
         std::process::id(),
         TOKEN.fetch_add(1, Ordering::Relaxed)
     );
-    xs.watch(&path, &token)
-        .map_err(|source| Error::XenstorePath {
-            path: path.clone(),
-            source,
-        })?;
+    xs.watch(&path, &token).map_err(at(&path))?;
     let wait = crate::progress::waiting(
         format_args!("backend {dir} to reach state {wanted}"),
         timeout,

@@ -10,14 +10,8 @@
 use vusb_xenstore::{DomId, Perm, PermKind, TxId, Xenstore, XenstoreExt};
 
 use super::model::{Controller, libxl_vusb_dir};
+use crate::error::at;
 use crate::{Error, Result};
-
-fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
-    }
-}
 
 fn put<X: Xenstore + ?Sized>(xs: &X, tx: TxId, path: &str, value: &str) -> Result<()> {
     xs.write_str(tx, path, value).map_err(at(path))

@@ -68,13 +68,7 @@ impl<'a, X: ?Sized> OpEnv<'a, X> {
     }
 }
 
-/// Wrap a xenstore error with the path it was about.
-pub(crate) fn at(path: &str) -> impl FnOnce(vusb_xenstore::Error) -> Error + '_ {
-    move |source| Error::XenstorePath {
-        path: path.to_owned(),
-        source,
-    }
-}
+pub(crate) use crate::error::at;
 
 /// Whether dom0's kernel usbback driver is registered (libxl's
 /// `usbback_is_loaded`: `lstat` of `<sysfs>/bus/usb/drivers/usbback`).

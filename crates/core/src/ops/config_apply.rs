@@ -30,11 +30,10 @@ use std::collections::HashMap;
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 use vusb_xlcfg::{DevKind, UsbConfig, UsbDevSpec};
 
+use super::attach::attach;
 use super::common::OpEnv;
 use super::controller;
-use super::usbctrl_detach::usbctrl_detach;
-use super::usbdev_attach::usbdev_attach;
-use super::usbdev_detach::{DetachTarget, usbdev_detach};
+use super::teardown::{self, Why};
 use crate::domain::Domain;
 use crate::layout::Controller;
 use crate::layout::read::read_controller;
@@ -303,8 +302,7 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
         {
             spec.controller = Some(actual);
         }
-        let a =
-            usbdev_attach(env, dom, &spec).map_err(step("usbdev", p.index, p.spec.to_string()))?;
+        let a = attach(env, dom, &spec).map_err(step("usbdev", p.index, p.spec.to_string()))?;
         if let Some(c) = a.created_ctrl {
             done.push(Done::Ctrl(c));
             applied.created_ctrls.push(c);
@@ -352,14 +350,12 @@ fn record(p: &PlannedDev, ctrl: u32, port: u32, hostbus: u16, hostaddr: u16) -> 
 fn undo<X: Xenstore + XenstoreWatch + ?Sized>(env: &OpEnv<'_, X>, dom: &Domain, done: &[Done]) {
     for d in done.iter().rev() {
         let result = match d {
-            Done::Dev { ctrl, port } => {
-                let target = DetachTarget::Port {
-                    ctrl: i32::try_from(*ctrl).unwrap_or(i32::MAX),
-                    port: i32::try_from(*port).unwrap_or(i32::MAX),
-                };
-                usbdev_detach(env, dom, &target).map(|_| ())
-            }
-            Done::Ctrl(devid) => usbctrl_detach(env, dom, i64::from(*devid), &devid.to_string()),
+            Done::Dev { ctrl, port } => undo_dev(env, dom, *ctrl, *port),
+            Done::Ctrl(devid) => match read_controller(env.xs, TxId::NONE, dom.domid, *devid) {
+                Ok(Some(c)) => controller::remove(env, dom, &c, Why::Detach).map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok(()) => log::debug!("domain {}: undid a step of config-apply", dom.domid),
@@ -368,5 +364,21 @@ fn undo<X: Xenstore + XenstoreWatch + ?Sized>(env: &OpEnv<'_, X>, dom: &Domain, 
                 dom.domid
             ),
         }
+    }
+}
+
+/// Detach what this run attached at `ctrl`/`port` (if it is still there).
+fn undo_dev<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    ctrl: u32,
+    port: u32,
+) -> Result<()> {
+    let Some(c) = read_controller(env.xs, TxId::NONE, dom.domid, ctrl)? else {
+        return Ok(());
+    };
+    match crate::layout::read::read_port(env.xs, TxId::NONE, &c, port)? {
+        Some(busid) => teardown::detach_host_locked(env, dom, &c, port, &busid, Why::Detach),
+        None => Ok(()),
     }
 }

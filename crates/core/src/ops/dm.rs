@@ -16,14 +16,6 @@ use crate::domain::Domain;
 use crate::layout::Controller;
 use crate::{Error, Result};
 
-/// The guest kept the device: `device_del` was accepted but not completed.
-#[derive(Debug, thiserror::Error)]
-#[error("the guest did not release {id} in time; it stays listed")]
-pub struct NotReleased {
-    /// The QOM id.
-    pub id: String,
-}
-
 fn dm_err(domid: u32, e: DmError) -> Error {
     Error::DeviceModel {
         domid,
@@ -34,9 +26,9 @@ fn dm_err(domid: u32, e: DmError) -> Error {
 fn removal(domid: u32, id: &str, r: std::result::Result<Removal, DmError>) -> Result<()> {
     match r.map_err(|e| dm_err(domid, e))? {
         Removal::Removed | Removal::NotPresent => Ok(()),
-        Removal::GuestDidNotRelease => Err(Error::DeviceModel {
+        Removal::GuestDidNotRelease => Err(Error::NotReleased {
             domid,
-            source: Box::new(NotReleased { id: id.to_owned() }),
+            id: id.to_owned(),
         }),
     }
 }

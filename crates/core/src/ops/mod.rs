@@ -4,7 +4,7 @@
 //! arguments and prints.
 //!
 //! Shared pieces (no command module imports another; what two share is
-//! here, once): [`common`] (environment, type resolution, defaults),
+//! here, once): [`attach`] (a host device to a Xen guest), [`common`] (environment, type resolution, defaults),
 //! [`hostdev`] (host device selection), [`placement`] (port choice and
 //! the claim transaction), [`handover`] (the executor of the journaled
 //! hand-over, [`crate::journal`]), [`teardown`] (taking devices off a
@@ -12,6 +12,7 @@
 //! [`emulated`] (QEMU's emulated devices), [`usbback`] (pv driver
 //! hand-over), [`dm`] (the QMP side of devicemodel controllers).
 
+pub mod attach;
 pub mod common;
 pub mod controller;
 pub mod dm;

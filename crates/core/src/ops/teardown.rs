@@ -21,6 +21,7 @@ use crate::devicemodel::{DmDevice, EmulatedKind};
 use crate::domain::Domain;
 use crate::journal::Step;
 use crate::layout::{Controller, UsbCtrlType};
+use crate::lock::{self, Mode};
 use crate::{Error, Result, emulated};
 
 const ATTEMPTS: u32 = vusb_xenstore::txn::DEFAULT_ATTEMPTS;
@@ -68,6 +69,22 @@ pub fn detach_host<X: Xenstore + ?Sized>(
         ctrl.devid
     );
     handover::release(env, dom, ctrl, &mut rec, why.step(), why.forget())
+}
+
+/// [`detach_host`] under the device's lock and a shared lock on the
+/// controller (what `usbdev-detach` and `config-apply`'s rollback use).
+pub fn detach_host_locked<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    dom: &Domain,
+    ctrl: &Controller,
+    port: u32,
+    busid: &str,
+    why: Why,
+) -> Result<()> {
+    let wait = env.timeouts.lock_wait;
+    let _dev_lock = lock::device(env.paths, busid, wait)?;
+    let _ctrl_lock = lock::controller(env.paths, dom.domid, ctrl.devid, Mode::Shared, wait)?;
+    detach_host(env, dom, ctrl, port, busid, why)
 }
 
 /// Remove the emulated `kind` at `port` of `ctrl`: QMP `device_del` of

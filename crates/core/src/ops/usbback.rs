@@ -12,7 +12,7 @@ use vusb_xenstore::Xenstore;
 
 use crate::{Error, HostPaths, Result, rebind};
 
-fn rebind_err(busid: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+fn rebind_err(busid: &str, e: rebind::Error) -> Error {
     Error::Rebind {
         busid: busid.to_owned(),
         source: Box::new(e),
@@ -22,7 +22,7 @@ fn rebind_err(busid: &str, e: impl std::error::Error + Send + Sync + 'static) ->
 /// Bind every interface of `busid` to usbback, remembering the original
 /// drivers; on failure every interface is back on its original driver.
 pub fn give<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &str) -> Result<()> {
-    let b = BusId::parse(busid).map_err(|e| rebind_err(busid, e))?;
+    let b = BusId::parse(busid)?;
     rebind::assign(xs, &paths.sysfs_root, &b).map_err(|e| rebind_err(busid, e))
 }
 
@@ -30,7 +30,7 @@ pub fn give<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &str) -> Res
 /// remembered drivers and forget the memory. A device that has left the
 /// host only has its memory removed.
 pub fn take_back<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &str) -> Result<()> {
-    let b = BusId::parse(busid).map_err(|e| rebind_err(busid, e))?;
+    let b = BusId::parse(busid)?;
     let restored = rebind::restore(xs, &paths.sysfs_root, &b).map_err(|e| rebind_err(busid, e))?;
     for r in restored {
         log::debug!("{} back on {:?}", r.interface, r.driver);

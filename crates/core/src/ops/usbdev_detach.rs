@@ -97,10 +97,7 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
             // The device's lock, then its controller's (shared: it must not
             // be removed meanwhile). The release checks that the port
             // still holds the device (a detach that ran meanwhile).
-            let _dev_lock = lock::device(env.paths, &busid, wait)?;
-            let _ctrl_lock =
-                lock::controller(env.paths, dom.domid, ctrl.devid, Mode::Shared, wait)?;
-            teardown::detach_host(env, dom, &ctrl, port, &busid, Why::Detach)?;
+            teardown::detach_host_locked(env, dom, &ctrl, port, &busid, Why::Detach)?;
             Ok(Detached {
                 ctrl: ctrl.devid,
                 port,

@@ -14,6 +14,7 @@ use vusb_qmp::Stream;
 
 use super::VmError;
 use super::inventory::{self, VmController};
+use crate::Error;
 use crate::devicemodel::{
     ControllerModel, DmConn, DmDevice, Removal, controller_id, resolve_controller,
 };
@@ -111,7 +112,7 @@ pub fn usbdev_attach<S: Stream>(
 ) -> Result<Placement, VmError> {
     let ctrls = controllers(conn)?;
     let (ctrl, port, created) = match (ctrl, port) {
-        (None, Some(_)) => return Err(VmError::PortWithoutController),
+        (None, Some(_)) => return Err(Error::PortWithoutController.into()),
         (Some(devid), port) => {
             let c = ctrls
                 .iter()
@@ -119,20 +120,18 @@ pub fn usbdev_attach<S: Stream>(
                 .ok_or(VmError::UnknownController { devid })?;
             let port = match port {
                 Some(p) if p < 1 || p > c.ports => {
-                    return Err(VmError::PortOutOfRange {
-                        ctrl: devid,
-                        port: p,
+                    return Err(Error::PortOutOfRange {
+                        devid,
+                        port: i64::from(p),
                         ports: c.ports,
-                    });
+                    }
+                    .into());
                 }
                 Some(p) if c.at(p).is_some() => {
-                    return Err(VmError::PortInUse {
-                        ctrl: devid,
-                        port: p,
-                    });
+                    return Err(Error::PortInUse { devid, port: p }.into());
                 }
                 Some(p) => p,
-                None => c.first_free().ok_or(VmError::NoFreePort { ctrl: devid })?,
+                None => c.first_free().ok_or(Error::NoFreePort { devid })?,
             };
             (devid, port, false)
         }
@@ -171,7 +170,10 @@ pub fn usbdev_detach<S: Stream>(
         .iter()
         .find(|c| c.devid == ctrl)
         .and_then(|c| c.at(port))
-        .ok_or(VmError::UnknownDevice { ctrl, port })?;
+        .ok_or(Error::UnknownDevice {
+            ctrl: ctrl.to_string(),
+            port: port.to_string(),
+        })?;
     let id = dev.id.clone();
     match conn.remove_device(&id, timeout)? {
         Removal::Removed | Removal::NotPresent => Ok(id),
