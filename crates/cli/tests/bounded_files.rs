@@ -239,3 +239,31 @@ fn libxl_json_fifo_does_not_block_an_attach() {
     assert!(err.contains(json.to_str().unwrap()), "{err}");
     assert!(err.contains("not a regular file (it is a FIFO)"), "{err}");
 }
+
+/// The assignment rules (`STATE_DIR/rules.json`, read by `usb-rule-list`
+/// and the daemon) and a config file given to `usb-rule-add --config`:
+/// the same bounds.
+#[test]
+fn rules_file_and_rule_config_are_bounded() {
+    let h = host();
+    let rules = h.sim.paths().state_dir.join("rules.json");
+    std::fs::create_dir_all(rules.parent().unwrap()).unwrap();
+    let files = h.sim.root().join("files");
+    std::fs::create_dir(&files).unwrap();
+    for (target, why) in bad_files(&files) {
+        let p = target.to_str().unwrap();
+        let o = h.vusb(&["usb-rule-add", "--config", p]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "--config {p}: {err}");
+        assert!(err.contains(&format!("reading {p}")), "{p}: {err}");
+        assert!(err.contains(why), "{p}: {err}");
+
+        let _ = std::fs::remove_file(&rules);
+        std::os::unix::fs::symlink(&target, &rules).unwrap();
+        let o = h.vusb(&["usb-rule-list"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "rules -> {p}: {err}");
+        assert!(err.contains(rules.to_str().unwrap()), "{p}: {err}");
+        assert!(err.contains(why), "{p}: {err}");
+    }
+}

@@ -438,3 +438,53 @@ fn firmware_update_is_followed_to_the_same_domain_only() {
 fn without_follow_the_firmware_mode_device_is_another_device() {
     firmware_follow(false);
 }
+
+/// The case of the issue, on the real C xenstored with the **real xl**:
+/// a device given to a guest by `xl usbdev-attach` (libxl's driver memory,
+/// no vusb record), then the domain destroyed: the daemon gives it back to
+/// its host driver (usb-recover after a domain went away) within 1 s.
+#[test]
+fn xl_attached_device_goes_back_to_the_host_when_its_domain_dies() {
+    let Some(bed) = Bed::real("xl_attached_device_goes_back_to_the_host_when_its_domain_dies")
+    else {
+        return;
+    };
+    let Bed::Real(host) = &bed else {
+        unreachable!()
+    };
+    for args in [
+        &["usbctrl-attach", "1", "type=pv", "version=2", "ports=4"][..],
+        &["usbdev-attach", "1", "hostbus=1", "hostaddr=3"],
+    ] {
+        let o = host.xl_command(args).unwrap().output().unwrap();
+        assert!(
+            o.status.success(),
+            "xl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    host.settle();
+    assert_eq!(bed.driver("1-2:1.0").as_deref(), Some("usbback"));
+    let d = bed.daemon();
+    bed.destroy(1);
+    let took = wait_for(5 * SEC, || {
+        (0..3).all(|i| bed.driver(&format!("1-2:1.{i}")).as_deref() == Some("usbhid"))
+    });
+    let took = took.unwrap_or_else(|| panic!("drivers not back; log:\n{}", d.log_text()));
+    eprintln!("real xl + real xenstored: host drivers back {took:?} after @releaseDomain");
+    assert!(took < SEC, "{took:?}");
+    assert!(
+        bed.client()
+            .directory_opt(TxId::NONE, "/libxl/usbback")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        wait_for(5 * SEC, || d
+            .audit_count("recover 1-2 (after a domain went away)")
+            == 1)
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+}

@@ -1,6 +1,8 @@
 //! Reading the small files vusb is given or keeps — xl config files
-//! (`config-show`, `config-apply`), libxl's stored JSON configuration,
-//! vusb's saved configuration — bounded, in one place.
+//! (`config-show`, `config-apply`, `usb-rule-add --config`), libxl's
+//! stored JSON configuration, vusb's saved configuration and its other
+//! state files (`crate::statefile`: the rules, the daemon's journal) —
+//! bounded, in one place.
 //!
 //! Each must be a regular file (a symbolic link to one is fine) of at most
 //! [`MAX_CONFIG_FILE`] bytes. Anything else is refused before a byte is

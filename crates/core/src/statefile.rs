@@ -9,10 +9,14 @@ use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Read `path`; `Ok(None)` when it does not exist.
+/// Read `path` (a regular file of at most
+/// [`crate::small_file::MAX_CONFIG_FILE`] bytes, UTF-8); `Ok(None)` when it
+/// does not exist.
 pub(crate) fn read_opt(path: &Path) -> std::io::Result<Option<String>> {
-    match fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
+    match crate::small_file::read(path, crate::small_file::MAX_CONFIG_FILE) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

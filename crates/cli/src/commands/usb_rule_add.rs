@@ -37,7 +37,13 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 fn from_config(ctx: &Context, file: &str) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    // Bounded like every config file (a FIFO or /dev/zero is refused).
+    let bytes = vusb_core::small_file::read(
+        std::path::Path::new(file),
+        vusb_core::small_file::MAX_CONFIG_FILE,
+    )
+    .with_context(|| format!("reading {file}"))?;
+    let text = String::from_utf8(bytes).with_context(|| format!("reading {file}: not UTF-8"))?;
     let Some(list) = rules::from_config(&text, file)? else {
         anyhow::bail!("{file} has no vusb_rules");
     };

@@ -88,6 +88,8 @@ pub struct Engine<'a> {
     deadline: Option<Instant>,
     /// Physical ports whose rule device left, for rules with `follow=`.
     departed: HashMap<String, Departure>,
+    /// The domains seen in the last pass.
+    known: BTreeSet<DomId>,
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -110,6 +112,7 @@ impl<'a> Engine<'a> {
             warned: BTreeSet::new(),
             deadline: None,
             departed: HashMap::new(),
+            known: BTreeSet::new(),
         }
     }
 
@@ -159,6 +162,14 @@ impl<'a> Engine<'a> {
             ));
             self.save_journal();
         }
+        self.recover("at start");
+        self.load_rules();
+        self.reconcile();
+    }
+
+    /// `usb-recover` (it locks each device, so a command working on one
+    /// at the same time is left alone); one audit line per device changed.
+    fn recover(&mut self, when: &str) {
         match crate::ops::usb_recover::usb_recover(self.xs, &self.paths) {
             Ok(list) => {
                 for r in list {
@@ -168,14 +179,12 @@ impl<'a> Engine<'a> {
                         crate::ops::usb_recover::Outcome::Assigned { .. }
                             | crate::ops::usb_recover::Outcome::InPortTable { .. }
                     ) {
-                        self.audit(format!("recover {}: {:?}", r.busid, r.outcome));
+                        self.audit(format!("recover {} ({when}): {:?}", r.busid, r.outcome));
                     }
                 }
             }
-            Err(e) => self.error(format!("usb-recover at start: {}", chain(&e))),
+            Err(e) => self.error(format!("usb-recover {when}: {}", chain(&e))),
         }
-        self.load_rules();
-        self.reconcile();
     }
 
     /// Serve events until a source fails.
@@ -305,6 +314,13 @@ impl<'a> Engine<'a> {
             }
         };
         self.release_dead(&domains);
+        let now: BTreeSet<DomId> = domains.iter().map(|d| d.domid).collect();
+        if self.known.difference(&now).next().is_some() {
+            // A domain went away: devices xl gave it (no vusb record, only
+            // libxl's driver memory) go back to their host drivers too.
+            self.recover("after a domain went away");
+        }
+        self.known = now;
         let devices = match vusb_host::discover(&self.paths.sysfs_root) {
             Ok(d) => d,
             Err(e) => {
