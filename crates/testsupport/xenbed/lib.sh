@@ -83,6 +83,19 @@ wait_guest_line() { # NAME ERE TIMEOUT
   wait_for "$3" eval 'since_mark "$_g" | grep -aEq "$_re"'
 }
 
+# "C P" of the controller port holding BUSID in DOMAIN: the backend's port
+# table for pv/qusb, libxl's own for devicemodel (as libxl keeps them).
+ctrlport_of() { # DOMAIN BUSID
+  local d c p be; d=$(domid_of "$1") || return 1
+  for c in $(xenstore-list "/libxl/$d/device/vusb" 2>/dev/null); do
+    be=$(xenstore-read "/libxl/$d/device/vusb/$c/backend" 2>/dev/null) || be="/libxl/$d/device/vusb/$c"
+    for p in $(xenstore-list "$be/port" 2>/dev/null); do
+      [ "$(xenstore-read "$be/port/$p")" = "$2" ] && { echo "$c $p"; return 0; }
+    done
+  done
+  return 1
+}
+
 # --- dom0's USB devices ---------------------------------------------------
 # busid of the device with this serial (or vendor:product).
 busid_of() { # SERIAL | VID:PID

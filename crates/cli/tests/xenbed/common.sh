@@ -1,17 +1,5 @@
 # Scenario helpers shared by the xenbed_* tests (run inside dom0 after lib.sh).
 
-# "C P" of the controller port holding BUSID in DOMAIN: the backend's port
-# table for pv/qusb, libxl's own for devicemodel (as libxl keeps them).
-ctrlport_of() { # DOMAIN BUSID
-  local d c p be; d=$(domid_of "$1") || return 1
-  for c in $(xenstore-list "/libxl/$d/device/vusb" 2>/dev/null); do
-    be=$(xenstore-read "/libxl/$d/device/vusb/$c/backend" 2>/dev/null) || be="/libxl/$d/device/vusb/$c"
-    for p in $(xenstore-list "$be/port" 2>/dev/null); do
-      [ "$(xenstore-read "$be/port/$p")" = "$2" ] && { echo "$c $p"; return 0; }
-    done
-  done
-  return 1
-}
 
 # Attach the stick with SERIAL to PV/HVM guest G by the selector given,
 # check what the guest's kernel and dom0's kernel see, detach it, check the
