@@ -1,7 +1,8 @@
 //! `vusb completions bash|zsh|fish` and `vusb manpage`, generated from the
 //! one CLI description: the scripts are run by the real shells (bash's
 //! completion function called as bash calls it; fish's `complete -C`;
-//! zsh: syntax and hook), with domain names and device selectors asked
+//! zsh: syntax, and `_vusb` run with words/CURRENT set and compadd
+//! recording), with domain names and device selectors asked
 //! back from `vusb __complete` against the simulated host (`vusb_sim`);
 //! the man page is rendered by groff. A missing shell or groff skips with
 //! a message, except under `CI=true` where it fails.
@@ -185,6 +186,34 @@ fn zsh_script_parses_and_hooks_vusb() {
     assert!(s.contains("vusb __complete selectors"), "{s}");
     // The hook is defined before the dispatch that calls it.
     assert!(s.find("\n_vusb() {").unwrap() < s.find("funcstack[1]").unwrap());
+    // Run it as zsh's completion system would, with compadd recording what
+    // it is offered (filtering by prefix is compadd's job).
+    let sim = start();
+    let run = |words: &str, current: u32| -> Vec<String> {
+        let prog = format!(
+            "compdef() {{ :; }}\n\
+             compadd() {{ while (( $# )); do case $1 in (-a) shift; print -l -- \"${{(@P)1}}\"; shift;; (-S) shift 2;; (*) shift;; esac; done }}\n\
+             source '{}'\nwords=({words}); CURRENT={current}; _vusb",
+            f.display()
+        );
+        let o = Command::new("zsh")
+            .args(["-f", "-c", &prog])
+            .envs(sim.host.env())
+            .env("PATH", path_with_vusb())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        stdout(&o).lines().map(str::to_owned).collect()
+    };
+    let d = run("vusb usb-list g", 3);
+    assert!(d.contains(&"guest2".to_owned()), "{d:?}");
+    let sel = run("vusb -v usbdev-attach guest1 bus", 5);
+    assert!(
+        sel.contains(&"busid=1-2".to_owned()) && sel.contains(&"--force".to_owned()),
+        "{sel:?}"
+    );
+    let keys = run("vusb usbctrl-attach guest1 ty", 4);
+    assert!(keys.contains(&"type=qusb".to_owned()), "{keys:?}");
 }
 
 #[test]

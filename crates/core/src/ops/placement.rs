@@ -1,7 +1,8 @@
 //! Placement: which port of which controller a device goes to, claimed in
 //! one xenstore transaction. One loop for host devices
-//! ([`super::usbdev_attach`]) and QEMU's emulated devices
-//! ([`super::emulated`]).
+//! ([`super::attach`]) and QEMU's emulated devices
+//! ([`super::emulated`]); the port choice itself ([`pick`]) also serves
+//! plain QEMU VMs ([`crate::qemu_vm`]).
 //!
 //! Inside one transaction the caller's [`Claim::check`] runs (a host
 //! device: "not assigned anywhere"), the port is chosen — the given one,
@@ -258,8 +259,73 @@ fn conflict() -> Error {
     Error::Xenstore(vusb_xenstore::Error::TransactionConflict { attempts: ATTEMPTS })
 }
 
-/// Inside `tx`: the port a device goes to (see [`Request`]). A
-/// devicemodel port holding an emulated device is not free.
+/// What [`pick`] found: a port, or none on any controller.
+pub(crate) enum Pick<C> {
+    /// This port of this controller.
+    Port(C, u32),
+    /// No controller has a free port (create one).
+    NoneFree,
+}
+
+/// The port choice itself, over any view of controllers — a Xen guest's
+/// (read inside the claim transaction) or a plain VM's (QEMU's
+/// inventory): on `explicit` the given port, which must be in range and
+/// free, or its first free port; without it the first free port of
+/// `others`, in order (consumed lazily: nothing is read past the first
+/// controller with a free port). `shape` gives a controller's devid and
+/// number of ports; `free` says whether a port is free.
+pub(crate) fn pick<C, E, I, S, F>(
+    explicit: Option<C>,
+    port: Option<u32>,
+    others: I,
+    shape: S,
+    mut free: F,
+) -> std::result::Result<Pick<C>, E>
+where
+    E: From<Error>,
+    I: IntoIterator<Item = std::result::Result<C, E>>,
+    S: Fn(&C) -> (u32, u32),
+    F: FnMut(&C, u32) -> std::result::Result<bool, E>,
+{
+    if let Some(c) = explicit {
+        let (devid, ports) = shape(&c);
+        if let Some(p) = port {
+            if !(1..=ports).contains(&p) {
+                return Err(Error::PortOutOfRange {
+                    devid,
+                    port: i64::from(p),
+                    ports,
+                }
+                .into());
+            }
+            if !free(&c, p)? {
+                return Err(Error::PortInUse { devid, port: p }.into());
+            }
+            return Ok(Pick::Port(c, p));
+        }
+        for p in 1..=ports {
+            if free(&c, p)? {
+                return Ok(Pick::Port(c, p));
+            }
+        }
+        return Err(Error::NoFreePort { devid }.into());
+    }
+    for c in others {
+        let c = c?;
+        let (_, ports) = shape(&c);
+        for p in 1..=ports {
+            if free(&c, p)? {
+                return Ok(Pick::Port(c, p));
+            }
+        }
+    }
+    Ok(Pick::NoneFree)
+}
+
+/// Inside `tx`: the port a device goes to (see [`Request`]), by [`pick`]
+/// over the guest's controllers read in `tx`. A devicemodel port holding
+/// an emulated device is not free (one `directory` per devicemodel
+/// controller probed, none for pv/qusb).
 fn choose<X: Xenstore + ?Sized>(
     xs: &X,
     tx: TxId,
@@ -268,57 +334,37 @@ fn choose<X: Xenstore + ?Sized>(
     port_wanted: Option<u32>,
     only_devicemodel: bool,
 ) -> Result<Choice> {
-    if let Some(c) = explicit {
-        let emu = occupied_if_dm(xs, tx, c)?;
-        if let Some(p) = port_wanted {
-            let port =
-                Some(p)
-                    .filter(|p| (1..=c.ports).contains(p))
-                    .ok_or(Error::PortOutOfRange {
-                        devid: c.devid,
-                        port: i64::from(p),
-                        ports: c.ports,
-                    })?;
-            if !port_free(xs, tx, c, port, &emu)? {
-                return Err(Error::PortInUse {
-                    devid: c.devid,
-                    port,
-                });
-            }
-            return Ok(Choice::Port(c.clone(), port));
+    let others: Vec<u32> = if explicit.is_some() {
+        Vec::new()
+    } else {
+        list_devids(xs, tx, dom.domid)?
+    };
+    let candidates =
+        others
+            .into_iter()
+            .filter_map(|devid| match read_controller(xs, tx, dom.domid, devid) {
+                Ok(Some(c)) if only_devicemodel && c.ctype != UsbCtrlType::DeviceModel => None,
+                Ok(Some(c)) => Some(Ok(c)),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            });
+    // The emulated ports of the controller being probed, read once.
+    let mut emu: Option<(u32, BTreeSet<u32>)> = None;
+    let free = |c: &Controller, port: u32| -> Result<bool> {
+        if emu.as_ref().map(|(d, _)| *d) != Some(c.devid) {
+            emu = Some((c.devid, occupied_if_dm(xs, tx, c)?));
         }
-        return match first_free(xs, tx, c, &emu)? {
-            Some(port) => Ok(Choice::Port(c.clone(), port)),
-            None => Err(Error::NoFreePort { devid: c.devid }),
-        };
-    }
-    for devid in list_devids(xs, tx, dom.domid)? {
-        let Some(c) = read_controller(xs, tx, dom.domid, devid)? else {
-            continue;
-        };
-        if only_devicemodel && c.ctype != UsbCtrlType::DeviceModel {
-            continue;
-        }
-        let emu = occupied_if_dm(xs, tx, &c)?;
-        if let Some(port) = first_free(xs, tx, &c, &emu)? {
-            return Ok(Choice::Port(c, port));
-        }
-    }
-    Ok(Choice::NeedController)
-}
-
-fn first_free<X: Xenstore + ?Sized>(
-    xs: &X,
-    tx: TxId,
-    c: &Controller,
-    emu: &BTreeSet<u32>,
-) -> Result<Option<u32>> {
-    for port in 1..=c.ports {
-        if port_free(xs, tx, c, port, emu)? {
-            return Ok(Some(port));
-        }
-    }
-    Ok(None)
+        let none = BTreeSet::new();
+        let taken = emu.as_ref().map(|(_, e)| e).unwrap_or(&none);
+        port_free(xs, tx, c, port, taken)
+    };
+    let shape = |c: &Controller| (c.devid, c.ports);
+    Ok(
+        match pick(explicit.cloned(), port_wanted, candidates, shape, free)? {
+            Pick::Port(c, p) => Choice::Port(c, p),
+            Pick::NoneFree => Choice::NeedController,
+        },
+    )
 }
 
 /// Whether `port` of `c` is free: the libxl port node empty and, for

@@ -1,6 +1,8 @@
 //! The five xl commands for a plain VM, over one [`DmConn`].
 //!
-//! Port bookkeeping follows libxl's rules (reference §2.3) with its bugs
+//! Port choice is the Xen operations' ([`crate::ops::placement`]'s
+//! `pick`), over QEMU's inventory. Port bookkeeping follows libxl's rules
+//! (reference §2.3) with its bugs
 //! fixed: `port=` needs `controller=`; an explicit port must exist (bug C1)
 //! and be free; without `controller=` the first free port of the lowest
 //! controller is taken, and when there is none a default controller
@@ -18,6 +20,7 @@ use crate::Error;
 use crate::devicemodel::{
     ControllerModel, DmConn, DmDevice, Removal, controller_id, resolve_controller,
 };
+use crate::ops::placement::{Pick, pick};
 
 /// Where a device was plugged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,42 +114,34 @@ pub fn usbdev_attach<S: Stream>(
     device: &DmDevice,
 ) -> Result<Placement, VmError> {
     let ctrls = controllers(conn)?;
-    let (ctrl, port, created) = match (ctrl, port) {
-        (None, Some(_)) => return Err(Error::PortWithoutController.into()),
-        (Some(devid), port) => {
-            let c = ctrls
+    if ctrl.is_none() && port.is_some() {
+        return Err(Error::PortWithoutController.into());
+    }
+    let explicit = match ctrl {
+        Some(devid) => Some(
+            ctrls
                 .iter()
                 .find(|c| c.devid == devid)
-                .ok_or(VmError::UnknownController { devid })?;
-            let port = match port {
-                Some(p) if p < 1 || p > c.ports => {
-                    return Err(Error::PortOutOfRange {
-                        devid,
-                        port: i64::from(p),
-                        ports: c.ports,
-                    }
-                    .into());
-                }
-                Some(p) if c.at(p).is_some() => {
-                    return Err(Error::PortInUse { devid, port: p }.into());
-                }
-                Some(p) => p,
-                None => c.first_free().ok_or(Error::NoFreePort { devid })?,
-            };
-            (devid, port, false)
+                .ok_or(VmError::UnknownController { devid })?,
+        ),
+        None => None,
+    };
+    // The port choice shared with the Xen operations.
+    let picked = pick(
+        explicit,
+        port,
+        ctrls.iter().map(Ok::<_, VmError>),
+        |c: &&VmController| (c.devid, c.ports),
+        |c: &&VmController, p| Ok(c.at(p).is_none()),
+    )?;
+    let (ctrl, port, created) = match picked {
+        Pick::Port(c, p) => (c.devid, p, false),
+        Pick::NoneFree => {
+            let model = resolve_controller(0, 0, None)?;
+            let devid = next_devid(&ctrls);
+            add_controller(conn, devid, &model)?;
+            (devid, 1, true)
         }
-        (None, None) => match ctrls
-            .iter()
-            .find_map(|c| c.first_free().map(|p| (c.devid, p)))
-        {
-            Some((c, p)) => (c, p, false),
-            None => {
-                let model = resolve_controller(0, 0, None)?;
-                let devid = next_devid(&ctrls);
-                add_controller(conn, devid, &model)?;
-                (devid, 1, true)
-            }
-        },
     };
     let id = conn.add_device(ctrl, port, device)?;
     Ok(Placement {
