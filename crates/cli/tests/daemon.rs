@@ -488,3 +488,30 @@ fn xl_attached_device_goes_back_to_the_host_when_its_domain_dies() {
         d.log_text()
     );
 }
+
+/// systemd readiness: with `$NOTIFY_SOCKET` set, the daemon sends one
+/// `READY=1` datagram there once it has recovered and reconciled, and the
+/// control socket answers from then on (simulated host).
+#[test]
+fn readiness_is_notified_on_notify_socket() {
+    let bed = Bed::sim();
+    let path = bed.root().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(20 * SEC)).unwrap();
+    let mut child = bed
+        .cmd(&["daemon", "--uevents", "none"])
+        .env("NOTIFY_SOCKET", &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf);
+    let status = vusb_core::daemon::control::request(&bed.paths(), "status");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = String::from_utf8_lossy(&buf[..n.unwrap()]).into_owned();
+    assert!(text.starts_with("READY=1\n"), "{text:?}");
+    let s: serde_json::Value = serde_json::from_str(&status.unwrap()).unwrap();
+    assert_eq!(s["ready"], true);
+}
