@@ -19,7 +19,7 @@ mod fault_common;
 use std::time::Duration;
 
 use fault_common::procs::{args, spawn, wait_all};
-use fault_common::{Bed, show, three_guests};
+use fault_common::{Bed, Reaper, show, three_guests};
 
 /// How long each bind/unbind takes in the FUSE sysfs (a driver's probe;
 /// real ones take milliseconds).
@@ -134,6 +134,7 @@ fn attach_racing_detach_of_the_same_device() {
 #[test]
 fn three_attaches_without_a_controller() {
     let n = trials(12);
+    let mut reaper = Reaper::default();
     let mut bad = Vec::new();
     for t in 0..n {
         let Some(b) = Bed::start(&three_guests()) else {
@@ -176,7 +177,7 @@ fn three_attaches_without_a_controller() {
         if !p.is_empty() {
             bad.push(format!("trial {t}:\n{}", p.join("\n")));
         }
-        std::thread::spawn(move || drop(b));
+        reaper.later(b);
     }
     eprintln!(
         "three attaches without a controller: {} of {n} trials broke the host",

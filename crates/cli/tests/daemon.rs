@@ -515,3 +515,37 @@ fn readiness_is_notified_on_notify_socket() {
     let s: serde_json::Value = serde_json::from_str(&status.unwrap()).unwrap();
     assert_eq!(s["ready"], true);
 }
+
+/// A port-subtree rule (`physport=usb1/*`, the fixture's controller):
+/// every device below goes to the domain, and one re-plugged comes back.
+#[test]
+fn a_subtree_rule_takes_every_device_below_the_port() {
+    let bed = Bed::sim();
+    with_controller(&bed);
+    bed.ok(&["usb-rule-add", "guest1", "physport=usb1/*"]);
+    let d = bed.daemon();
+    let all = || (1..=4).filter_map(|p| bed.port(1, 0, p)).count() == 4;
+    assert!(wait_for(10 * SEC, all).is_some(), "{}", d.log_text());
+    assert!(
+        wait_for(5 * SEC, || d.status()["rules"][0]["state"]
+            == "attached 4 of 4 (subtree)")
+        .is_some(),
+        "{}",
+        d.status()
+    );
+    bed.unplug("1-3");
+    assert!(
+        wait_for(5 * SEC, || (1..=4)
+            .filter_map(|p| bed.port(1, 0, p))
+            .count()
+            == 3)
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug("1-3", None);
+    assert!(wait_for(5 * SEC, all).is_some(), "{}", d.log_text());
+    let twice = || d.audit_count("attach 1-3 (1234:0002) below physport=usb1/*") == 2;
+    assert!(wait_for(5 * SEC, twice).is_some(), "{}", d.log_text());
+}

@@ -11,7 +11,9 @@
 //! half (tablet, `1-1`) and the USB3 half (stick, `2-1`) must give one
 //! `physical_port` in `vusb usb-assignable-list --json`, and so must the
 //! stick after both xHCIs are unbound and bound again in the other order
-//! (its busid becomes `4-1`).
+//! (its busid becomes `4-1`). The second xHCI has 8 SuperSpeed ports but
+//! 4 USB2 ports; a stick on its port 5 has no USB2 half (no `peer`
+//! link): its physical port must be marked `s5`.
 //!
 //! Skips without root/QEMU/image unless `CI=true`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -36,6 +38,9 @@ const EXPECTED: &[&str] = &[
     "stick-back",
     "renumbered-busid-differs",
     "renumbered-same-physport",
+    "ss-only-present",
+    "ss-only-has-no-peer",
+    "ss-only-marked",
 ];
 
 #[test]
@@ -47,11 +52,14 @@ fn one_connector_one_physical_port_on_real_xen() {
     bed.vusb(Path::new(env!("CARGO_BIN_EXE_vusb"))).unwrap();
     bed.qemu_args([
         "-device",
-        "qemu-xhci,id=xhci2",
+        "qemu-xhci,id=xhci2,p2=4,p3=8",
         "-device",
         "usb-tablet,bus=xhci.0,port=1,id=first",
+        "-device",
+        "usb-storage,bus=xhci2.0,port=5,drive=stick2,id=stick2,serial=SSONLY01",
     ]);
     bed.disk("stick1", "PHYSPORT-MARKER").unwrap();
+    bed.disk("stick2", "SSONLY-MARKER").unwrap();
     let out = bed.run(include_str!("xenbed/physport.sh")).unwrap();
     for n in &out.notes {
         eprintln!("note: {n}");

@@ -192,3 +192,24 @@ pub fn transaction_ends(log: &Path) -> usize {
         })
         .count()
 }
+
+/// Stops beds beside the next trial (stopping xenstored takes about a
+/// second) and waits for every one of them when dropped, so no daemon
+/// outlives the test.
+#[derive(Default)]
+pub struct Reaper(Vec<std::thread::JoinHandle<()>>);
+
+impl Reaper {
+    /// Stop `bed` in the background.
+    pub fn later(&mut self, bed: Bed) {
+        self.0.push(std::thread::spawn(move || drop(bed)));
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for h in self.0.drain(..) {
+            let _ = h.join();
+        }
+    }
+}

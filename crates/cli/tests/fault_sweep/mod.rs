@@ -13,7 +13,9 @@ use vusb_testsupport::invariants::{Violation, encode_key};
 use vusb_xenstore::{TxId, XenstoreExt};
 
 use crate::fault_common::proxy::{Commit, HoldingProxy};
-use crate::fault_common::{BOUNDARIES, Bed, show, syscalls, three_guests, transaction_ends};
+use crate::fault_common::{
+    BOUNDARIES, Bed, Reaper, show, syscalls, three_guests, transaction_ends,
+};
 
 /// One operation to interrupt.
 pub struct Scenario {
@@ -160,7 +162,7 @@ fn done(bed: &Bed, s: &Scenario) -> bool {
 /// The faults of a full run of the operation: a kill at each boundary
 /// syscall, then each `TRANSACTION_END` lost and late (and that a full run
 /// leaves no violation).
-pub fn count(s: &Scenario, tmp: &std::path::Path) -> Option<Vec<Fault>> {
+pub fn count(s: &Scenario, tmp: &std::path::Path, reaper: &mut Reaper) -> Option<Vec<Fault>> {
     let bed = setup(s)?;
     let log = tmp.join(format!("{}-full.strace", s.name));
     let out = bed.traced(s.op, &log, BOUNDARIES, None, None);
@@ -180,12 +182,18 @@ pub fn count(s: &Scenario, tmp: &std::path::Path) -> Option<Vec<Fault>> {
     let ends = transaction_ends(&log);
     faults.extend((1..=ends).map(Fault::TxEndLost));
     faults.extend((1..=ends).map(Fault::TxEndLate));
-    std::thread::spawn(move || drop(bed));
+    reaper.later(bed);
     Some(faults)
 }
 
 /// Apply fault `n` (1-based) of `faults`.
-pub fn trial(s: &Scenario, faults: &[Fault], n: usize, tmp: &std::path::Path) -> Option<Trial> {
+pub fn trial(
+    s: &Scenario,
+    faults: &[Fault],
+    n: usize,
+    tmp: &std::path::Path,
+    reaper: &mut Reaper,
+) -> Option<Trial> {
     let bed = setup(s)?;
     let at = faults[n - 1].clone();
     let log = tmp.join(format!("{}-{n}.strace", s.name));
@@ -233,8 +241,7 @@ pub fn trial(s: &Scenario, faults: &[Fault], n: usize, tmp: &std::path::Path) ->
         }
         after_retry = bed.check();
     }
-    // Stopping xenstored takes about a second: do it beside the next trial.
-    std::thread::spawn(move || drop(bed));
+    reaper.later(bed);
     Some(Trial {
         n,
         at,
@@ -312,7 +319,8 @@ pub enum Select {
 /// run here.
 pub fn sweep(s: &Scenario, select: Select) -> Option<Summary> {
     let tmp = tempfile::tempdir().unwrap();
-    let faults = count(s, tmp.path())?;
+    let mut reaper = Reaper::default();
+    let faults = count(s, tmp.path(), &mut reaper)?;
     let points: Vec<usize> = (1..=faults.len())
         .filter(|n| match (select, &faults[n - 1]) {
             (Select::All, _) | (_, Fault::TxEndLost(_) | Fault::TxEndLate(_)) => true,
@@ -322,7 +330,7 @@ pub fn sweep(s: &Scenario, select: Select) -> Option<Summary> {
     let start = Instant::now();
     let mut trials = Vec::new();
     for n in points {
-        trials.push(trial(s, &faults, n, tmp.path())?);
+        trials.push(trial(s, &faults, n, tmp.path(), &mut reaper)?);
     }
     for t in &trials {
         if !t.killed || !matches!(t.at, Fault::Kill(..)) {

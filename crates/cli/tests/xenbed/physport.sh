@@ -67,3 +67,13 @@ p3=$(field_of "$b3" physical_port)
 note "after re-probe: busid $b3 physical_port $p3"
 check renumbered-busid-differs test "${b3%%-*}" != "${b2%%-*}"
 check renumbered-same-physport test "$p3" = "$p2"
+
+step "SuperSpeed-only port"
+# xhci2 (p2=4, p3=8): its USB3 port 5 has no USB2 half.
+check ss-only-present wait_for 60 busid_of SSONLY01
+b4=$(busid_of SSONLY01)
+listing > $BED/list.json
+p4=$(field_of "$b4" physical_port)
+note "stick on a SuperSpeed-only port: busid $b4 port $(readlink /sys/bus/usb/devices/$b4/port) physical_port $p4"
+check ss-only-has-no-peer test ! -e /sys/bus/usb/devices/$b4/port/peer
+check ss-only-marked eval '[[ "$p4" == 0000:*/s5 ]]'

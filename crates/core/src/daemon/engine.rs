@@ -395,6 +395,11 @@ impl<'a> Engine<'a> {
     /// Whether a record is managed by a rule of its domain.
     fn managed(&self, rec: &Assignment, domains: &[RunningDomain]) -> Option<u32> {
         let dom = domains.iter().find(|d| d.domid == rec.domid)?;
+        if let Some(id) = self.journal.subtree.get(&rec.busid)
+            && self.rules.iter().any(|r| r.id == *id && dom.is(&r.domain))
+        {
+            return Some(*id);
+        }
         self.journal
             .placements
             .iter()
@@ -591,6 +596,10 @@ impl<'a> Engine<'a> {
             self.set_state(rule, state("domain not running", busid.as_deref()));
             return;
         };
+        if rules::is_subtree(&spec) && !hits.is_empty() {
+            self.apply_subtree(rule, dom, &hits, records, claimed);
+            return;
+        }
         let Some(dev) = hits.first() else {
             if rule.mode == Mode::Required && self.warned.insert((rule.id, dom.domid)) {
                 self.error(format!(
@@ -644,6 +653,81 @@ impl<'a> Engine<'a> {
             return;
         }
         self.attach(rule, dom, dev, &state);
+    }
+
+    /// A subtree rule (`physport=...*`): every device below the port goes
+    /// to the domain, each attached wherever `usbdev-attach` puts it. The
+    /// rule's state summarises them (`attached 2 of 3 (subtree)`).
+    fn apply_subtree(
+        &mut self,
+        rule: &Rule,
+        dom: &RunningDomain,
+        hits: &[&UsbDevice],
+        records: &[Assignment],
+        claimed: &mut BTreeMap<String, u32>,
+    ) {
+        let now = Instant::now();
+        let mut attached = 0;
+        for dev in hits {
+            let busid = dev.busid.to_string();
+            if claimed.contains_key(&busid) {
+                continue;
+            }
+            claimed.insert(busid.clone(), rule.id);
+            if let Some(rec) = records.iter().find(|r| r.busid == busid) {
+                if rec.domid == dom.domid {
+                    attached += 1;
+                    if self.journal.subtree.insert(busid, rule.id).is_none() {
+                        self.save_journal();
+                    }
+                }
+                continue;
+            }
+            if let Some(at) = self.settled_at(&busid, now) {
+                self.want_wake(at);
+                continue;
+            }
+            let d = Domain {
+                domid: dom.domid,
+                arg: rule.domain.clone(),
+            };
+            let spec = UsbDevSpec {
+                busid: Some(busid.clone()),
+                ..UsbDevSpec::default()
+            };
+            let env = OpEnv::new(self.xs, &self.paths);
+            match crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec) {
+                Ok(a) => {
+                    attached += 1;
+                    self.count(|c| c.attaches += 1);
+                    self.journal.subtree.insert(busid.clone(), rule.id);
+                    self.save_journal();
+                    self.audit(format!(
+                        "rule {}: attach {busid} ({}) below {} to {} (domid {}) controller {} port {}",
+                        rule.id,
+                        dev.vid_pid(),
+                        rule.selector,
+                        rule.domain,
+                        dom.domid,
+                        a.ctrl,
+                        a.port
+                    ));
+                }
+                Err(e) => self.error(format!(
+                    "rule {}: attaching {busid} to {} (domid {}) failed: {}",
+                    rule.id,
+                    rule.domain,
+                    dom.domid,
+                    chain(&e)
+                )),
+            }
+        }
+        let st = RuleState {
+            state: format!("attached {attached} of {} (subtree)", hits.len()),
+            domid: Some(dom.domid),
+            ..RuleState::default()
+        };
+        self.set_state(rule, st);
     }
 
     fn remember(&mut self, rule: &Rule, dev: &UsbDevice, ctrl: u32, port: u32) {

@@ -58,6 +58,9 @@ pub struct Journal {
     /// The attach in progress, if any.
     #[serde(default)]
     pub in_flight: Option<InFlight>,
+    /// Devices attached by subtree rules (`physport=...*`): busid → rule.
+    #[serde(default)]
+    pub subtree: BTreeMap<String, u32>,
 }
 
 impl Default for Journal {
@@ -66,6 +69,7 @@ impl Default for Journal {
             version: JOURNAL_VERSION,
             placements: BTreeMap::new(),
             in_flight: None,
+            subtree: BTreeMap::new(),
         }
     }
 }
