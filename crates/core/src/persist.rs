@@ -36,8 +36,7 @@
 //! A domain without a `vm` node (not created by a toolstack) has no uuid
 //! and is not recorded; that is logged, not an error.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -185,28 +184,7 @@ pub fn store(paths: &HostPaths, saved: &Saved) -> Result<()> {
     let mut text = serde_json::to_string_pretty(&encode(saved))
         .map_err(|e| malformed(&path, e.to_string()))?;
     text.push('\n');
-    write_atomic(&path, text.as_bytes()).map_err(io_err(&path))
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(parent)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::statefile::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))
 }
 
 /// Removes the saved configuration of `uuid` (absent is fine).

@@ -1,5 +1,6 @@
 //! Small JSON state files of vusb's own under the state directory (the
-//! assignment rules, the daemon's journal): read whole, written atomically
+//! assignment rules, the daemon's journal, the saved per-guest USB
+//! configurations of [`crate::persist`]): read whole, written atomically
 //! (temporary file, `fsync`, `rename`, `fsync` of the directory), edited
 //! under an exclusive `flock` of a sibling `.lock` file so two writers
 //! never lose each other's change. The schemas themselves belong to their
