@@ -385,8 +385,15 @@ fn firmware_follow(follow: bool) {
         .filter(|v| !v.is_empty())
     };
     if follow {
+        // Wait for the daemon's decision, not for the port: until the
+        // daemon has seen the re-enumeration the port still holds the
+        // device of the first attach, and a wait on it returns at once.
         assert!(
-            wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-1")).is_some(),
+            wait_for(5 * SEC, || {
+                d.audit_count("firmware follow: 1-1 (0781:df11)") >= 1
+                    && bed.port(1, 0, 1).as_deref() == Some("1-1")
+            })
+            .is_some(),
             "{}",
             d.log_text()
         );
@@ -403,7 +410,8 @@ fn firmware_follow(follow: bool) {
         bed.reenumerate_as("1-1", "0781", "5567");
         assert!(
             wait_for(5 * SEC, || {
-                bed.port(1, 0, 1).as_deref() == Some("1-1")
+                d.audit_count("attach 1-1 (0781:5567)") >= 2
+                    && bed.port(1, 0, 1).as_deref() == Some("1-1")
                     && d.status()["rules"][1]["state"] == "attached"
             })
             .is_some(),
