@@ -273,6 +273,35 @@ impl Bed {
             self.name
         );
         fs::write(self.dir.join("run.sh"), run)?;
+        // A boot that hangs before dom0 reaches the scenario (seen once
+        // under TCG: dom0's console stopped at "Switched to clocksource
+        // xen") has run nothing of vusb's: it is booted once more, and the
+        // hung console is kept as console-hung.log. A stop after the
+        // scenario started is never retried.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let started = Instant::now();
+            let stopped = self.boot_once()?;
+            let reached = fs::metadata(self.dir.join("progress")).is_ok_and(|m| m.len() > 0);
+            if stopped.is_some() && !reached && attempts < 2 {
+                eprintln!(
+                    "xenbed {}: dom0 never reached the scenario ({}); booting once more",
+                    self.name,
+                    stopped.as_deref().unwrap_or("")
+                );
+                let _ = fs::rename(
+                    self.dir.join("console.log"),
+                    self.dir.join("console-hung.log"),
+                );
+                continue;
+            }
+            return Outcome::read(self.name, self.dir, started.elapsed(), stopped);
+        }
+    }
+
+    /// One boot of the bed: returns why the harness stopped it, if it did.
+    fn boot_once(&self) -> io::Result<Option<String>> {
         let log = fs::File::create(self.dir.join("boot.log"))?;
         let mut cmd = Command::new(scripts_dir().join("boot.sh"));
         cmd.arg(&self.img.dir)
@@ -289,9 +318,7 @@ impl Bed {
         let started = Instant::now();
         let child = cmd.spawn()?;
         let mut boot = Boot { child, done: false };
-        let stopped = self.supervise(&mut boot, started);
-        let elapsed = started.elapsed();
-        Outcome::read(self.name, self.dir, elapsed, stopped)
+        Ok(self.supervise(&mut boot, started))
     }
 
     /// Wait for the boot to end, serving QMP requests and watching
