@@ -447,6 +447,59 @@ fn without_follow_the_firmware_mode_device_is_another_device() {
     firmware_follow(false);
 }
 
+/// The firmware-follow window survives the daemon: the rule's device
+/// leaves (the daemon notes its physical port in its journal), the daemon
+/// is killed, the device comes back in firmware mode (another
+/// vendor:product, which a higher-priority rule of another domain
+/// matches) while no daemon runs, and the restarted daemon gives it to
+/// the first rule's domain, never to the other. Simulated host.
+#[test]
+fn firmware_follow_survives_a_daemon_restart() {
+    let bed = Bed::sim();
+    bed.ok(&["usbctrl-attach", "guest1", "type=pv", "ports=2"]);
+    bed.ok(&["usbctrl-attach", "guest2", "type=qusb", "ports=2"]);
+    bed.ok(&[
+        "usb-rule-add",
+        "guest1",
+        "vendor=0781,product=5567",
+        "follow=60",
+    ]);
+    bed.ok(&[
+        "usb-rule-add",
+        "guest2",
+        "vendor=0781,product=df11",
+        "priority=9",
+    ]);
+    let mut d = bed.daemon();
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-1")).is_some());
+    bed.unplug("1-1");
+    assert!(
+        wait_for(5 * SEC, || d.audit_count("1-1 unplugged") == 1).is_some(),
+        "{}",
+        d.log_text()
+    );
+    d.kill();
+    let sysfs = bed.paths().sysfs_root;
+    vusb_sim::hotplug::set_identity(&sysfs, "1-1", "0781", "df11").unwrap();
+    vusb_sim::hotplug::plug(&sysfs, "1-1", None).unwrap();
+    let d2 = bed.daemon();
+    assert!(
+        wait_for(5 * SEC, || {
+            d2.audit_count("firmware follow: 1-1 (0781:df11)") == 1
+                && bed.port(1, 0, 1).as_deref() == Some("1-1")
+        })
+        .is_some(),
+        "{}",
+        d2.log_text()
+    );
+    let qusb = bed
+        .client()
+        .read_opt(TxId::NONE, "/local/domain/0/backend/qusb/2/0/port/1")
+        .unwrap()
+        .filter(|v| !v.is_empty());
+    assert_eq!(qusb, None, "never anywhere else: {}", d2.log_text());
+}
+
 /// The case of the issue, on the real C xenstored with the **real xl**:
 /// a device given to a guest by `xl usbdev-attach` (libxl's driver memory,
 /// no vusb record), then the domain destroyed: the daemon gives it back to

@@ -24,7 +24,8 @@
 //!    once per domain start.
 //!
 //! Every decision that changes something, or changes a rule's state, is
-//! one audit line (stderr at warning level, `audit: ...`, and the status'
+//! one audit line (stderr at info level on [`super::AUDIT_TARGET`],
+//! printed as `vusb: audit: ...` whatever the verbosity, and the status'
 //! `recent` list).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,7 +38,7 @@ use vusb_xenstore::client::Client;
 use vusb_xenstore::{DomId, TxId};
 use vusb_xlcfg::UsbDevSpec;
 
-use super::journal::{self, InFlight, Journal, Placement};
+use super::journal::{self, Departure, InFlight, Journal, Placement};
 use super::{DaemonConfig, DaemonError, Event, RuleState, Status, Tuning};
 use crate::assign::{self, Assignment};
 use crate::domain::Domain;
@@ -51,14 +52,6 @@ use crate::{Error, HostPaths};
 struct DevHistory {
     last_event: Instant,
     last_remove: Option<Instant>,
-}
-
-/// A rule's device that left its physical port (firmware-update follow).
-#[derive(Debug, Clone)]
-struct Departure {
-    rule: u32,
-    vid_pid: String,
-    at: Instant,
 }
 
 /// Retry state of one rule.
@@ -86,8 +79,6 @@ pub struct Engine<'a> {
     warned: BTreeSet<(u32, DomId)>,
     /// Wake-up time the engine set itself (settling, retry).
     deadline: Option<Instant>,
-    /// Physical ports whose rule device left, for rules with `follow=`.
-    departed: HashMap<String, Departure>,
     /// The domains seen in the last pass.
     known: BTreeSet<DomId>,
 }
@@ -111,13 +102,12 @@ impl<'a> Engine<'a> {
             last_state: HashMap::new(),
             warned: BTreeSet::new(),
             deadline: None,
-            departed: HashMap::new(),
             known: BTreeSet::new(),
         }
     }
 
     fn audit(&self, line: String) {
-        log::warn!(target: "vusbd", "audit: {line}");
+        log::info!(target: super::AUDIT_TARGET, "{line}");
         if let Ok(mut s) = self.status.lock() {
             Status::push(&mut s.recent, line);
         }
@@ -465,14 +455,13 @@ impl<'a> Engine<'a> {
             return;
         };
         if let (true, Some(pp)) = (follows, p.physical_port.clone()) {
-            self.departed.insert(
-                pp,
-                Departure {
-                    rule,
-                    vid_pid: p.vid_pid.clone(),
-                    at: Instant::now(),
-                },
-            );
+            let dep = Departure {
+                rule,
+                vid_pid: p.vid_pid.clone(),
+                at_ms: journal::now_ms(),
+            };
+            self.journal.departed.insert(pp, dep);
+            self.save_journal();
         }
     }
 
@@ -488,16 +477,20 @@ impl<'a> Engine<'a> {
         claimed: &mut BTreeMap<String, u32>,
     ) {
         let now = Instant::now();
+        let now_ms = journal::now_ms();
         let rules = self.rules.clone();
-        self.departed.retain(|_, d| {
+        let open = self.journal.departed.len();
+        // The window is in wall-clock time (it survives a restart); a clock
+        // set back counts as no time passed.
+        self.journal.departed.retain(|_, d| {
             rules.iter().any(|r| {
                 r.id == d.rule
-                    && r.follow.is_some_and(|s| {
-                        now.duration_since(d.at) < std::time::Duration::from_secs(u64::from(s))
-                    })
+                    && r.follow
+                        .is_some_and(|s| now_ms.saturating_sub(d.at_ms) < u64::from(s) * 1000)
             })
         });
-        for (pp, dep) in self.departed.clone() {
+        let mut changed = open != self.journal.departed.len();
+        for (pp, dep) in self.journal.departed.clone() {
             let Some(rule) = rules.iter().find(|r| r.id == dep.rule) else {
                 continue;
             };
@@ -509,7 +502,8 @@ impl<'a> Engine<'a> {
             };
             if rules::matches(&spec, dev) {
                 // The rule's own device is back: the normal path takes it.
-                self.departed.remove(&pp);
+                self.journal.departed.remove(&pp);
+                changed = true;
                 continue;
             }
             let busid = dev.busid.to_string();
@@ -541,6 +535,9 @@ impl<'a> Engine<'a> {
                 rule.domain
             ));
             self.attach(rule, dom, dev, &state);
+        }
+        if changed {
+            self.save_journal();
         }
     }
 
