@@ -609,4 +609,28 @@ fn a_subtree_rule_takes_every_device_below_the_port() {
     assert!(wait_for(5 * SEC, all).is_some(), "{}", d.log_text());
     let twice = || d.audit_count("attach 1-3 (1234:0002) below physport=usb1/*") == 2;
     assert!(wait_for(5 * SEC, twice).is_some(), "{}", d.log_text());
+    // Each device goes back to its own previous port: the two devices on
+    // ports 1 and 2 unplugged, the one from port 2 re-plugged first (it
+    // would get port 1, the first free one, if the daemon forgot).
+    let before: Vec<Option<String>> = (1..=4).map(|p| bed.port(1, 0, p)).collect();
+    let (first, second) = (before[0].clone().unwrap(), before[1].clone().unwrap());
+    bed.unplug(&first);
+    bed.unplug(&second);
+    let b = &bed;
+    let held = |n: usize| move || (1..=4).filter_map(|p| b.port(1, 0, p)).count() == n;
+    assert!(wait_for(5 * SEC, held(2)).is_some(), "{}", d.log_text());
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug(&second, None);
+    assert!(wait_for(5 * SEC, held(3)).is_some(), "{}", d.log_text());
+    assert_eq!(
+        bed.port(1, 0, 2).as_deref(),
+        Some(second.as_str()),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug(&first, None);
+    assert!(wait_for(5 * SEC, held(4)).is_some(), "{}", d.log_text());
+    let after: Vec<Option<String>> = (1..=4).map(|p| bed.port(1, 0, p)).collect();
+    assert_eq!(after, before, "{}", d.log_text());
 }

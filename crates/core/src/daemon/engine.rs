@@ -653,7 +653,8 @@ impl<'a> Engine<'a> {
     }
 
     /// A subtree rule (`physport=...*`): every device below the port goes
-    /// to the domain, each attached wherever `usbdev-attach` puts it. The
+    /// to the domain, each at the controller port it had last time (by its
+    /// own physical port) when free, else wherever `usbdev-attach` puts it. The
     /// rule's state summarises them (`attached 2 of 3 (subtree)`).
     fn apply_subtree(
         &mut self,
@@ -688,16 +689,34 @@ impl<'a> Engine<'a> {
                 domid: dom.domid,
                 arg: rule.domain.clone(),
             };
-            let spec = UsbDevSpec {
-                busid: Some(busid.clone()),
-                ..UsbDevSpec::default()
+            let key = if dev.physical_port.is_empty() {
+                busid.clone()
+            } else {
+                dev.physical_port.clone()
             };
-            let env = OpEnv::new(self.xs, &self.paths);
-            match crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec) {
+            let same_place = self
+                .journal
+                .subtree_placements
+                .get(&key)
+                .filter(|p| p.domain == rule.domain)
+                .map(|p| (p.ctrl, p.port));
+            match self.attach_at(rule.id, &d, &busid, same_place) {
                 Ok(a) => {
                     attached += 1;
                     self.count(|c| c.attaches += 1);
                     self.journal.subtree.insert(busid.clone(), rule.id);
+                    self.journal.subtree_placements.insert(
+                        key,
+                        Placement {
+                            domain: rule.domain.clone(),
+                            busid: busid.clone(),
+                            vid_pid: dev.vid_pid(),
+                            ctrl: a.ctrl,
+                            port: a.port,
+                            physical_port: Some(dev.physical_port.clone())
+                                .filter(|p| !p.is_empty()),
+                        },
+                    );
                     self.save_journal();
                     self.audit(format!(
                         "rule {}: attach {busid} ({}) below {} to {} (domid {}) controller {} port {}",
@@ -727,6 +746,43 @@ impl<'a> Engine<'a> {
         self.set_state(rule, st);
     }
 
+    /// `usbdev-attach` of `busid` to `d`: at controller and port
+    /// `same_place` when given and that port is still there and free,
+    /// else wherever attach puts it.
+    fn attach_at(
+        &self,
+        rule: u32,
+        d: &Domain,
+        busid: &str,
+        same_place: Option<(u32, u32)>,
+    ) -> crate::Result<crate::ops::usbdev_attach::Attached> {
+        let mut spec = UsbDevSpec {
+            busid: Some(busid.to_owned()),
+            ..UsbDevSpec::default()
+        };
+        if let Some((c, p)) = same_place {
+            spec.controller = Some(c);
+            spec.port = Some(p);
+        }
+        let env = OpEnv::new(self.xs, &self.paths);
+        let result = crate::ops::usbdev_attach::usbdev_attach(&env, d, &spec);
+        if same_place.is_some()
+            && matches!(
+                result,
+                Err(Error::PortInUse { .. }
+                    | Error::PortOutOfRange { .. }
+                    | Error::MissingNode { .. }
+                    | Error::NoFreePort { .. })
+            )
+        {
+            log::info!("rule {rule}: last place of {busid} taken or gone; attaching anywhere");
+            spec.controller = None;
+            spec.port = None;
+            return crate::ops::usbdev_attach::usbdev_attach(&env, d, &spec);
+        }
+        result
+    }
+
     fn remember(&mut self, rule: &Rule, dev: &UsbDevice, ctrl: u32, port: u32) {
         let p = Placement {
             domain: rule.domain.clone(),
@@ -754,45 +810,19 @@ impl<'a> Engine<'a> {
             domid: dom.domid,
             arg: rule.domain.clone(),
         };
-        let mut spec = UsbDevSpec {
-            busid: Some(busid.clone()),
-            ..UsbDevSpec::default()
-        };
         let same_place = self
             .journal
             .placements
             .get(&rule.id)
             .filter(|p| p.domain == rule.domain)
             .map(|p| (p.ctrl, p.port));
-        if let Some((c, p)) = same_place {
-            spec.controller = Some(c);
-            spec.port = Some(p);
-        }
         self.journal.in_flight = Some(InFlight {
             rule: rule.id,
             busid: busid.clone(),
             domid: dom.domid,
         });
         self.save_journal();
-        let env = OpEnv::new(self.xs, &self.paths);
-        let mut result = crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec);
-        if same_place.is_some()
-            && matches!(
-                result,
-                Err(Error::PortInUse { .. }
-                    | Error::PortOutOfRange { .. }
-                    | Error::MissingNode { .. }
-                    | Error::NoFreePort { .. })
-            )
-        {
-            log::info!(
-                "rule {}: last place taken or gone; attaching anywhere",
-                rule.id
-            );
-            spec.controller = None;
-            spec.port = None;
-            result = crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec);
-        }
+        let result = self.attach_at(rule.id, &d, &busid, same_place);
         self.journal.in_flight = None;
         match result {
             Ok(a) => {

@@ -61,6 +61,11 @@ pub struct Journal {
     /// Devices attached by subtree rules (`physport=...*`): busid → rule.
     #[serde(default)]
     pub subtree: BTreeMap<String, u32>,
+    /// Where each device attached by a subtree rule was last placed, by
+    /// its physical port (its busid when it has none), so that a device
+    /// re-plugged below the port goes back to the same controller port.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subtree_placements: BTreeMap<String, Placement>,
     /// Firmware-update follow windows open now: physical port → the
     /// rule's device that left it. Kept here so that a daemon restarted
     /// during a firmware update still follows it.
@@ -94,6 +99,7 @@ impl Default for Journal {
             placements: BTreeMap::new(),
             in_flight: None,
             subtree: BTreeMap::new(),
+            subtree_placements: BTreeMap::new(),
             departed: BTreeMap::new(),
         }
     }
