@@ -10,6 +10,7 @@
 
 mod daemon_support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use daemon_support::{Bed, wait_for};
@@ -445,6 +446,47 @@ fn firmware_update_is_followed_to_the_same_domain_only() {
 #[test]
 fn without_follow_the_firmware_mode_device_is_another_device() {
     firmware_follow(false);
+}
+
+/// `vusbd`, the daemon-only binary the systemd unit runs, is the same
+/// daemon: it applies a rule (re-plug included), answers `daemon-status`
+/// and prints audit lines; a bad argument is a usage error (exit 2).
+/// Simulated host.
+#[test]
+fn vusbd_is_the_same_daemon() {
+    let bed = Bed::sim();
+    with_controller(&bed);
+    bed.ok(&["usb-rule-add", "guest1", "busid=1-2"]);
+    let d = bed.vusbd();
+    assert!(
+        wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-2")).is_some(),
+        "{}",
+        d.log_text()
+    );
+    bed.unplug("1-2");
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 1).is_none()).is_some());
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug("1-2", None);
+    assert!(
+        wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-2")).is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(5 * SEC, || d.audit_count("attach 1-2") == 2).is_some(),
+        "{}",
+        d.log_text()
+    );
+    let st = bed.ok(&["daemon-status", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["pid"], d.child.id());
+    assert_eq!(st["rules"][0]["state"], "attached");
+    let o = bed
+        .cmd_of(Path::new(daemon_support::VUSBD), &["--uevents", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("usage: vusbd"));
 }
 
 /// The firmware-follow window survives the daemon: the rule's device
