@@ -385,7 +385,7 @@ impl<'a> Engine<'a> {
     /// Whether a record is managed by a rule of its domain.
     fn managed(&self, rec: &Assignment, domains: &[RunningDomain]) -> Option<u32> {
         let dom = domains.iter().find(|d| d.domid == rec.domid)?;
-        if let Some(id) = self.journal.subtree.get(&rec.busid)
+        if let Some(id) = self.journal.subtree.get(rec.busid.as_str())
             && self.rules.iter().any(|r| r.id == *id && dom.is(&r.domain))
         {
             return Some(*id);
@@ -394,7 +394,9 @@ impl<'a> Engine<'a> {
             .placements
             .iter()
             .find(|(id, p)| {
-                p.busid == rec.busid && dom.is(&p.domain) && self.rules.iter().any(|r| r.id == **id)
+                rec.busid == p.busid.as_str()
+                    && dom.is(&p.domain)
+                    && self.rules.iter().any(|r| r.id == **id)
             })
             .map(|(id, _)| *id)
     }
@@ -406,12 +408,9 @@ impl<'a> Engine<'a> {
             let Some(rule) = self.managed(&rec, domains) else {
                 continue;
             };
-            let why = match devices.iter().find(|d| d.busid.as_str() == rec.busid) {
+            let why = match devices.iter().find(|d| d.busid == rec.busid) {
                 None => "unplugged",
-                Some(d)
-                    if u16::try_from(d.devnum).ok() != Some(rec.hostaddr)
-                        || u16::try_from(d.busnum).ok() != Some(rec.hostbus) =>
-                {
+                Some(d) if d.devnum != rec.hostaddr || d.busnum != rec.hostbus => {
                     "re-plugged (new address)"
                 }
                 Some(_) => continue,
@@ -515,7 +514,7 @@ impl<'a> Engine<'a> {
                 domid,
                 ..RuleState::default()
             };
-            if records.iter().any(|r| r.busid == busid) {
+            if records.iter().any(|r| r.busid == dev.busid) {
                 self.set_state(rule, state("attached (firmware follow)", Some(&busid)));
                 continue;
             }
@@ -619,7 +618,7 @@ impl<'a> Engine<'a> {
             return;
         }
         claimed.insert(busid.clone(), rule.id);
-        if let Some(rec) = records.iter().find(|r| r.busid == busid) {
+        if let Some(rec) = records.iter().find(|r| r.busid == dev.busid) {
             if rec.domid == dom.domid {
                 self.remember(rule, dev, rec.ctrl, rec.port);
                 self.set_state(rule, state("attached", Some(&busid)));
@@ -672,7 +671,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             claimed.insert(busid.clone(), rule.id);
-            if let Some(rec) = records.iter().find(|r| r.busid == busid) {
+            if let Some(rec) = records.iter().find(|r| r.busid == dev.busid) {
                 if rec.domid == dom.domid {
                     attached += 1;
                     if self.journal.subtree.insert(busid, rule.id).is_none() {
