@@ -134,7 +134,7 @@ where
     let Some((file, lock)) = config_file(xs, paths, domid)? else {
         return Ok(());
     };
-    let lockf = crate::flock::lock_exclusive(&lock).map_err(io_err(&lock))?;
+    let lockf = crate::flock::lock_unless_dry(paths.plan(), &lock).map_err(io_err(&lock))?;
     let raw = crate::small_file::read(&file, crate::small_file::MAX_CONFIG_FILE)
         .map_err(io_err(&file))?;
     let had_nul = raw.last() == Some(&0);
@@ -156,6 +156,13 @@ where
     let mut bytes = out.into_bytes();
     if had_nul {
         bytes.push(0);
+    }
+    if let Some(plan) = paths.plan() {
+        plan.record(crate::dryrun::Effect::FileWrite {
+            path: file,
+            content: bytes,
+        });
+        return Ok(());
     }
     let tmp = file.with_extension("libxl-json.vusb-tmp");
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;

@@ -265,7 +265,10 @@ fn decode(path: &Path, text: &str) -> Result<RuleSet> {
 /// succeeds).
 pub fn edit<T>(paths: &HostPaths, f: impl FnOnce(&mut RuleSet) -> Result<T>) -> Result<T> {
     let path = file_path(paths);
-    let _lock = statefile::lock(&path).map_err(io_err(&path))?;
+    let _lock = match paths.plan() {
+        Some(_) => None,
+        None => Some(statefile::lock(&path).map_err(io_err(&path))?),
+    };
     let mut set = load(paths)?;
     let out = f(&mut set)?;
     let mut text = serde_json::to_string_pretty(&set).map_err(|e| RuleError::Malformed {
@@ -273,7 +276,7 @@ pub fn edit<T>(paths: &HostPaths, f: impl FnOnce(&mut RuleSet) -> Result<T>) -> 
         reason: e.to_string(),
     })?;
     text.push('\n');
-    statefile::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+    crate::dryrun::write_file(paths.plan(), &path, text.as_bytes()).map_err(io_err(&path))?;
     Ok(out)
 }
 

@@ -213,6 +213,7 @@ fn bring_up<X: Xenstore + XenstoreWatch + ?Sized>(
             };
             wait_state(
                 env.xs,
+                env.paths.plan(),
                 &be,
                 STATE_INIT_WAIT as u32,
                 env.timeouts.backend_connect,
@@ -330,7 +331,7 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
     super::teardown::detach_all_emulated(env, dom, ctrl)?;
     match ctrl.ctype {
         UsbCtrlType::Pv | UsbCtrlType::Qusb => {
-            close_backend(env.xs, ctrl, env.timeouts.backend_close)?;
+            close_backend(env.xs, env.paths.plan(), ctrl, env.timeouts.backend_close)?;
         }
         UsbCtrlType::DeviceModel => super::dm::remove_controller(env, dom, ctrl)?,
     }

@@ -23,7 +23,7 @@ fn rebind_err(busid: &str, e: rebind::Error) -> Error {
 /// drivers; on failure every interface is back on its original driver.
 pub fn give<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &str) -> Result<()> {
     let b = BusId::parse(busid)?;
-    rebind::assign(xs, &paths.sysfs_root, &b).map_err(|e| rebind_err(busid, e))
+    rebind::assign_with(xs, rebind::Drivers::of(paths), &b).map_err(|e| rebind_err(busid, e))
 }
 
 /// Unbind `busid`'s interfaces from usbback, bind them back to the
@@ -31,7 +31,8 @@ pub fn give<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &str) -> Res
 /// host only has its memory removed.
 pub fn take_back<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &str) -> Result<()> {
     let b = BusId::parse(busid)?;
-    let restored = rebind::restore(xs, &paths.sysfs_root, &b).map_err(|e| rebind_err(busid, e))?;
+    let restored = rebind::restore_with(xs, rebind::Drivers::of(paths), &b)
+        .map_err(|e| rebind_err(busid, e))?;
     for r in restored {
         log::debug!("{} back on {:?}", r.interface, r.driver);
     }

@@ -1,0 +1,522 @@
+//! `vusb -N` (dry run) of every changing command on Xen, end to end with
+//! the built `vusb` on a fake Xen host (`vusb_testsupport::fakehost`): the
+//! real C xenstored (traced with `-T`), the simulated usbback/usbfront and
+//! qusb backend, the fixture sysfs whose binds and unbinds the shim
+//! performs like the kernel, the fake device model of the HVM guest (a
+//! QMP server logging every command it gets).
+//!
+//! For each step, on pv (domain 1), qusb (domain 2) and devicemodel
+//! (domain 3) controllers:
+//! - `vusb -N <step>` exits 0, prints the plan's key effects and
+//!   `vusb: dry run: nothing was changed`, and changes nothing: the whole
+//!   xenstore tree (with values and permissions, `/vusb` included), every
+//!   file, symlink and directory of the host (sysfs bindings, libxl JSON,
+//!   vusb's state dir, lock files) and the device model (no `device_add`
+//!   or `device_del` reached it) are as before;
+//! - then the step runs for real, and the xenstore changes its own
+//!   connection sent (read from xenstored's trace) are the plan's: the same
+//!   written and permission-set paths, the plan's `mkdir`/`rm` among the
+//!   real ones, and each real `mkdir`/`rm` the plan lacks one that changed
+//!   nothing (the node existed / did not exist). Likewise the device
+//!   model's `device_add`/`device_del` and the shim's sysfs writes equal
+//!   the plan's.
+//!
+//! Bad input under `-N` gives the same stdout, error and exit status as
+//! without it, then `vusb: dry run: nothing was changed` on stderr.
+//!
+//! Needs the real xenstored (harness): fails under `CI=true` when it cannot
+//! start, skips with a reason otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+use vusb_sim::layout::{DomainKind, GuestSpec};
+use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
+use vusb_testsupport::xlpeer;
+use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vusb");
+const NOTHING_CHANGED: &str = "vusb: dry run: nothing was changed";
+
+fn host() -> Option<FakeHost> {
+    let config = FakeHostConfig {
+        domains: vec![
+            GuestSpec::new(1, DomainKind::Pv),
+            GuestSpec::new(2, DomainKind::PvQemu),
+            GuestSpec::new(3, DomainKind::Hvm),
+        ],
+        trace: true,
+        ..FakeHostConfig::default()
+    };
+    require_or_skip("dry_run (real xenstored)", FakeHost::start(&config))
+}
+
+fn vusb(host: &FakeHost, args: &[&str]) -> xlpeer::Outcome {
+    let mut cmd = host.vusb_command(Path::new(BIN), args).unwrap();
+    cmd.env("VUSB_BACKEND_TIMEOUT_MS", "3000");
+    xlpeer::run(host, cmd).unwrap()
+}
+
+/// Every node of the store: path → (value, permissions).
+fn tree(host: &FakeHost) -> BTreeMap<String, (Vec<u8>, String)> {
+    let xs = host.client().unwrap();
+    let mut out = BTreeMap::new();
+    let mut todo = vec!["/".to_owned()];
+    while let Some(p) = todo.pop() {
+        let Ok(value) = xs.read(TxId::NONE, &p) else {
+            continue;
+        };
+        let perms: Vec<String> = xs
+            .get_perms(TxId::NONE, &p)
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for c in xs.directory_opt(TxId::NONE, &p).unwrap() {
+            todo.push(if p == "/" {
+                format!("/{c}")
+            } else {
+                format!("{p}/{c}")
+            });
+        }
+        out.insert(p, (value, perms.join(" ")));
+    }
+    out
+}
+
+/// Every directory, file (with content) and symlink (with target) under
+/// the host's root, but xenstored's own files and the logs the fake
+/// parties append to (the fake device model logs queries too).
+fn files(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if rel == "xs" || rel.ends_with(".log") {
+                continue;
+            }
+            let t = e.file_type().unwrap();
+            let what = if t.is_symlink() {
+                format!("-> {}", fs::read_link(&p).unwrap().display())
+            } else if t.is_dir() {
+                todo.push(p.clone());
+                "dir".to_owned()
+            } else if t.is_file() {
+                String::from_utf8_lossy(&fs::read(&p).unwrap_or_default()).into_owned()
+            } else {
+                "special".to_owned()
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
+}
+
+/// The state-changing commands the fake device models received.
+fn qmp_changes(host: &FakeHost) -> Vec<String> {
+    host.qmp_log()
+        .lines()
+        .filter(|l| l.contains("device_add") || l.contains("device_del"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    tree: BTreeMap<String, (Vec<u8>, String)>,
+    files: BTreeMap<String, String>,
+    qmp: Vec<String>,
+}
+
+fn snapshot(host: &FakeHost) -> Snapshot {
+    host.settle();
+    Snapshot {
+        tree: tree(host),
+        files: files(host.root()),
+        qmp: qmp_changes(host),
+    }
+}
+
+/// The xenstore changes of a plan (or a trace): (request, path).
+type Changes = BTreeSet<(String, String)>;
+
+fn plan_changes(plan: &str) -> Changes {
+    let mut out = Changes::new();
+    for l in plan.lines() {
+        let Some(rest) = l.strip_prefix("xenstore ") else {
+            continue;
+        };
+        let mut w = rest.split_whitespace();
+        let (Some(op), Some(path)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let op = match op {
+            "write" => "WRITE",
+            "mkdir" => "MKDIR",
+            "rm" => "RM",
+            "set_perms" => "SET_PERMS",
+            _ => continue, // transaction start/commit
+        };
+        out.insert((op.to_owned(), path.to_owned()));
+    }
+    out
+}
+
+/// The changing requests of the connections created in this trace
+/// segment (the command's own).
+fn trace_changes(segment: &str) -> Changes {
+    let mut mine = BTreeSet::new();
+    let mut out = Changes::new();
+    for line in segment.lines() {
+        if let Some(rest) = line.strip_prefix("CREATE connection ") {
+            if let Some(id) = rest.split_whitespace().next() {
+                mine.insert(id.to_owned());
+            }
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("IN ") else {
+            continue;
+        };
+        let mut w = rest.split_whitespace();
+        let conn = w.next().unwrap_or_default();
+        if !mine.contains(conn) {
+            continue;
+        }
+        let (_, _) = (w.next(), w.next()); // date, time
+        let op = w.next().unwrap_or_default();
+        if !["WRITE", "MKDIR", "RM", "SET_PERMS"].contains(&op) {
+            continue;
+        }
+        let path = w.next().unwrap_or_default().trim_start_matches('(');
+        out.insert((op.to_owned(), path.to_owned()));
+    }
+    out
+}
+
+fn trace_len(host: &FakeHost) -> u64 {
+    fs::metadata(host.trace_path()).map(|m| m.len()).unwrap()
+}
+
+fn trace_since(host: &FakeHost, off: u64) -> String {
+    let all = fs::read(host.trace_path()).unwrap();
+    String::from_utf8_lossy(&all[off as usize..]).into_owned()
+}
+
+/// The sysfs writes the shim performed since `off` bytes of its log.
+fn sysfs_writes_since(host: &FakeHost, off: usize) -> Vec<String> {
+    host.sysfs_log()[off..].lines().map(str::to_owned).collect()
+}
+
+/// Dry-run `args`: exit 0, `expect` in the plan, nothing changed. Then run
+/// it for real and compare what it changed with the plan. Returns the plan.
+fn step(host: &FakeHost, args: &[&str], expect: &[&str]) -> String {
+    let before = snapshot(host);
+    let mut dry_args = vec!["-N"];
+    dry_args.extend_from_slice(args);
+    let dry = vusb(host, &dry_args);
+    assert_eq!(dry.rc, 0, "-N {args:?}: {}", dry.stderr);
+    let after = snapshot(host);
+    assert_eq!(
+        before.tree, after.tree,
+        "-N {args:?} changed xenstore; plan:\n{}",
+        dry.stdout
+    );
+    assert_eq!(before.files, after.files, "-N {args:?} changed files");
+    assert_eq!(
+        before.qmp, after.qmp,
+        "-N {args:?} changed the device model"
+    );
+    let plan = dry.stdout.clone();
+    assert!(
+        plan.trim_end().ends_with(NOTHING_CHANGED),
+        "-N {args:?}: {plan}"
+    );
+    for e in expect {
+        assert!(plan.contains(e), "-N {args:?}: plan lacks {e:?}:\n{plan}");
+    }
+
+    // The same step for real: what it changed is what the plan said.
+    let off = trace_len(host);
+    let sys_off = host.sysfs_log().len();
+    let real = vusb(host, args);
+    assert_eq!(real.rc, 0, "{args:?}: {}", real.stderr);
+    let done = trace_changes(&trace_since(host, off));
+    let planned = plan_changes(&plan);
+    let (wr, _): (Changes, Changes) = done
+        .iter()
+        .cloned()
+        .partition(|(op, _)| op == "WRITE" || op == "SET_PERMS");
+    let planned_wr: Changes = planned
+        .iter()
+        .filter(|(op, _)| op == "WRITE" || op == "SET_PERMS")
+        .cloned()
+        .collect();
+    assert_eq!(
+        wr, planned_wr,
+        "{args:?}: written paths differ from the plan:\n{plan}"
+    );
+    for c in planned.iter().filter(|(op, _)| op == "MKDIR" || op == "RM") {
+        assert!(
+            done.contains(c),
+            "{args:?}: planned {c:?} not done:\n{plan}"
+        );
+    }
+    for (op, path) in done.iter().filter(|c| !planned.contains(*c)) {
+        let existed = before.tree.contains_key(path);
+        match op.as_str() {
+            "MKDIR" => assert!(existed, "{args:?}: mkdir {path} not planned:\n{plan}"),
+            "RM" => assert!(!existed, "{args:?}: rm {path} not planned:\n{plan}"),
+            _ => {}
+        }
+    }
+    // The device model got exactly the planned device_add/device_del.
+    let qmp_done = qmp_changes(host).len() - before.qmp.len();
+    let qmp_planned = plan
+        .lines()
+        .filter(|l| l.starts_with("qmp device_"))
+        .count();
+    assert_eq!(
+        qmp_done, qmp_planned,
+        "{args:?}: QMP commands vs plan:\n{plan}"
+    );
+    // The sysfs binds/unbinds the shim saw, against the plan's.
+    let sys_done = sysfs_writes_since(host, sys_off);
+    let sys_planned = plan
+        .lines()
+        .filter(|l| l.starts_with("sysfs write"))
+        .count();
+    assert_eq!(
+        sys_done.len(),
+        sys_planned,
+        "{args:?}: sysfs writes {sys_done:?} vs plan:\n{plan}"
+    );
+    plan
+}
+
+#[test]
+fn pv_controller_and_device_plans_match_the_real_run() {
+    let Some(host) = host() else { return };
+    step(
+        &host,
+        &["usbctrl-attach", "1", "type=pv", "version=2", "ports=4"],
+        &[
+            "xenstore write /local/domain/0/backend/vusb/1/0/num-ports = \"4\"",
+            "wait for backend /local/domain/0/backend/vusb/1/0 to reach state",
+        ],
+    );
+    // 1-2 has three interfaces, each on its driver: three unbinds, three
+    // binds to usbback, the driver memory first.
+    let plan = step(
+        &host,
+        &["usbdev-attach", "1", "hostbus=1", "hostaddr=3"],
+        &[
+            "xenstore write /local/domain/0/backend/vusb/1/0/port/1 = \"1-2\"",
+            "xenstore write /libxl/usbback/1-2/1-2@1_0/driver_path = \"/sys/bus/usb/drivers/usbhid\"",
+            "/bus/usb/devices/1-2:1.0/driver/unbind = \"1-2:1.0\"",
+            "/bus/usb/drivers/usbback/bind = \"1-2:1.2\" (bind to usbback)",
+            "file write ",
+        ],
+    );
+    let memory = plan.find("driver_path").unwrap();
+    let unbind = plan.find("driver/unbind").unwrap();
+    assert!(memory < unbind, "memory after unbind:\n{plan}");
+    step(
+        &host,
+        &["usbdev-detach", "1", "0", "1"],
+        &[
+            "xenstore write /local/domain/0/backend/vusb/1/0/port/1 = \"\"",
+            "(unbind from usbback)",
+            "xenstore rm /libxl/usbback/1-2",
+        ],
+    );
+    step(
+        &host,
+        &["usbdev-attach", "1", "busid=1-1"],
+        &["xenstore write /local/domain/0/backend/vusb/1/0/port/1 = \"1-1\""],
+    );
+    // Removing the controller takes its device off first.
+    step(
+        &host,
+        &["usbctrl-detach", "1", "0"],
+        &[
+            "xenstore write /local/domain/0/backend/vusb/1/0/port/1 = \"\"",
+            "(unbind from usbback)",
+            "xenstore write /local/domain/0/backend/vusb/1/0/state = \"5\"",
+            "wait for backend /local/domain/0/backend/vusb/1/0 to reach state 6",
+            "xenstore rm /local/domain/1/device/vusb/0",
+        ],
+    );
+    step(&host, &["usbctrl-attach", "1"], &["xenstore mkdir "]);
+    step(
+        &host,
+        &["usbdev-attach", "1", "busid=1-1"],
+        &["(bind to usbback)"],
+    );
+    step(
+        &host,
+        &["usb-release", "1"],
+        &[
+            "xenstore write /local/domain/0/backend/vusb/1/0/port/1 = \"\"",
+            "(unbind from usbback)",
+            "xenstore rm /local/domain/1/device/vusb/0",
+        ],
+    );
+}
+
+#[test]
+fn qusb_controller_and_device_plans_match_the_real_run() {
+    let Some(host) = host() else { return };
+    step(
+        &host,
+        &["usbctrl-attach", "2", "type=qusb"],
+        &["xenstore write /local/domain/0/backend/qusb/2/0/num-ports = \"8\""],
+    );
+    step(
+        &host,
+        &["usbdev-attach", "2", "hostbus=1", "hostaddr=2"],
+        &["xenstore write /local/domain/0/backend/qusb/2/0/port/1 = \"1-1\""],
+    );
+    step(
+        &host,
+        &["usbdev-detach", "2", "busid=1-1"],
+        &["xenstore write /local/domain/0/backend/qusb/2/0/port/1 = \"\""],
+    );
+    step(&host, &["usbctrl-detach", "2", "0"], &["xenstore rm "]);
+}
+
+#[test]
+fn devicemodel_plans_match_the_real_run() {
+    let Some(host) = host() else { return };
+    step(
+        &host,
+        &["usbctrl-attach", "3", "version=2"],
+        &["qmp device_add {", "\"id\":\"xenusb-0\""],
+    );
+    step(
+        &host,
+        &["usbdev-attach", "3", "hostbus=1", "hostaddr=5"],
+        &["qmp device_add {", "\"driver\":\"usb-host\""],
+    );
+    step(
+        &host,
+        &["usbdev-detach", "3", "0", "1"],
+        &["qmp device_del {", "wait for QEMU's DEVICE_DELETED"],
+    );
+    step(
+        &host,
+        &["usbctrl-detach", "3", "0"],
+        &["qmp device_del {\"id\":\"xenusb-0\"}"],
+    );
+}
+
+#[test]
+fn an_attach_that_creates_its_controller_plans_both() {
+    let Some(host) = host() else { return };
+    // No controller yet: the attach creates one and waits for its backend.
+    step(
+        &host,
+        &["usbdev-attach", "1", "hostbus=1", "hostaddr=2"],
+        &[
+            "wait for backend /local/domain/0/backend/vusb/1/0 to reach state",
+            "xenstore write /local/domain/0/backend/vusb/1/0/port/1 = \"1-1\"",
+            "(bind to usbback)",
+        ],
+    );
+}
+
+/// Bad input: with `-N` the same stdout, error lines and exit status as
+/// without (usage errors included), then the dry run's last line on
+/// stderr; nothing changes either way.
+#[test]
+fn bad_input_fails_the_same_and_changes_nothing() {
+    let Some(host) = host() else { return };
+    let o = vusb(&host, &["usbctrl-attach", "1", "type=pv"]);
+    assert_eq!(o.rc, 0, "{}", o.stderr);
+    for args in [
+        &["usbdev-attach", "1", "hostbus=1", "hostaddr=99"][..],
+        &["usbdev-attach", "1", "busid=1-1", "hostbus=1", "hostaddr=3"],
+        &["usbdev-attach", "nosuchguest", "busid=1-1"],
+        &["usbdev-detach", "1", "0", "7"],
+        &["usbctrl-attach", "1", "type=pv", "ports=99"],
+        &["usbctrl-detach", "1", "5"],
+        &["usbdev-attach", "1"],
+        &["usb-rule-remove", "42"],
+    ] {
+        // The plain run first: it may create a lock file (a rules lock).
+        let plain = vusb(&host, args);
+        let before = snapshot(&host);
+        let mut dry_args = vec!["-N"];
+        dry_args.extend_from_slice(args);
+        let dry = vusb(&host, &dry_args);
+        let after = snapshot(&host);
+        assert_ne!(plain.rc, 0, "{args:?} succeeded");
+        assert_eq!(
+            dry.rc, plain.rc,
+            "{args:?}: {} / {}",
+            plain.stderr, dry.stderr
+        );
+        assert_eq!(dry.stdout, plain.stdout, "{args:?}");
+        let expected = format!("{}{NOTHING_CHANGED}\n", plain.stderr);
+        assert_eq!(dry.stderr, expected, "{args:?}");
+        assert!(before == after, "-N {args:?} changed the host");
+    }
+}
+
+#[test]
+fn rules_are_planned_not_written() {
+    let Some(host) = host() else { return };
+    let before = snapshot(&host);
+    let dry = vusb(
+        &host,
+        &[
+            "-N",
+            "usb-rule-add",
+            "guest1",
+            "vendor=0x1234",
+            "product=0x5678",
+        ],
+    );
+    assert_eq!(dry.rc, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("file write "), "{}", dry.stdout);
+    assert!(dry.stdout.contains("rules"), "{}", dry.stdout);
+    assert_eq!(before, snapshot(&host), "-N usb-rule-add changed the host");
+    let list = vusb(&host, &["usb-rule-list"]);
+    assert!(!list.stdout.contains("0x5678"), "{}", list.stdout);
+    // For real, then a planned removal.
+    let real = vusb(
+        &host,
+        &["usb-rule-add", "guest1", "vendor=0x1234", "product=0x5678"],
+    );
+    assert_eq!(real.rc, 0, "{}", real.stderr);
+    let before = snapshot(&host);
+    let dry = vusb(&host, &["-N", "usb-rule-remove", "1"]);
+    assert_eq!(dry.rc, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("file write "), "{}", dry.stdout);
+    assert_eq!(
+        before,
+        snapshot(&host),
+        "-N usb-rule-remove changed the host"
+    );
+}
+
+#[test]
+fn read_only_commands_run_as_usual_and_long_running_ones_refuse() {
+    let Some(host) = host() else { return };
+    let plain = vusb(&host, &["usb-assignable-list"]);
+    let dry = vusb(&host, &["-N", "usb-assignable-list"]);
+    assert_eq!((dry.rc, &dry.stdout), (plain.rc, &plain.stdout));
+    let plain = vusb(&host, &["usb-list", "1"]);
+    let dry = vusb(&host, &["--dry-run", "usb-list", "1"]);
+    assert_eq!((dry.rc, &dry.stdout), (plain.rc, &plain.stdout));
+    let d = vusb(&host, &["-N", "daemon"]);
+    assert_eq!(d.rc, 1, "{}", d.stderr);
+    assert!(
+        d.stderr.contains("does not implement -N (dryrun) option"),
+        "{}",
+        d.stderr
+    );
+}
