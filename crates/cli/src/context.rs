@@ -45,7 +45,7 @@ impl Context {
 
     /// Route the `log` facade to stderr at the level `-v` asked for
     /// ([`crate::logging`]).
-    pub fn init_logging(&self) {
-        crate::logging::init(self.verbosity);
+    pub fn init_logging(&self, progress: bool) {
+        crate::logging::init(self.verbosity, progress);
     }
 }

@@ -55,7 +55,8 @@ fn main() -> ExitCode {
         eprintln!("vusb: `vusb --help` lists the options");
         return ExitCode::from(2);
     }
-    ctx.init_logging();
+    // The daemon gets no wait announcer: no thread waking up while idle.
+    ctx.init_logging(name.to_str().and_then(cli::resolve) != Some("daemon"));
     let Some(command) = name.to_str().and_then(cli::resolve) else {
         eprintln!(
             "vusb: unknown command {name:?}{}",

@@ -39,3 +39,5 @@ pub mod ops;
 
 pub use env::HostPaths;
 pub use error::{Error, Result};
+/// The host device name used throughout the library (from `vusb-host`).
+pub use vusb_host::BusId;

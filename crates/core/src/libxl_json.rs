@@ -67,7 +67,7 @@ pub fn ctrl_entry(c: &Controller) -> Value {
 }
 
 /// The JSON entry libxl stores for a hot-plugged host device.
-pub fn dev_entry(ctrl: u32, port: u32, hostbus: u16, hostaddr: u16) -> Value {
+pub fn dev_entry(ctrl: u32, port: u32, hostbus: u8, hostaddr: u8) -> Value {
     let mut host = Map::new();
     if hostbus != 0 {
         host.insert("hostbus".into(), json!(hostbus));
@@ -230,8 +230,8 @@ pub fn record_dev<X: Xenstore + ?Sized>(
     domid: DomId,
     ctrl: u32,
     port: u32,
-    hostbus: u16,
-    hostaddr: u16,
+    hostbus: u8,
+    hostaddr: u8,
 ) -> Result<()> {
     update(xs, paths, domid, |m| {
         let list = array_mut(m, "usbdevs");

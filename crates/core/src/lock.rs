@@ -88,7 +88,7 @@ impl Held {
 }
 
 /// The name of a device's lock.
-pub fn device_name(busid: &str) -> String {
+pub fn device_name(busid: &vusb_host::BusId) -> String {
     format!("dev-{busid}")
 }
 
@@ -103,7 +103,7 @@ pub fn guest_name(domid: DomId) -> String {
 }
 
 /// Lock host device `busid` exclusively, waiting up to `wait`.
-pub fn device(paths: &HostPaths, busid: &str, wait: Duration) -> Result<Held> {
+pub fn device(paths: &HostPaths, busid: &vusb_host::BusId, wait: Duration) -> Result<Held> {
     acquire(paths, &device_name(busid), Mode::Exclusive, wait)
 }
 
@@ -313,8 +313,9 @@ mod tests {
     fn exclusive_excludes_and_times_out_naming_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let paths = HostPaths::under(dir.path());
-        let a = device(&paths, "1-1", Duration::from_millis(10)).unwrap();
-        let e = device(&paths, "1-1", Duration::from_millis(30)).unwrap_err();
+        let b = vusb_host::BusId::parse("1-1").unwrap();
+        let a = device(&paths, &b, Duration::from_millis(10)).unwrap();
+        let e = device(&paths, &b, Duration::from_millis(30)).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("host USB device 1-1"), "{msg}");
         assert!(
@@ -322,7 +323,7 @@ mod tests {
             "{msg}"
         );
         drop(a);
-        device(&paths, "1-1", Duration::from_millis(10)).unwrap();
+        device(&paths, &b, Duration::from_millis(10)).unwrap();
     }
 
     #[test]
@@ -354,7 +355,7 @@ mod tests {
     fn names_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let paths = HostPaths::under(dir.path());
-        assert!(device(&paths, "../x", Duration::ZERO).is_err());
-        assert!(device(&paths, "a/b", Duration::ZERO).is_err());
+        assert!(acquire(&paths, "dev-../x", Mode::Exclusive, Duration::ZERO).is_err());
+        assert!(acquire(&paths, "dev-a/b", Mode::Exclusive, Duration::ZERO).is_err());
     }
 }

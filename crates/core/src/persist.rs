@@ -72,9 +72,9 @@ pub struct DevRecord {
     /// The host device's sysfs name.
     pub busid: String,
     /// Its bus number at attach time.
-    pub hostbus: u16,
+    pub hostbus: u8,
     /// Its device address at attach time.
-    pub hostaddr: u16,
+    pub hostaddr: u8,
     /// idVendor, if known.
     pub vendor: Option<u16>,
     /// idProduct, if known.
@@ -302,8 +302,8 @@ pub fn dev_spec(r: &DevRecord) -> UsbDevSpec {
     UsbDevSpec {
         controller: Some(r.ctrl),
         port: Some(r.port).filter(|&p| p != 0),
-        hostbus: u8::try_from(r.hostbus).ok(),
-        hostaddr: u8::try_from(r.hostaddr).ok(),
+        hostbus: Some(r.hostbus),
+        hostaddr: Some(r.hostaddr),
         busid: Some(r.busid.clone()),
         vendor: r.vendor,
         product: r.product,

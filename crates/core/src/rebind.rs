@@ -33,21 +33,21 @@ pub enum Error {
     #[error("host USB device {busid} is not present")]
     DeviceGone {
         /// The device.
-        busid: String,
+        busid: BusId,
     },
     /// The usbback driver is not registered (`bus/usb/drivers/usbback`
     /// absent): nothing was changed.
     #[error("the usbback driver is not loaded; cannot hand {busid} to it")]
     UsbbackNotLoaded {
         /// The device.
-        busid: String,
+        busid: BusId,
     },
     /// A sysfs step (list, read driver, bind, unbind) failed; the host error
     /// names the interface and driver.
     #[error("changing drivers of {busid}")]
     Sysfs {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// The cause.
         #[source]
         source: vusb_host::Error,
@@ -56,7 +56,7 @@ pub enum Error {
     #[error("driver memory of {busid}")]
     Memory {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// The cause.
         #[source]
         source: driver_memory::Error,
@@ -69,7 +69,7 @@ pub enum Error {
     )]
     RollbackFailed {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// Why the assignment failed.
         cause: Box<Error>,
         /// Why the rollback failed.
@@ -92,14 +92,14 @@ pub struct Restored {
 
 fn sysfs(busid: &BusId) -> impl Fn(vusb_host::Error) -> Error + '_ {
     move |source| Error::Sysfs {
-        busid: busid.to_string(),
+        busid: busid.clone(),
         source,
     }
 }
 
 fn memory(busid: &BusId) -> impl Fn(driver_memory::Error) -> Error + '_ {
     move |source| Error::Memory {
-        busid: busid.to_string(),
+        busid: busid.clone(),
         source,
     }
 }
@@ -190,12 +190,12 @@ pub fn assign_with<X: Xenstore + ?Sized>(
     let sysfs_root = drivers.root;
     if !present(sysfs_root, busid) {
         return Err(Error::DeviceGone {
-            busid: busid.to_string(),
+            busid: busid.clone(),
         });
     }
     if !bind::driver_loaded(sysfs_root, USBBACK) {
         return Err(Error::UsbbackNotLoaded {
-            busid: busid.to_string(),
+            busid: busid.clone(),
         });
     }
     match assign_steps(xs, drivers, busid) {
@@ -205,7 +205,7 @@ pub fn assign_with<X: Xenstore + ?Sized>(
             match restore_with(xs, drivers, busid) {
                 Ok(_) => Err(cause),
                 Err(rollback) => Err(Error::RollbackFailed {
-                    busid: busid.to_string(),
+                    busid: busid.clone(),
                     cause: Box::new(cause),
                     source: Box::new(rollback),
                 }),
@@ -219,7 +219,7 @@ fn assign_steps<X: Xenstore + ?Sized>(xs: &X, d: Drivers<'_>, busid: &BusId) -> 
     let interfaces = bind::interfaces_of(root, busid).map_err(sysfs(busid))?;
     if interfaces.is_empty() && !present(root, busid) {
         return Err(Error::DeviceGone {
-            busid: busid.to_string(),
+            busid: busid.clone(),
         });
     }
     // The device's memory node must exist before the first interface goes
@@ -232,12 +232,12 @@ fn assign_steps<X: Xenstore + ?Sized>(xs: &X, d: Drivers<'_>, busid: &BusId) -> 
         match driver.as_deref() {
             Some(USBBACK) => continue,
             Some(from) => {
-                driver_memory::remember(xs, busid.as_str(), intf, from).map_err(memory(busid))?;
+                driver_memory::remember(xs, busid, intf, from).map_err(memory(busid))?;
                 marked = true;
                 d.unbind(intf).map_err(sysfs(busid))?;
             }
             None if !marked => {
-                driver_memory::begin(xs, busid.as_str()).map_err(memory(busid))?;
+                driver_memory::begin(xs, busid).map_err(memory(busid))?;
                 marked = true;
             }
             None => {}
@@ -269,12 +269,12 @@ pub fn restore_with<X: Xenstore + ?Sized>(
     busid: &BusId,
 ) -> Result<Vec<Restored>> {
     let sysfs_root = drivers.root;
-    let remembered = driver_memory::recall(xs, busid.as_str())
+    let remembered = driver_memory::recall(xs, busid)
         .map_err(memory(busid))?
         .unwrap_or_default();
     if !present(sysfs_root, busid) {
         log::info!("{busid} has left the host; forgetting its driver memory");
-        driver_memory::forget(xs, busid.as_str()).map_err(memory(busid))?;
+        driver_memory::forget(xs, busid).map_err(memory(busid))?;
         return Ok(Vec::new());
     }
     let interfaces = bind::interfaces_of(sysfs_root, busid).map_err(sysfs(busid))?;
@@ -304,7 +304,7 @@ pub fn restore_with<X: Xenstore + ?Sized>(
     if let Some(e) = first_error {
         return Err(sysfs(busid)(e));
     }
-    driver_memory::forget(xs, busid.as_str()).map_err(memory(busid))?;
+    driver_memory::forget(xs, busid).map_err(memory(busid))?;
     Ok(out)
 }
 

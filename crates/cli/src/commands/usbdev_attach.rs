@@ -59,7 +59,11 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             }
             let what = match a.emulated {
                 Some(k) => format!("emulated {}", k.spec_name()),
-                None => a.busid.clone(),
+                None => a
+                    .busid
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             };
             log::info!(
                 "domain {}: {what} at controller {} port {}",

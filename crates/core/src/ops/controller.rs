@@ -27,6 +27,7 @@
 
 use std::collections::BTreeSet;
 
+use vusb_host::BusId;
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch, transaction};
 use vusb_xlcfg::UsbCtrlSpec;
 
@@ -34,7 +35,7 @@ use super::common::{OpEnv, check_device_model, ctrl_defaults, resolve_ctrl_type,
 use super::teardown::Why;
 use crate::domain::Domain;
 use crate::journal::{self, Step};
-use crate::layout::read::{read_controller, read_port};
+use crate::layout::read::{read_controller, read_port, read_port_busid};
 use crate::layout::remove::{close_backend, destroy_nodes};
 use crate::layout::wait::{STATE_CONNECTED, STATE_INIT_WAIT, wait_state};
 use crate::layout::write::{nextid, write_controller};
@@ -246,19 +247,11 @@ fn rollback<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, ctrl: &Controller) {
 }
 
 /// The valid busids in `ctrl`'s port nodes.
-fn busids_on<X: Xenstore + ?Sized>(xs: &X, ctrl: &Controller) -> Result<BTreeSet<String>> {
+fn busids_on<X: Xenstore + ?Sized>(xs: &X, ctrl: &Controller) -> Result<BTreeSet<BusId>> {
     let mut out = BTreeSet::new();
     for port in 1..=ctrl.ports {
-        if let Some(b) = read_port(xs, TxId::NONE, ctrl, port)? {
-            if vusb_host::BusId::parse(&b).is_ok() {
-                out.insert(b);
-            } else {
-                log::warn!(
-                    "domain {}: controller {} port {port} holds {b:?}, not a busid",
-                    ctrl.domid,
-                    ctrl.devid
-                );
-            }
+        if let Some(b) = read_port_busid(xs, TxId::NONE, ctrl, port)? {
+            out.insert(b);
         }
     }
     Ok(out)
@@ -317,7 +310,7 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
     };
     journal::ctrl_write(env.xs, TxId::NONE, dom.domid, ctrl.devid, step)?;
     for port in 1..=ctrl.ports {
-        if let Some(busid) = read_port(env.xs, TxId::NONE, ctrl, port)? {
+        if let Some(busid) = read_port_busid(env.xs, TxId::NONE, ctrl, port)? {
             super::teardown::detach_host(env, dom, ctrl, port, &busid, why).map_err(|e| {
                 Error::Remove {
                     what: format!("the device at controller {} port {port}", ctrl.devid),

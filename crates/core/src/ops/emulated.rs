@@ -129,7 +129,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     Ok(Attached {
         ctrl: ctrl.devid,
         port,
-        busid: String::new(),
+        busid: None,
         created_ctrl: placed.created.last().map(|c| c.devid),
         emulated: Some(kind),
         notices: Vec::new(),

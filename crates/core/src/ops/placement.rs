@@ -22,6 +22,7 @@
 
 use std::collections::BTreeSet;
 
+use vusb_host::BusId;
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
 use vusb_xlcfg::UsbCtrlSpec;
 
@@ -42,8 +43,8 @@ pub struct Attached {
     pub ctrl: u32,
     /// Port.
     pub port: u32,
-    /// The host device.
-    pub busid: String,
+    /// The host device (`None` for an emulated device).
+    pub busid: Option<BusId>,
     /// The controller devid if one had to be created for this device.
     pub created_ctrl: Option<u32>,
     /// For `type=tablet|mouse|keyboard`: the emulated device (then

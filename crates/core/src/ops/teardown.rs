@@ -12,6 +12,7 @@
 //! The caller holds the device's lock and a lock on the controller
 //! ([`crate::lock`]).
 
+use vusb_host::BusId;
 use vusb_xenstore::{TxId, Xenstore};
 
 use super::common::OpEnv;
@@ -59,7 +60,7 @@ pub fn detach_host<X: Xenstore + ?Sized>(
     dom: &Domain,
     ctrl: &Controller,
     port: u32,
-    busid: &str,
+    busid: &BusId,
     why: Why,
 ) -> Result<()> {
     let mut rec = handover::record_for(env, ctrl, port, busid)?;
@@ -78,7 +79,7 @@ pub fn detach_host_locked<X: Xenstore + ?Sized>(
     dom: &Domain,
     ctrl: &Controller,
     port: u32,
-    busid: &str,
+    busid: &BusId,
     why: Why,
 ) -> Result<()> {
     let wait = env.timeouts.lock_wait;

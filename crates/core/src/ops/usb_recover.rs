@@ -164,7 +164,7 @@ pub fn usb_recover<X: Xenstore + XenstoreWatch + ?Sized>(
                 },
             };
         out.push(Recovered {
-            busid: rec.busid,
+            busid: rec.busid.to_string(),
             outcome,
         });
     }
@@ -221,14 +221,14 @@ fn resolve_one<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, rec: &Assignment) -> Ou
 /// The driver memory pass (see the module doc).
 fn recover_memory<X: Xenstore + ?Sized>(
     env: &OpEnv<'_, X>,
-    done: &std::collections::BTreeSet<String>,
+    done: &std::collections::BTreeSet<BusId>,
     out: &mut Vec<Recovered>,
 ) -> Result<()> {
     let (xs, paths) = (env.xs, env.paths);
     let remembered = driver_memory::remembered_devices(xs)?;
     let mut port_table: Option<Vec<(String, String)>> = None;
     for name in remembered {
-        if done.contains(&name) {
+        if done.contains(name.as_str()) {
             continue;
         }
         let busid = match BusId::parse(&name) {
@@ -242,18 +242,17 @@ fn recover_memory<X: Xenstore + ?Sized>(
                 continue;
             }
         };
-        let Some(_held) =
-            lock::try_acquire(paths, &lock::device_name(busid.as_str()), Mode::Exclusive)?
+        let Some(_held) = lock::try_acquire(paths, &lock::device_name(&busid), Mode::Exclusive)?
         else {
             out.push(Recovered {
                 busid: name.clone(),
                 outcome: Outcome::Busy {
-                    holder: lock::recorded_holder(paths, &lock::device_name(&name)),
+                    holder: lock::recorded_holder(paths, &lock::device_name(&busid)),
                 },
             });
             continue;
         };
-        let record = match assign::lookup(xs, TxId::NONE, busid.as_str()) {
+        let record = match assign::lookup(xs, TxId::NONE, &busid) {
             Ok(r) => r,
             Err(e) => {
                 out.push(Recovered {
@@ -305,12 +304,12 @@ fn recover_memory<X: Xenstore + ?Sized>(
             continue;
         }
         let outcome = match rebind::restore_with(xs, rebind::Drivers::of(paths), &busid) {
-            Ok(list) => match vusb_xenstore::transaction(xs, 8, |tx| {
-                assign::release(xs, tx, busid.as_str())
-            }) {
-                Ok(()) => Outcome::Restored(list),
-                Err(e) => failed(&e),
-            },
+            Ok(list) => {
+                match vusb_xenstore::transaction(xs, 8, |tx| assign::release(xs, tx, &busid)) {
+                    Ok(()) => Outcome::Restored(list),
+                    Err(e) => failed(&e),
+                }
+            }
             Err(e) => Outcome::Failed(vusb_host::discover::error_chain(&e)),
         };
         out.push(Recovered {
