@@ -21,6 +21,12 @@
 //!   model's `device_add`/`device_del` and the shim's sysfs writes equal
 //!   the plan's.
 //!
+//! The same for `config-apply`, `usb-recover` (a device left on usbback
+//! with its driver memory) and `usb-release`. The qusb backend QEMU a PV
+//! guest without a device model needs is planned (command line, records,
+//! wait), not started. Rules (`usb-rule-add`/`-remove`) are planned file
+//! writes. Read-only commands print what they print without `-N`.
+//!
 //! Bad input under `-N` gives the same stdout, error and exit status as
 //! without it, then `vusb: dry run: nothing was changed` on stderr.
 //!
@@ -519,4 +525,98 @@ fn read_only_commands_run_as_usual_and_long_running_ones_refuse() {
         "{}",
         d.stderr
     );
+}
+
+#[test]
+fn config_apply_plans_match_the_real_run() {
+    let Some(host) = host() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g1.cfg");
+    fs::write(
+        &cfg,
+        "usbctrl = [ 'type=pv,version=2,ports=4' ]\n\
+         usbdev = [ 'hostbus=1,hostaddr=2,controller=0,port=1', 'hostbus=1, hostaddr=4' ]\n",
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let plan = step(
+        &host,
+        &["config-apply", "1", cfg],
+        &[
+            "wait for backend /local/domain/0/backend/vusb/1/0 to reach state",
+            "xenstore write /local/domain/0/backend/vusb/1/0/port/1 = \"1-1\"",
+            "xenstore write /local/domain/0/backend/vusb/1/0/port/2 = \"1-3\"",
+            "(bind to usbback)",
+        ],
+    );
+    // What the command prints comes before the plan, as without -N.
+    assert!(
+        plan.starts_with("created controller 0\nattached 1-1 at controller 0 port 1\n"),
+        "{plan}"
+    );
+    // Applied already: no xenstore, sysfs or QMP change (the saved
+    // configuration is rewritten, as a real run does).
+    let dry = vusb(&host, &["-N", "config-apply", "1", cfg]);
+    assert_eq!(dry.rc, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .starts_with("already present: 1 controller(s), 2 device(s)\n"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        !dry.stdout
+            .lines()
+            .any(|l| l.starts_with("xenstore") || l.starts_with("sysfs") || l.starts_with("qmp")),
+        "{}",
+        dry.stdout
+    );
+}
+
+/// A device left on usbback with its driver memory but no assignment (a
+/// record lost behind vusb's back): `usb-recover` gives it back.
+#[test]
+fn usb_recover_plans_match_the_real_run() {
+    let Some(host) = host() else { return };
+    let o = vusb(&host, &["usbdev-attach", "1", "busid=1-2"]);
+    assert_eq!(o.rc, 0, "{}", o.stderr);
+    host.settle();
+    let xs = host.client().unwrap();
+    xs.rm(TxId::NONE, "/vusb/assigned/1-2").unwrap();
+    xs.write(TxId::NONE, "/local/domain/0/backend/vusb/1/0/port/1", b"")
+        .unwrap();
+    step(
+        &host,
+        &["usb-recover"],
+        &[
+            "/bus/usb/devices/1-2:1.0/driver/unbind = \"1-2:1.0\" (unbind from usbback)",
+            "/bus/usb/drivers/usbhid/bind = \"1-2:1.0\" (bind to usbhid)",
+            "xenstore rm /libxl/usbback/1-2",
+        ],
+    );
+}
+
+/// A PV guest without a device model gets its qusb backend QEMU started
+/// on demand: the plan shows the QEMU command line, the records (the pid
+/// only a real start learns is `<pid>`) and the wait; nothing is started
+/// (the fake host has no such QEMU: a start attempt would fail the
+/// command). The real start is covered on the real Xen test bed.
+#[test]
+fn qusb_backend_start_is_planned_not_done() {
+    let Some(host) = host() else { return };
+    let before = snapshot(&host);
+    let dry = vusb(&host, &["-N", "usbctrl-attach", "1", "type=qusb"]);
+    assert_eq!(dry.rc, 0, "{}", dry.stderr);
+    let qemu = host.paths().qemu_xen;
+    for e in [
+        format!("start {} -xen-domid 1 -no-shutdown", qemu.display()),
+        "xenstore write /local/domain/1/image/device-model-pid = \"<pid>\"".to_owned(),
+        "xenstore write /vusb/qusb-backend/1 = \"<pid>\"".to_owned(),
+        "wait for QEMU to write \"running\" to /local/domain/0/device-model/1/state (at most 60 s)"
+            .to_owned(),
+        "xenstore write /local/domain/0/backend/qusb/1/0/num-ports = \"8\"".to_owned(),
+    ] {
+        assert!(dry.stdout.contains(&e), "plan lacks {e:?}:\n{}", dry.stdout);
+    }
+    assert_eq!(before, snapshot(&host), "-N changed the host");
 }
