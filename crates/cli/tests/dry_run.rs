@@ -620,3 +620,42 @@ fn qusb_backend_start_is_planned_not_done() {
     }
     assert_eq!(before, snapshot(&host), "-N changed the host");
 }
+
+/// The documented difference from xl (reference §1.1, test 30): the real
+/// `xl` (xen-utils-4.17, under the xl-peer shim on the same fake host)
+/// refuses `-N` for every USB command with exit 1; vusb prints a plan.
+/// Neither changes anything.
+#[test]
+fn xl_refuses_dry_run_where_vusb_plans() {
+    if !xlpeer::xl_available() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the real xl is not installed"
+        );
+        eprintln!("SKIP: the real xl is not installed");
+        return;
+    }
+    let Some(host) = host() else { return };
+    let before = snapshot(&host);
+    for args in [
+        &["usbctrl-attach", "1"][..],
+        &["usbdev-attach", "1", "hostbus=1", "hostaddr=2"],
+        &["usbdev-detach", "1", "0", "1"],
+        &["usbctrl-detach", "1", "0"],
+    ] {
+        let mut dry = vec!["-N"];
+        dry.extend_from_slice(args);
+        let xl = xlpeer::run(&host, host.xl_command(&dry).unwrap()).unwrap();
+        assert_eq!(xl.rc, 1, "xl {dry:?}: {}", xl.stderr);
+        assert!(
+            xl.stderr
+                .contains("command does not implement -N (dryrun) option"),
+            "xl {dry:?}: {}",
+            xl.stderr
+        );
+    }
+    let v = vusb(&host, &["-N", "usbctrl-attach", "1"]);
+    assert_eq!(v.rc, 0, "{}", v.stderr);
+    assert!(v.stdout.contains("xenstore "), "{}", v.stdout);
+    assert_eq!(before, snapshot(&host), "a dry run changed the host");
+}
