@@ -14,12 +14,15 @@
 //!   vusb's state dir, lock files) and the device model (no `device_add`
 //!   or `device_del` reached it) are as before;
 //! - then the step runs for real, and the xenstore changes its own
-//!   connection sent (read from xenstored's trace) are the plan's: the same
-//!   written and permission-set paths, the plan's `mkdir`/`rm` among the
-//!   real ones, and each real `mkdir`/`rm` the plan lacks one that changed
-//!   nothing (the node existed / did not exist). Likewise the device
-//!   model's `device_add`/`device_del` and the shim's sysfs writes equal
-//!   the plan's.
+//!   connection sent (read from xenstored's trace) are the plan's, in the
+//!   same order with the same values and permissions (a real run's
+//!   `mkdir` of a node that exists or `rm` of one that does not, and the
+//!   requests of transactions it aborted, change nothing and are not in a
+//!   plan); the binds/unbinds the shim performed are the plan's, in order;
+//!   the device model got the planned `device_add`/`device_del`, with the
+//!   same arguments, in order.
+//!   No value differs: the only one a real run learns (the pid of a qusb
+//!   backend QEMU it starts, `<pid>` in a plan) does not occur here.
 //!
 //! The same for `config-apply`, `usb-recover` (a device left on usbback
 //! with its driver memory) and `usb-release`. The qusb backend QEMU a PV
@@ -147,36 +150,54 @@ fn snapshot(host: &FakeHost) -> Snapshot {
     }
 }
 
-/// The xenstore changes of a plan (or a trace): (request, path).
-type Changes = BTreeSet<(String, String)>;
+/// One xenstore change: request, path, and the value (`WRITE`) or the
+/// permissions (`SET_PERMS`), as text.
+type Change = (String, String, String);
 
-fn plan_changes(plan: &str) -> Changes {
-    let mut out = Changes::new();
+fn unquote(v: &str) -> String {
+    let v = v
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v);
+    v.replace("\\\"", "\"").replace("\\\\", "\\")
+}
+
+/// The xenstore changes of a plan, in order (transaction lines dropped:
+/// only committed transactions are in a plan).
+fn plan_changes(plan: &str) -> Vec<Change> {
+    let mut out = Vec::new();
     for l in plan.lines() {
         let Some(rest) = l.strip_prefix("xenstore ") else {
             continue;
         };
-        let mut w = rest.split_whitespace();
-        let (Some(op), Some(path)) = (w.next(), w.next()) else {
-            continue;
-        };
-        let op = match op {
-            "write" => "WRITE",
-            "mkdir" => "MKDIR",
-            "rm" => "RM",
-            "set_perms" => "SET_PERMS",
+        let (op, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let change = match op {
+            "write" => {
+                let (path, value) = rest.split_once(" = ").unwrap();
+                ("WRITE", path.to_owned(), unquote(value))
+            }
+            "mkdir" => ("MKDIR", rest.to_owned(), String::new()),
+            "rm" => ("RM", rest.to_owned(), String::new()),
+            "set_perms" => {
+                let (path, perms) = rest.split_once(' ').unwrap();
+                ("SET_PERMS", path.to_owned(), perms.to_owned())
+            }
             _ => continue, // transaction start/commit
         };
-        out.insert((op.to_owned(), path.to_owned()));
+        out.push((change.0.to_owned(), change.1, change.2));
     }
     out
 }
 
-/// The changing requests of the connections created in this trace
-/// segment (the command's own).
-fn trace_changes(segment: &str) -> Changes {
+/// The changes the connections created in this trace segment (the
+/// command's own) made, in order: those of aborted transactions dropped,
+/// and a `MKDIR` of a node that existed or an `RM` of one that did not
+/// (no change) dropped too, replaying from the store as it was (`before`).
+fn trace_changes(segment: &str, before: &BTreeSet<String>) -> Vec<Change> {
     let mut mine = BTreeSet::new();
-    let mut out = Changes::new();
+    let mut exists = before.clone();
+    let mut out = Vec::new();
+    let mut in_tx: Option<Vec<Change>> = None;
     for line in segment.lines() {
         if let Some(rest) = line.strip_prefix("CREATE connection ") {
             if let Some(id) = rest.split_whitespace().next() {
@@ -187,18 +208,64 @@ fn trace_changes(segment: &str) -> Changes {
         let Some(rest) = line.strip_prefix("IN ") else {
             continue;
         };
-        let mut w = rest.split_whitespace();
+        let mut w = rest.splitn(5, ' ');
         let conn = w.next().unwrap_or_default();
         if !mine.contains(conn) {
             continue;
         }
         let (_, _) = (w.next(), w.next()); // date, time
         let op = w.next().unwrap_or_default();
-        if !["WRITE", "MKDIR", "RM", "SET_PERMS"].contains(&op) {
-            continue;
+        let payload = w.next().unwrap_or_default();
+        let payload = payload
+            .strip_prefix('(')
+            .and_then(|p| p.strip_suffix(')'))
+            .unwrap_or(payload);
+        let (path, arg) = payload.split_once(' ').unwrap_or((payload, ""));
+        let change: Change = match op {
+            "TRANSACTION_START" => {
+                in_tx = Some(Vec::new());
+                continue;
+            }
+            "TRANSACTION_END" => {
+                let committed = payload.trim() == "T";
+                let changes = in_tx.take().unwrap_or_default();
+                if committed {
+                    out.extend(changes);
+                }
+                continue;
+            }
+            "WRITE" => ("WRITE".into(), path.into(), arg.into()),
+            "SET_PERMS" => ("SET_PERMS".into(), path.into(), arg.trim_end().into()),
+            "MKDIR" | "RM" => (op.into(), path.into(), String::new()),
+            _ => continue,
+        };
+        let below = format!("{}/", change.1);
+        let changed = match change.0.as_str() {
+            "MKDIR" | "WRITE" => {
+                let new = !exists.contains(&change.1);
+                let mut p = change.1.as_str();
+                loop {
+                    exists.insert(p.to_owned());
+                    match p.rsplit_once('/') {
+                        Some((parent, _)) if !parent.is_empty() => p = parent,
+                        _ => break,
+                    }
+                }
+                change.0 == "WRITE" || new
+            }
+            "RM" => {
+                let had = exists.contains(&change.1);
+                exists.retain(|p| p != &change.1 && !p.starts_with(&below));
+                had
+            }
+            _ => true,
+        };
+        if changed {
+            match &mut in_tx {
+                Some(tx) => tx.push(change),
+                None => out.push(change),
+            }
         }
-        let path = w.next().unwrap_or_default().trim_start_matches('(');
-        out.insert((op.to_owned(), path.to_owned()));
     }
     out
 }
@@ -250,55 +317,59 @@ fn step(host: &FakeHost, args: &[&str], expect: &[&str]) -> String {
     let sys_off = host.sysfs_log().len();
     let real = vusb(host, args);
     assert_eq!(real.rc, 0, "{args:?}: {}", real.stderr);
-    let done = trace_changes(&trace_since(host, off));
-    let planned = plan_changes(&plan);
-    let (wr, _): (Changes, Changes) = done
+    let existed: BTreeSet<String> = before.tree.keys().cloned().collect();
+    let done = trace_changes(&trace_since(host, off), &existed);
+    assert_eq!(
+        done,
+        plan_changes(&plan),
+        "{args:?}: the real run's xenstore changes (left) are not the plan's (right):\n{plan}"
+    );
+    // The device model got exactly the planned device_add/device_del.
+    let qmp_done: Vec<serde_json::Value> = qmp_changes(host)[before.qmp.len()..]
         .iter()
-        .cloned()
-        .partition(|(op, _)| op == "WRITE" || op == "SET_PERMS");
-    let planned_wr: Changes = planned
-        .iter()
-        .filter(|(op, _)| op == "WRITE" || op == "SET_PERMS")
-        .cloned()
+        .map(|l| serde_json::from_str(l.split_once(' ').unwrap().1).unwrap())
+        .collect();
+    let qmp_planned: Vec<serde_json::Value> = plan
+        .lines()
+        .filter_map(|l| l.strip_prefix("qmp "))
+        .filter(|l| l.starts_with("device_"))
+        .map(|l| {
+            let (cmd, args) = l.split_once(' ').unwrap();
+            let mut args: serde_json::Value = serde_json::from_str(args).unwrap();
+            // As the fake device model logs them: scalars as strings.
+            for v in args.as_object_mut().unwrap().values_mut() {
+                if let serde_json::Value::Number(n) = v {
+                    *v = serde_json::Value::String(n.to_string());
+                }
+            }
+            serde_json::json!({"execute": cmd, "arguments": args})
+        })
         .collect();
     assert_eq!(
-        wr, planned_wr,
-        "{args:?}: written paths differ from the plan:\n{plan}"
-    );
-    for c in planned.iter().filter(|(op, _)| op == "MKDIR" || op == "RM") {
-        assert!(
-            done.contains(c),
-            "{args:?}: planned {c:?} not done:\n{plan}"
-        );
-    }
-    for (op, path) in done.iter().filter(|c| !planned.contains(*c)) {
-        let existed = before.tree.contains_key(path);
-        match op.as_str() {
-            "MKDIR" => assert!(existed, "{args:?}: mkdir {path} not planned:\n{plan}"),
-            "RM" => assert!(!existed, "{args:?}: rm {path} not planned:\n{plan}"),
-            _ => {}
-        }
-    }
-    // The device model got exactly the planned device_add/device_del.
-    let qmp_done = qmp_changes(host).len() - before.qmp.len();
-    let qmp_planned = plan
-        .lines()
-        .filter(|l| l.starts_with("qmp device_"))
-        .count();
-    assert_eq!(
         qmp_done, qmp_planned,
-        "{args:?}: QMP commands vs plan:\n{plan}"
+        "{args:?}: QMP commands QEMU got (left) vs the plan's (right):\n{plan}"
     );
-    // The sysfs binds/unbinds the shim saw, against the plan's.
+    // The binds/unbinds the shim performed are the plan's, in order.
     let sys_done = sysfs_writes_since(host, sys_off);
-    let sys_planned = plan
+    let sys_planned: Vec<String> = plan
         .lines()
-        .filter(|l| l.starts_with("sysfs write"))
-        .count();
+        .filter(|l| l.starts_with("sysfs write "))
+        .map(|l| {
+            let (_, value) = l.split_once(" = \"").unwrap();
+            let (intf, note) = value.split_once("\" (").unwrap();
+            let note = note.trim_end_matches(')');
+            match note.split_once(' ') {
+                Some(("unbind", drv)) => {
+                    format!("unbind {} {intf}", drv.trim_start_matches("from "))
+                }
+                Some(("bind", drv)) => format!("bind {} {intf}", drv.trim_start_matches("to ")),
+                _ => panic!("unknown sysfs note {note:?}"),
+            }
+        })
+        .collect();
     assert_eq!(
-        sys_done.len(),
-        sys_planned,
-        "{args:?}: sysfs writes {sys_done:?} vs plan:\n{plan}"
+        sys_done, sys_planned,
+        "{args:?}: the shim's binds/unbinds (left) are not the plan's (right):\n{plan}"
     );
     plan
 }
