@@ -349,6 +349,25 @@ fn step(host: &FakeHost, args: &[&str], expect: &[&str]) -> String {
         qmp_done, qmp_planned,
         "{args:?}: QMP commands QEMU got (left) vs the plan's (right):\n{plan}"
     );
+    // Each file the plan writes has, after the real run, the size the plan
+    // gave its last write (the plan reads back what it planned to write).
+    let mut sizes = BTreeMap::new();
+    for l in plan.lines() {
+        if let Some(rest) = l.strip_prefix("file write ") {
+            let (path, n) = rest.rsplit_once(" (").unwrap();
+            let n: u64 = n.trim_end_matches(" bytes)").parse().unwrap();
+            sizes.insert(path.to_owned(), Some(n));
+        } else if let Some(path) = l.strip_prefix("file remove ") {
+            sizes.insert(path.to_owned(), None);
+        }
+    }
+    for (path, n) in &sizes {
+        let real = fs::metadata(path).ok().map(|m| m.len());
+        assert_eq!(
+            &real, n,
+            "{args:?}: {path} after the real run vs the plan:\n{plan}"
+        );
+    }
     // The binds/unbinds the shim performed are the plan's, in order.
     let sys_done = sysfs_writes_since(host, sys_off);
     let sys_planned: Vec<String> = plan

@@ -202,6 +202,8 @@ struct State {
     effects: Vec<Effect>,
     /// interface → the driver it would be on (`None`: unbound).
     drivers: std::collections::BTreeMap<String, Option<String>>,
+    /// file → its planned content (`None`: removed).
+    files: std::collections::BTreeMap<PathBuf, Option<Vec<u8>>>,
 }
 
 /// The recorded plan of one dry run; clones share it.
@@ -274,6 +276,24 @@ impl Plan {
             .insert(interface.to_owned(), driver.map(str::to_owned));
     }
 
+    /// Record that `path` would be written with `content`; later reads
+    /// through [`read_file`] see it.
+    pub fn write_file(&self, path: &std::path::Path, content: &[u8]) {
+        self.lock()
+            .files
+            .insert(path.to_path_buf(), Some(content.to_vec()));
+        self.record(Effect::FileWrite {
+            path: path.to_path_buf(),
+            content: content.to_vec(),
+        });
+    }
+
+    /// The planned content of `path`: `None` when the plan has not touched
+    /// it, `Some(None)` when it would be removed.
+    pub fn planned_file(&self, path: &std::path::Path) -> Option<Option<Vec<u8>>> {
+        self.lock().files.get(path).cloned()
+    }
+
     /// Wrap a xenstore connection: reads pass through, changes are
     /// recorded in this plan ([`DryXenstore`]).
     pub fn xenstore<X>(&self, xs: X) -> DryXenstore<X> {
@@ -290,13 +310,24 @@ pub(crate) fn write_file(
 ) -> std::io::Result<()> {
     match plan {
         Some(p) => {
-            p.record(Effect::FileWrite {
-                path: path.to_path_buf(),
-                content: content.to_vec(),
-            });
+            p.write_file(path, content);
             Ok(())
         }
         None => crate::statefile::write_atomic(path, content),
+    }
+}
+
+/// Read a small file ([`crate::small_file::read`]) as the plan would have
+/// left it: its planned content, `NotFound` when planned removed.
+pub(crate) fn read_file(
+    plan: Option<&Plan>,
+    path: &std::path::Path,
+    max: u64,
+) -> std::io::Result<Vec<u8>> {
+    match plan.and_then(|p| p.planned_file(path)) {
+        Some(Some(content)) => Ok(content),
+        Some(None) => Err(std::io::ErrorKind::NotFound.into()),
+        None => crate::small_file::read(path, max),
     }
 }
 
@@ -305,7 +336,12 @@ pub(crate) fn write_file(
 pub(crate) fn remove_file(plan: Option<&Plan>, path: &std::path::Path) -> std::io::Result<()> {
     match plan {
         Some(p) => {
-            if std::fs::symlink_metadata(path).is_ok() {
+            let exists = match p.planned_file(path) {
+                Some(planned) => planned.is_some(),
+                None => std::fs::symlink_metadata(path).is_ok(),
+            };
+            if exists {
+                p.lock().files.insert(path.to_path_buf(), None);
                 p.record(Effect::FileRemove {
                     path: path.to_path_buf(),
                 });

@@ -135,7 +135,7 @@ where
         return Ok(());
     };
     let lockf = crate::flock::lock_unless_dry(paths.plan(), &lock).map_err(io_err(&lock))?;
-    let raw = crate::small_file::read(&file, crate::small_file::MAX_CONFIG_FILE)
+    let raw = crate::dryrun::read_file(paths.plan(), &file, crate::small_file::MAX_CONFIG_FILE)
         .map_err(io_err(&file))?;
     let had_nul = raw.last() == Some(&0);
     let text = String::from_utf8_lossy(&raw);
@@ -158,10 +158,7 @@ where
         bytes.push(0);
     }
     if let Some(plan) = paths.plan() {
-        plan.record(crate::dryrun::Effect::FileWrite {
-            path: file,
-            content: bytes,
-        });
+        plan.write_file(&file, &bytes);
         return Ok(());
     }
     let tmp = file.with_extension("libxl-json.vusb-tmp");

@@ -155,7 +155,7 @@ pub fn encode(saved: &Saved) -> Value {
 /// The saved configuration of `uuid`, if any.
 pub fn load(paths: &HostPaths, uuid: &str) -> Result<Option<Saved>> {
     let path = file_path(paths, uuid);
-    match crate::small_file::read(&path, crate::small_file::MAX_CONFIG_FILE) {
+    match crate::dryrun::read_file(paths.plan(), &path, crate::small_file::MAX_CONFIG_FILE) {
         Ok(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| malformed(&path, "not UTF-8"))?;
             decode(&path, &text, uuid).map(Some)

@@ -240,7 +240,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuleError + '_ {
 /// The rules (none when the file does not exist).
 pub fn load(paths: &HostPaths) -> Result<RuleSet> {
     let path = file_path(paths);
-    let Some(text) = statefile::read_opt(&path).map_err(io_err(&path))? else {
+    let planned = paths.plan().and_then(|p| p.planned_file(&path));
+    let text = match planned {
+        Some(content) => content.map(|c| String::from_utf8_lossy(&c).into_owned()),
+        None => statefile::read_opt(&path).map_err(io_err(&path))?,
+    };
+    let Some(text) = text else {
         return Ok(RuleSet::default());
     };
     decode(&path, &text)
