@@ -749,3 +749,46 @@ fn xl_refuses_dry_run_where_vusb_plans() {
     assert!(v.stdout.contains("xenstore "), "{}", v.stdout);
     assert_eq!(before, snapshot(&host), "a dry run changed the host");
 }
+
+/// Removing the last qusb controller of a guest whose QEMU backend vusb
+/// started (recorded as `/vusb/qusb-backend/<domid>` = the pid in
+/// `device-model-pid`; here the record is written by the test for guest
+/// 2's device model) plans QEMU's stop: QMP `quit`, the wait for the
+/// process, the records and nodes libxl's destroy removes. Only dry-run:
+/// the fake device model is no process vusb could stop.
+#[test]
+fn qusb_backend_stop_is_planned_not_done() {
+    let Some(host) = host() else { return };
+    let o = vusb(&host, &["usbctrl-attach", "2", "type=qusb"]);
+    assert_eq!(o.rc, 0, "{}", o.stderr);
+    let xs = host.client().unwrap();
+    let pid = xs
+        .read_opt(TxId::NONE, "/local/domain/2/image/device-model-pid")
+        .unwrap()
+        .unwrap();
+    xs.write(TxId::NONE, "/vusb/qusb-backend/2", pid.as_bytes())
+        .unwrap();
+    let before = snapshot(&host);
+    let dry = vusb(&host, &["-N", "usbctrl-detach", "2", "0"]);
+    assert_eq!(dry.rc, 0, "{}", dry.stderr);
+    let plan = &dry.stdout;
+    for e in [
+        "xenstore rm /local/domain/2/device/vusb/0".to_owned(),
+        "qmp quit".to_owned(),
+        format!("wait for QEMU pid {pid} to end (at most 10 s)"),
+        "xenstore rm /local/domain/0/device-model/2".to_owned(),
+        "xenstore rm /local/domain/2/image/device-model-pid".to_owned(),
+        "xenstore rm /vusb/qusb-backend/2".to_owned(),
+    ] {
+        assert!(plan.contains(&e), "plan lacks {e:?}:\n{plan}");
+    }
+    let quit = plan.find("qmp quit").unwrap();
+    let gone = plan
+        .find("xenstore rm /local/domain/2/device/vusb/0")
+        .unwrap();
+    assert!(
+        gone < quit,
+        "QEMU stopped before its controller went:\n{plan}"
+    );
+    assert_eq!(before, snapshot(&host), "-N changed the host");
+}

@@ -21,6 +21,9 @@
 //! Converting a held shared lock to exclusive ([`Held::try_upgrade`]) never
 //! waits: if another process holds the lock too, the caller gives up
 //! (and, as `flock` converts by unlocking first, holds nothing any more).
+//!
+//! A dry run (`vusb -N`, [`crate::dryrun`]) takes no lock and creates no
+//! lock file: every lock is granted at once, without a file.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -308,6 +311,28 @@ fn describe(name: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_dry_run_takes_no_lock_and_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = HostPaths::under(dir.path());
+        let dry = HostPaths {
+            dry_run: Some(crate::dryrun::Plan::new()),
+            ..real.clone()
+        };
+        let held = acquire(&real, "dev-1-1", Mode::Exclusive, Duration::ZERO).unwrap();
+        // Held for real elsewhere: the dry run does not wait for it.
+        let busid = vusb_host::BusId::parse("1-1").unwrap();
+        let planned = device(&dry, &busid, Duration::ZERO).unwrap();
+        assert_eq!(
+            planned.try_upgrade().unwrap().unwrap().mode(),
+            Mode::Exclusive
+        );
+        drop(held);
+        guest(&dry, 7, Duration::ZERO).unwrap();
+        assert!(!real.lock_dir().join("dom-7").exists());
+        assert!(try_acquire(&dry, "bad/name", Mode::Shared).is_err());
+    }
 
     #[test]
     fn exclusive_excludes_and_times_out_naming_the_holder() {

@@ -15,6 +15,10 @@
 //!   the first error; when the rollback itself fails the memory is **kept**
 //!   (libxl deletes it) so that `vusb usb-recover` can finish the job;
 //! - [`restore`] removes the memory only when every interface is back.
+//!
+//! The sysfs side goes through [`Drivers`]: the kernel's, or in a dry run
+//! (`vusb -N`, [`crate::dryrun`]) the plan's, which records each bind and
+//! unbind and answers later looks with the planned driver.
 
 use std::path::Path;
 

@@ -9,6 +9,10 @@
 //! [`Removal::GuestDidNotRelease`]. USB devices go at once and their
 //! `DEVICE_DELETED` follows about 60 ms later; [`DmConn::remove_device`]
 //! waits for it, as backends stay busy until then.
+//!
+//! In a dry run ([`DmConn::set_plan`], [`crate::dryrun`]) `device_add` and
+//! `device_del` are recorded instead of sent and answered as a success;
+//! queries still reach QEMU (they change nothing).
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
