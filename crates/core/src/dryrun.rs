@@ -276,8 +276,8 @@ impl Plan {
             .insert(interface.to_owned(), driver.map(str::to_owned));
     }
 
-    /// Record that `path` would be written with `content`; later reads
-    /// through [`read_file`] see it.
+    /// Record that `path` would be written with `content`; later reads of
+    /// it in the same dry run see that content.
     pub fn write_file(&self, path: &std::path::Path, content: &[u8]) {
         self.lock()
             .files
