@@ -792,3 +792,57 @@ fn qusb_backend_stop_is_planned_not_done() {
     );
     assert_eq!(before, snapshot(&host), "-N changed the host");
 }
+
+/// `-N --json`: the plan as one JSON document, the command's own output
+/// inside it; `--json` alone is a usage error.
+#[test]
+fn json_plan_is_one_document() {
+    let Some(host) = host() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g1.cfg");
+    fs::write(
+        &cfg,
+        "usbctrl = [ 'type=pv,ports=4' ]\nusbdev = [ 'busid=1-1' ]\n",
+    )
+    .unwrap();
+    let before = snapshot(&host);
+    let o = vusb(
+        &host,
+        &["-N", "--json", "config-apply", "1", cfg.to_str().unwrap()],
+    );
+    assert_eq!(o.rc, 0, "{}", o.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(doc["command"], "config-apply");
+    assert_eq!(doc["changed"], false);
+    assert!(
+        doc["output"]
+            .as_str()
+            .unwrap()
+            .contains("attached 1-1 at controller 0 port 1"),
+        "{doc:#}"
+    );
+    let effects = doc["effects"].as_array().unwrap();
+    let port = serde_json::json!({"kind": "xenstore-write",
+        "path": "/local/domain/0/backend/vusb/1/0/port/1", "value": "1-1"});
+    assert!(effects.contains(&port), "{doc:#}");
+    assert!(
+        effects
+            .iter()
+            .any(|e| e["kind"] == "wait" && e["max_secs"].as_f64().unwrap() > 0.0),
+        "{doc:#}"
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| e["kind"] == "sysfs-write" && e["note"] == "bind to usbback"),
+        "{doc:#}"
+    );
+    assert_eq!(before, snapshot(&host), "-N --json changed the host");
+    let o = vusb(&host, &["--json", "usbctrl-attach", "1"]);
+    assert_eq!(o.rc, 2, "{}", o.stderr);
+    assert_eq!(
+        before,
+        snapshot(&host),
+        "--json without -N changed the host"
+    );
+}
