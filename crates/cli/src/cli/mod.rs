@@ -91,7 +91,11 @@ fn global_args() -> Vec<Arg> {
             .short('N')
             .long("dry-run")
             .action(ArgAction::SetTrue)
-            .help("Dry run (xl's -N): not supported yet; refused, nothing is changed"),
+            .help(
+                "Dry run (xl's -N; a vusb extension for the USB commands): print every \
+                 xenstore, sysfs, QMP, process and file change the command would make, \
+                 and change nothing",
+            ),
         Arg::new("sysfs-root")
             .long("sysfs-root")
             .value_name("DIR")

@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     if let Some(a) = args.first() {
         bail!("unknown argument {a:?} (usage: usb-recover)");
     }
-    let xs = super::xl_args::open_xenstore()?;
+    let xs = super::xl_args::open_xenstore(ctx)?;
     let report = usb_recover(&xs, &ctx.paths)?;
     let mut text = String::new();
     let mut failed = false;

@@ -391,7 +391,7 @@ fn recover_memory<X: Xenstore + ?Sized>(
             });
             continue;
         }
-        let outcome = match rebind::restore(xs, &paths.sysfs_root, &busid) {
+        let outcome = match rebind::restore_with(xs, rebind::Drivers::of(paths), &busid) {
             Ok(list) => {
                 match vusb_xenstore::transaction(xs, 8, |tx| assign::release(xs, tx, &busid)) {
                     Ok(()) => Outcome::Restored(list),
