@@ -74,6 +74,17 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
                     r.busid
                 )
             }
+            Outcome::EmulatedRemoved { domid, step } => {
+                let done = if *step == "attach" {
+                    "rolled back"
+                } else {
+                    "completed"
+                };
+                format!(
+                    "{} of domain {domid}: interrupted {step} {done} (removed from QEMU)",
+                    r.busid
+                )
+            }
             Outcome::Skipped(why) => format!("{}: skipped: {why}", r.busid),
             Outcome::InPortTable { path } => {
                 format!("{}: in use by a controller ({path}); left alone", r.busid)

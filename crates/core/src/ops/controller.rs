@@ -314,6 +314,8 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
         Why::Detach => Step::Detach,
         Why::Release => Step::Release,
     };
+    // The hint first, so that no journal entry is ever without it.
+    journal::hint_removal(env.paths, dom.domid, ctrl.devid)?;
     journal::ctrl_write(env.xs, TxId::NONE, dom.domid, ctrl.devid, step)?;
     for port in 1..=ctrl.ports {
         if let Some(busid) = read_port_busid(env.xs, TxId::NONE, ctrl, port)? {
@@ -345,6 +347,7 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
         }
         journal::ctrl_clear(env.xs, tx, dom.domid, ctrl.devid)
     })?;
+    journal::clear_removal_hint(env.paths, dom.domid, ctrl.devid);
     log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
     if ctrl.ctype == UsbCtrlType::Qusb
         && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
@@ -412,6 +415,7 @@ pub fn recover<X: Xenstore + XenstoreWatch + ?Sized>(
     };
     let Some(ctrl) = read_controller(env.xs, TxId::NONE, domid, devid)? else {
         journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+        journal::clear_removal_hint(env.paths, domid, devid);
         return Ok(CtrlRecovered::Gone);
     };
     let ctrl_name = lock::controller_name(domid, devid);
