@@ -16,6 +16,8 @@ pub struct Context {
     pub verbosity: u8,
     /// xl's `-N`: dry run (the plan is in `paths.dry_run`).
     pub dry_run: bool,
+    /// `--json` (with `-N`): print the plan as JSON.
+    pub plan_json: bool,
 }
 
 impl Context {
@@ -40,6 +42,7 @@ impl Context {
             qmp: m.get_one::<PathBuf>("qmp").cloned(),
             verbosity: m.get_count("verbose"),
             dry_run,
+            plan_json: m.get_flag("json"),
         }
     }
 

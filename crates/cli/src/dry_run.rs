@@ -4,6 +4,9 @@
 //! a changing command prints, on stdout, one line per change it would have
 //! made, then `vusb: dry run: nothing was changed`. A command that fails
 //! prints its usual error and exit status, then that last line on stderr.
+//! With `--json` the plan is one JSON document instead: `command`,
+//! `output` (what the command printed), `effects` (each
+//! [`vusb_core::dryrun::Effect::to_json`]) and `changed: false`.
 //! Read-only commands print what they always print. Unlike xl, which
 //! refuses `-N` for its USB commands ("command does not implement -N
 //! (dryrun) option", exit 1), every vusb command but `daemon` and `sim`
@@ -50,12 +53,26 @@ pub fn finish(ctx: &Context, command: &str, code: ExitCode) -> ExitCode {
     if !CHANGING.contains(&command) {
         return code;
     }
+    let printed = output::take_captured();
     if code != ExitCode::SUCCESS {
+        if let Some(p) = printed {
+            output::out(&p);
+        }
         eprintln!("{NOTHING_CHANGED}");
         return code;
     }
-    let mut text = String::new();
     let effects = plan.effects();
+    if let Some(printed) = printed {
+        let doc = serde_json::json!({
+            "command": command,
+            "output": printed,
+            "effects": effects.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+            "changed": false,
+        });
+        output::out(&format!("{doc:#}\n"));
+        return code;
+    }
+    let mut text = String::new();
     for e in &effects {
         text.push_str(&e.to_string());
         text.push('\n');

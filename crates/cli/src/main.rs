@@ -70,6 +70,9 @@ fn main() -> ExitCode {
     {
         return code;
     }
+    if ctx.plan_json && dry_run::CHANGING.contains(&command) {
+        output::capture();
+    }
     if !cli::XL_COMMANDS.contains(&command) && args::asks_help(cmd_args) {
         output::out(&commands::help::command(command));
         return ExitCode::SUCCESS;

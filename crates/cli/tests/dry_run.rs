@@ -393,6 +393,8 @@ fn step(host: &FakeHost, args: &[&str], expect: &[&str]) -> String {
     plan
 }
 
+/// pv (domain 1): real xenstored, simulated usbback/usbfront, the shim's
+/// kernel-like bind/unbind on the fixture sysfs.
 #[test]
 fn pv_controller_and_device_plans_match_the_real_run() {
     let Some(host) = host() else { return };
@@ -463,6 +465,8 @@ fn pv_controller_and_device_plans_match_the_real_run() {
     );
 }
 
+/// qusb (domain 2, a PV guest with a device model): real xenstored, the
+/// simulated qusb backend.
 #[test]
 fn qusb_controller_and_device_plans_match_the_real_run() {
     let Some(host) = host() else { return };
@@ -484,6 +488,8 @@ fn qusb_controller_and_device_plans_match_the_real_run() {
     step(&host, &["usbctrl-detach", "2", "0"], &["xenstore rm "]);
 }
 
+/// devicemodel (domain 3, HVM): real xenstored, the fake device model (a
+/// QMP server; the real QEMU is in `dry_run_qemu.rs`).
 #[test]
 fn devicemodel_plans_match_the_real_run() {
     let Some(host) = host() else { return };
@@ -509,6 +515,7 @@ fn devicemodel_plans_match_the_real_run() {
     );
 }
 
+/// pv, no controller yet: real xenstored, simulated usbback, shim sysfs.
 #[test]
 fn an_attach_that_creates_its_controller_plans_both() {
     let Some(host) = host() else { return };
@@ -562,6 +569,8 @@ fn bad_input_fails_the_same_and_changes_nothing() {
     }
 }
 
+/// Rules files (`usb-rule-add`/`usb-rule-remove`) on the fake host's state
+/// directory.
 #[test]
 fn rules_are_planned_not_written() {
     let Some(host) = host() else { return };
@@ -599,6 +608,7 @@ fn rules_are_planned_not_written() {
     );
 }
 
+/// Read-only commands on the real xenstored and fixture sysfs; `daemon`.
 #[test]
 fn read_only_commands_run_as_usual_and_long_running_ones_refuse() {
     let Some(host) = host() else { return };
@@ -617,6 +627,8 @@ fn read_only_commands_run_as_usual_and_long_running_ones_refuse() {
     );
 }
 
+/// `config-apply` of an xl.cfg on domain 1: real xenstored, simulated
+/// usbback, shim sysfs.
 #[test]
 fn config_apply_plans_match_the_real_run() {
     let Some(host) = host() else { return };
@@ -791,4 +803,58 @@ fn qusb_backend_stop_is_planned_not_done() {
         "QEMU stopped before its controller went:\n{plan}"
     );
     assert_eq!(before, snapshot(&host), "-N changed the host");
+}
+
+/// `-N --json`: the plan as one JSON document, the command's own output
+/// inside it; `--json` alone is a usage error.
+#[test]
+fn json_plan_is_one_document() {
+    let Some(host) = host() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g1.cfg");
+    fs::write(
+        &cfg,
+        "usbctrl = [ 'type=pv,ports=4' ]\nusbdev = [ 'busid=1-1' ]\n",
+    )
+    .unwrap();
+    let before = snapshot(&host);
+    let o = vusb(
+        &host,
+        &["-N", "--json", "config-apply", "1", cfg.to_str().unwrap()],
+    );
+    assert_eq!(o.rc, 0, "{}", o.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(doc["command"], "config-apply");
+    assert_eq!(doc["changed"], false);
+    assert!(
+        doc["output"]
+            .as_str()
+            .unwrap()
+            .contains("attached 1-1 at controller 0 port 1"),
+        "{doc:#}"
+    );
+    let effects = doc["effects"].as_array().unwrap();
+    let port = serde_json::json!({"kind": "xenstore-write",
+        "path": "/local/domain/0/backend/vusb/1/0/port/1", "value": "1-1"});
+    assert!(effects.contains(&port), "{doc:#}");
+    assert!(
+        effects
+            .iter()
+            .any(|e| e["kind"] == "wait" && e["max_secs"].as_f64().unwrap() > 0.0),
+        "{doc:#}"
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| e["kind"] == "sysfs-write" && e["note"] == "bind to usbback"),
+        "{doc:#}"
+    );
+    assert_eq!(before, snapshot(&host), "-N --json changed the host");
+    let o = vusb(&host, &["--json", "usbctrl-attach", "1"]);
+    assert_eq!(o.rc, 2, "{}", o.stderr);
+    assert_eq!(
+        before,
+        snapshot(&host),
+        "--json without -N changed the host"
+    );
 }

@@ -96,6 +96,11 @@ fn global_args() -> Vec<Arg> {
                  xenstore, sysfs, QMP, process and file change the command would make, \
                  and change nothing",
             ),
+        Arg::new("json")
+            .long("json")
+            .action(ArgAction::SetTrue)
+            .requires("dry-run")
+            .help("With -N: the plan as one JSON document (effects, and what the command printed)"),
         Arg::new("sysfs-root")
             .long("sysfs-root")
             .value_name("DIR")
