@@ -217,8 +217,12 @@ pub fn removal_hint_path(paths: &HostPaths, domid: DomId, devid: u32) -> PathBuf
     ))
 }
 
-/// Create the removal hint (see [`removal_hint_path`]).
+/// Create the removal hint (see [`removal_hint_path`]). A dry run creates
+/// no file (as it takes no lock, [`crate::lock`]).
 pub fn hint_removal(paths: &HostPaths, domid: DomId, devid: u32) -> Result<()> {
+    if paths.dry_run.is_some() {
+        return Ok(());
+    }
     let path = removal_hint_path(paths, domid, devid);
     let err = |source| Error::Lock {
         name: format!("{}.removing", crate::lock::controller_name(domid, devid)),
@@ -251,6 +255,9 @@ pub fn removal_hinted(paths: &HostPaths, domid: DomId, devid: u32) -> bool {
 /// Delete the removal hint (absent is fine; a failure is only logged: a
 /// stale hint costs one read later).
 pub fn clear_removal_hint(paths: &HostPaths, domid: DomId, devid: u32) {
+    if paths.dry_run.is_some() {
+        return;
+    }
     let path = removal_hint_path(paths, domid, devid);
     if let Err(e) = crate::dryrun::remove_file(paths.plan(), &path) {
         log::warn!("{}: {e}", path.display());

@@ -97,7 +97,13 @@ where
                 secs: timeout.as_secs(),
             });
         }
-        // Any event (ours or not) just makes us re-read the state.
-        xs.wait_event(deadline - now)?;
+        // Any event (ours or not) just makes us re-read the state; so do
+        // lost events (a flood overflowed the queue).
+        match xs.wait_event(deadline - now) {
+            Err(e) if e.is_events_overflow() => log::debug!("{dir}: {e}"),
+            r => {
+                r?;
+            }
+        }
     }
 }
