@@ -254,7 +254,7 @@ fn distance(d: &UsbDevice, spec: Option<&UsbDevSpec>) -> usize {
         score += if p == d.product_id { 0 } else { 2 };
     }
     if let Some(b) = s.hostbus {
-        score += if u32::from(b) == d.busnum { 0 } else { 4 };
+        score += if b == d.busnum { 0 } else { 4 };
     }
     if let Some(a) = s.hostaddr {
         score += (i64::from(a) - i64::from(d.devnum)).unsigned_abs().min(4) as usize;

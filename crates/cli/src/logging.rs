@@ -2,6 +2,8 @@
 //!
 //! - Without `-v`: warnings and errors only, as `vusb: warning: …` /
 //!   `vusb: error: …` (no module paths: they are for developers).
+//! - The daemon's audit lines (info level, target
+//!   [`vusb_core::daemon::AUDIT_TARGET`]): always, as `vusb: audit: …`.
 //! - With `-v`/`-vv`/`-vvv`: info/debug/trace as `[LEVEL module] …`.
 //! - Progress: the core announces a wait that may be long (target
 //!   [`vusb_core::progress::TARGET`]: "waiting for …" then "done"). When
@@ -16,13 +18,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use vusb_core::daemon::AUDIT_TARGET;
 use vusb_core::progress;
 
 /// How long a wait goes unannounced.
 const QUIET: Duration = Duration::from_secs(1);
 
-/// Install the logger for `verbosity` (`-v` count).
-pub fn init(verbosity: u8) {
+/// Install the logger for `verbosity` (`-v` count). `progress = false`
+/// never starts the wait announcer (the daemon: no thread that wakes up
+/// while it is idle).
+pub fn init(verbosity: u8, progress: bool) {
     let level = match verbosity {
         0 => LevelFilter::Warn,
         1 => LevelFilter::Info,
@@ -33,7 +38,9 @@ pub fn init(verbosity: u8) {
         .filter_level(level)
         .parse_env("VUSB_LOG")
         .format(move |buf, rec| {
-            if verbosity == 0 && rec.level() <= Level::Warn {
+            if rec.target() == AUDIT_TARGET {
+                writeln!(buf, "vusb: audit: {}", rec.args())
+            } else if verbosity == 0 && rec.level() <= Level::Warn {
                 let what = if rec.level() == Level::Error {
                     "error"
                 } else {
@@ -46,7 +53,8 @@ pub fn init(verbosity: u8) {
         })
         .build();
     let max = inner.filter().max(LevelFilter::Info);
-    let progress = (verbosity == 0 && std::io::stderr().is_terminal()).then(Progress::start);
+    let progress =
+        (progress && verbosity == 0 && std::io::stderr().is_terminal()).then(Progress::start);
     if log::set_boxed_logger(Box::new(Logger { inner, progress })).is_ok() {
         log::set_max_level(max);
     }
@@ -59,7 +67,7 @@ struct Logger {
 
 impl Log for Logger {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
-        m.target() == progress::TARGET || self.inner.enabled(m)
+        m.target() == progress::TARGET || m.target() == AUDIT_TARGET || self.inner.enabled(m)
     }
 
     fn log(&self, rec: &Record<'_>) {
@@ -69,6 +77,10 @@ impl Log for Logger {
             } else if self.inner.enabled(rec.metadata()) {
                 self.inner.log(rec);
             }
+            return;
+        }
+        if rec.target() == AUDIT_TARGET && !self.inner.enabled(rec.metadata()) {
+            let _ = writeln!(std::io::stderr().lock(), "vusb: audit: {}", rec.args());
             return;
         }
         self.inner.log(rec);

@@ -13,14 +13,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vusb_sim::host::{SimConfig, SimHost};
-use vusb_sim::layout::{DomainKind, GuestSpec, uuid_of};
-use vusb_xenstore::client::Client;
-use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
+use support::Sim;
+use vusb_sim::layout::uuid_of;
 
 /// Runs the binary with a hard deadline: a command that blocks (as it did
 /// on a FIFO) is killed and the test fails instead of hanging.
@@ -122,52 +122,16 @@ fn config_show_cuts_stdin_at_the_limit() {
     assert!(err.contains("too large: over 4194304 bytes"), "{err}");
 }
 
-struct Host {
-    sim: SimHost,
-    _dir: tempfile::TempDir,
+fn host() -> Sim {
+    support::pv_guests(&[1, 3])
 }
 
-fn host() -> Host {
-    let dir = tempfile::Builder::new()
-        .prefix("vbnd")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let config = SimConfig {
-        domains: vec![
-            GuestSpec::new(1, DomainKind::Pv),
-            GuestSpec::new(3, DomainKind::Pv),
-        ],
-        ..SimConfig::default()
-    };
-    let sim = SimHost::start(dir.path(), &config).unwrap();
-    Host { sim, _dir: dir }
-}
-
-impl Host {
+impl Sim {
+    /// `vusb` on this host, killed (and the test failed) if it blocks.
     fn vusb(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vusb"));
-        cmd.args(args)
-            .envs(self.sim.env())
-            .env("VUSB_BACKEND_TIMEOUT_MS", "5000")
-            .current_dir(self.sim.root());
+        let mut cmd = self.cmd(args);
+        cmd.current_dir(self.root());
         run(cmd)
-    }
-
-    /// The whole store, `path = value`, depth first.
-    fn dump(&self) -> Vec<String> {
-        fn walk(xs: &Client, path: &str, out: &mut Vec<String>) {
-            let dir = if path.is_empty() { "/" } else { path };
-            for child in xs.directory_opt(TxId::NONE, dir).unwrap() {
-                let p = format!("{path}/{child}");
-                let v = xs.read(TxId::NONE, &p).unwrap_or_default();
-                out.push(format!("{p} = {}", String::from_utf8_lossy(&v)));
-                walk(xs, &p, out);
-            }
-        }
-        let xs = Client::connect(self.sim.socket()).unwrap();
-        let mut out = Vec::new();
-        walk(&xs, "", &mut out);
-        out
     }
 }
 
@@ -175,7 +139,7 @@ impl Host {
 fn config_apply_refuses_bad_files_and_changes_nothing() {
     let h = host();
     let before = h.dump();
-    let files = h.sim.root().join("files");
+    let files = h.host.root().join("files");
     std::fs::create_dir(&files).unwrap();
     for (path, why) in bad_files(&files) {
         let p = path.to_str().unwrap();
@@ -195,13 +159,13 @@ fn config_apply_refuses_bad_files_and_changes_nothing() {
 fn saved_config_that_is_not_a_regular_file_is_refused() {
     let h = host();
     let saved = h
-        .sim
+        .host
         .paths()
         .state_dir
         .join("domains")
         .join(format!("{}.json", uuid_of(1)));
     std::fs::create_dir_all(saved.parent().unwrap()).unwrap();
-    let files = h.sim.root().join("files");
+    let files = h.host.root().join("files");
     std::fs::create_dir(&files).unwrap();
     let before = h.dump();
     for (target, why) in bad_files(&files) {
@@ -227,7 +191,7 @@ fn saved_config_that_is_not_a_regular_file_is_refused() {
 #[test]
 fn libxl_json_fifo_does_not_block_an_attach() {
     let h = host();
-    let dir = h.sim.paths().xen_lib_dir;
+    let dir = h.host.paths().xen_lib_dir;
     let json = dir.join(format!("userdata-d.1.{}.libxl-json", uuid_of(1)));
     assert!(json.is_file(), "{json:?}");
     std::fs::remove_file(&json).unwrap();
@@ -246,9 +210,9 @@ fn libxl_json_fifo_does_not_block_an_attach() {
 #[test]
 fn rules_file_and_rule_config_are_bounded() {
     let h = host();
-    let rules = h.sim.paths().state_dir.join("rules.json");
+    let rules = h.host.paths().state_dir.join("rules.json");
     std::fs::create_dir_all(rules.parent().unwrap()).unwrap();
-    let files = h.sim.root().join("files");
+    let files = h.host.root().join("files");
     std::fs::create_dir(&files).unwrap();
     for (target, why) in bad_files(&files) {
         let p = target.to_str().unwrap();

@@ -7,89 +7,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-use vusb_sim::host::{SimConfig, SimHost};
-use vusb_sim::layout::{DomainKind, GuestSpec, uuid_of};
-use vusb_xenstore::client::Client;
-use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
+use support::Sim;
+use vusb_sim::layout::uuid_of;
+use vusb_xenstore::{TxId, XenstoreExt};
 
-struct Host {
-    sim: SimHost,
-    _dir: tempfile::TempDir,
-}
-
-fn host() -> Host {
-    let dir = tempfile::Builder::new()
-        .prefix("vcfg")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let config = SimConfig {
-        domains: vec![
-            GuestSpec::new(1, DomainKind::Pv),
-            GuestSpec::new(3, DomainKind::Pv),
-        ],
-        ..SimConfig::default()
-    };
-    let sim = SimHost::start(dir.path(), &config).unwrap();
-    Host { sim, _dir: dir }
-}
-
-impl Host {
-    fn vusb(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vusb"))
-            .args(args)
-            .envs(self.sim.env())
-            .env("VUSB_BACKEND_TIMEOUT_MS", "5000")
-            .current_dir(self.sim.root())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.vusb(args);
-        assert!(
-            o.status.success(),
-            "vusb {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn cfg(&self, name: &str, text: &str) -> String {
-        let p = self.sim.root().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-
-    fn xs(&self) -> Client {
-        Client::connect(self.sim.socket()).unwrap()
-    }
-
-    /// The whole store, `path = value`, depth first.
-    fn dump(&self) -> Vec<String> {
-        fn walk(xs: &Client, path: &str, out: &mut Vec<String>) {
-            let dir = if path.is_empty() { "/" } else { path };
-            for child in xs.directory_opt(TxId::NONE, dir).unwrap() {
-                let p = format!("{path}/{child}");
-                let v = xs.read(TxId::NONE, &p).unwrap_or_default();
-                out.push(format!("{p} = {}", String::from_utf8_lossy(&v)));
-                walk(xs, &p, out);
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.xs(), "", &mut out);
-        out
-    }
+fn host() -> Sim {
+    support::pv_guests(&[1, 3])
 }
 
 /// The store without vusb's own bookkeeping (`/vusb`) and without the
 /// empty `/libxl/usbback` parent that any pv attach creates and detach,
 /// like libxl, leaves in place (its children, the per-device driver
 /// memory, do count).
-fn state(h: &Host) -> Vec<String> {
+fn state(h: &Sim) -> Vec<String> {
     h.dump()
         .into_iter()
         .filter(|l| !l.starts_with("/vusb") && l != "/libxl/usbback = ")
@@ -99,7 +33,7 @@ fn state(h: &Host) -> Vec<String> {
 /// Makes domain `new` the re-creation of the guest that ran as `old`:
 /// same uuid in `/local/domain/<new>/vm` and in the name of libxl's
 /// stored configuration, as `xl create` leaves them.
-fn recreate(h: &Host, new: u32, old: u32) {
+fn recreate(h: &Sim, new: u32, old: u32) {
     h.xs()
         .write_str(
             TxId::NONE,
@@ -107,7 +41,7 @@ fn recreate(h: &Host, new: u32, old: u32) {
             &format!("/vm/{}", uuid_of(old)),
         )
         .unwrap();
-    let dir = h.sim.paths().xen_lib_dir;
+    let dir = h.host.paths().xen_lib_dir;
     std::fs::rename(
         dir.join(format!("userdata-d.{new}.{}.libxl-json", uuid_of(new))),
         dir.join(format!("userdata-d.{new}.{}.libxl-json", uuid_of(old))),
@@ -117,7 +51,7 @@ fn recreate(h: &Host, new: u32, old: u32) {
 
 /// Waits until the simulated frontend and backend of every pv controller
 /// have connected (state 4): they move on their own after an attach.
-fn settle(h: &Host) {
+fn settle(h: &Sim) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let pending = h
@@ -168,7 +102,7 @@ fn json(text: &str) -> serde_json::Value {
 #[test]
 fn applies_in_order_and_twice_changes_nothing() {
     let h = host();
-    let cfg = h.cfg("g1.cfg", CFG);
+    let cfg = h.file("g1.cfg", CFG);
     let out = h.ok(&["config-apply", "1", &cfg]);
     assert_eq!(
         out,
@@ -188,8 +122,8 @@ fn applies_in_order_and_twice_changes_nothing() {
 
     // Controller 0 exists with 4 ports: a file asking for 8 keeps it and
     // says so.
-    let other = h.cfg("g1-8.cfg", "usbctrl = [ 'type=pv,ports=8' ]\n");
-    let o = h.vusb(&["config-apply", "1", &other]);
+    let other = h.file("g1-8.cfg", "usbctrl = [ 'type=pv,ports=8' ]\n");
+    let o = h.run(&["config-apply", "1", &other]);
     assert!(o.status.success());
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
@@ -226,12 +160,12 @@ fn a_failing_step_undoes_everything() {
     let before = state(&h);
     // Both devices exist, but the second wants the port the first took:
     // the controller and the first device are in place when it fails.
-    let cfg = h.cfg(
+    let cfg = h.file(
         "clash.cfg",
         "usbctrl=['type=pv,ports=4']\n\
          usbdev=['hostbus=1,hostaddr=2,controller=0,port=1','hostbus=1,hostaddr=4,controller=0,port=1']\n",
     );
-    let o = h.vusb(&["config-apply", "1", &cfg]);
+    let o = h.run(&["config-apply", "1", &cfg]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("vusb config-apply: "), "{err}");
@@ -288,24 +222,24 @@ fn bad_input_is_refused_before_any_change() {
         ),
     ];
     for (name, text, expected) in cases {
-        let cfg = h.cfg(name, text);
-        let o = h.vusb(&["config-apply", "1", &cfg]);
+        let cfg = h.file(name, text);
+        let o = h.run(&["config-apply", "1", &cfg]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains(expected), "{name}: {err}");
         let d = diff(&before, &state(&h));
         assert!(d.is_empty(), "{name} changed the store: {d:#?}");
     }
-    let o = h.vusb(&["config-apply", "1"]);
+    let o = h.run(&["config-apply", "1"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = h.vusb(&["config-apply", "1", "/nonexistent.cfg"]);
+    let o = h.run(&["config-apply", "1", "/nonexistent.cfg"]);
     assert_eq!(o.status.code(), Some(1));
 }
 
 #[test]
 fn a_recreated_guest_gets_its_devices_back_with_saved() {
     let h = host();
-    let cfg = h.cfg("g1.cfg", CFG);
+    let cfg = h.file("g1.cfg", CFG);
     h.ok(&["config-apply", "1", &cfg]);
     settle(&h);
     let list1 = h.ok(&["usb-list", "1"]);
@@ -314,7 +248,7 @@ fn a_recreated_guest_gets_its_devices_back_with_saved() {
     // same guest (same uuid) comes back as domain 3.
     h.ok(&["usb-release", "1"]);
     assert_eq!(h.ok(&["usb-list", "1"]), "");
-    let o = h.vusb(&["config-dump", "3"]);
+    let o = h.run(&["config-dump", "3"]);
     assert_eq!(o.status.code(), Some(1), "domain 3 has nothing saved yet");
     assert!(String::from_utf8_lossy(&o.stderr).contains("no saved USB configuration for domain 3"));
     recreate(&h, 3, 1);
@@ -334,7 +268,7 @@ fn a_recreated_guest_gets_its_devices_back_with_saved() {
     );
     assert_eq!(json(&h.ok(&["config-dump", "3"])), dump_before);
     let saved = h
-        .sim
+        .host
         .paths()
         .state_dir
         .join(format!("domains/{}.json", uuid_of(1)));

@@ -10,6 +10,7 @@
 
 mod daemon_support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use daemon_support::{Bed, wait_for};
@@ -447,6 +448,100 @@ fn without_follow_the_firmware_mode_device_is_another_device() {
     firmware_follow(false);
 }
 
+/// `vusbd`, the daemon-only binary the systemd unit runs, is the same
+/// daemon: it applies a rule (re-plug included), answers `daemon-status`
+/// and prints audit lines; a bad argument is a usage error (exit 2).
+/// Simulated host.
+#[test]
+fn vusbd_is_the_same_daemon() {
+    let bed = Bed::sim();
+    with_controller(&bed);
+    bed.ok(&["usb-rule-add", "guest1", "busid=1-2"]);
+    let d = bed.vusbd();
+    assert!(
+        wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-2")).is_some(),
+        "{}",
+        d.log_text()
+    );
+    bed.unplug("1-2");
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 1).is_none()).is_some());
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug("1-2", None);
+    assert!(
+        wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-2")).is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(5 * SEC, || d.audit_count("attach 1-2") == 2).is_some(),
+        "{}",
+        d.log_text()
+    );
+    let st = bed.ok(&["daemon-status", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["pid"], d.child.id());
+    assert_eq!(st["rules"][0]["state"], "attached");
+    let o = bed
+        .cmd_of(Path::new(daemon_support::VUSBD), &["--uevents", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("usage: vusbd"));
+}
+
+/// The firmware-follow window survives the daemon: the rule's device
+/// leaves (the daemon notes its physical port in its journal), the daemon
+/// is killed, the device comes back in firmware mode (another
+/// vendor:product, which a higher-priority rule of another domain
+/// matches) while no daemon runs, and the restarted daemon gives it to
+/// the first rule's domain, never to the other. Simulated host.
+#[test]
+fn firmware_follow_survives_a_daemon_restart() {
+    let bed = Bed::sim();
+    bed.ok(&["usbctrl-attach", "guest1", "type=pv", "ports=2"]);
+    bed.ok(&["usbctrl-attach", "guest2", "type=qusb", "ports=2"]);
+    bed.ok(&[
+        "usb-rule-add",
+        "guest1",
+        "vendor=0781,product=5567",
+        "follow=60",
+    ]);
+    bed.ok(&[
+        "usb-rule-add",
+        "guest2",
+        "vendor=0781,product=df11",
+        "priority=9",
+    ]);
+    let mut d = bed.daemon();
+    assert!(wait_for(5 * SEC, || bed.port(1, 0, 1).as_deref() == Some("1-1")).is_some());
+    bed.unplug("1-1");
+    assert!(
+        wait_for(5 * SEC, || d.audit_count("1-1 unplugged") == 1).is_some(),
+        "{}",
+        d.log_text()
+    );
+    d.kill();
+    let sysfs = bed.paths().sysfs_root;
+    vusb_sim::hotplug::set_identity(&sysfs, "1-1", "0781", "df11").unwrap();
+    vusb_sim::hotplug::plug(&sysfs, "1-1", None).unwrap();
+    let d2 = bed.daemon();
+    assert!(
+        wait_for(5 * SEC, || {
+            d2.audit_count("firmware follow: 1-1 (0781:df11)") == 1
+                && bed.port(1, 0, 1).as_deref() == Some("1-1")
+        })
+        .is_some(),
+        "{}",
+        d2.log_text()
+    );
+    let qusb = bed
+        .client()
+        .read_opt(TxId::NONE, "/local/domain/0/backend/qusb/2/0/port/1")
+        .unwrap()
+        .filter(|v| !v.is_empty());
+    assert_eq!(qusb, None, "never anywhere else: {}", d2.log_text());
+}
+
 /// The case of the issue, on the real C xenstored with the **real xl**:
 /// a device given to a guest by `xl usbdev-attach` (libxl's driver memory,
 /// no vusb record), then the domain destroyed: the daemon gives it back to
@@ -556,4 +651,28 @@ fn a_subtree_rule_takes_every_device_below_the_port() {
     assert!(wait_for(5 * SEC, all).is_some(), "{}", d.log_text());
     let twice = || d.audit_count("attach 1-3 (1234:0002) below physport=usb1/*") == 2;
     assert!(wait_for(5 * SEC, twice).is_some(), "{}", d.log_text());
+    // Each device goes back to its own previous port: the two devices on
+    // ports 1 and 2 unplugged, the one from port 2 re-plugged first (it
+    // would get port 1, the first free one, if the daemon forgot).
+    let before: Vec<Option<String>> = (1..=4).map(|p| bed.port(1, 0, p)).collect();
+    let (first, second) = (before[0].clone().unwrap(), before[1].clone().unwrap());
+    bed.unplug(&first);
+    bed.unplug(&second);
+    let b = &bed;
+    let held = |n: usize| move || (1..=4).filter_map(|p| b.port(1, 0, p)).count() == n;
+    assert!(wait_for(5 * SEC, held(2)).is_some(), "{}", d.log_text());
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug(&second, None);
+    assert!(wait_for(5 * SEC, held(3)).is_some(), "{}", d.log_text());
+    assert_eq!(
+        bed.port(1, 0, 2).as_deref(),
+        Some(second.as_str()),
+        "{}",
+        d.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    bed.plug(&first, None);
+    assert!(wait_for(5 * SEC, held(4)).is_some(), "{}", d.log_text());
+    let after: Vec<Option<String>> = (1..=4).map(|p| bed.port(1, 0, p)).collect();
+    assert_eq!(after, before, "{}", d.log_text());
 }

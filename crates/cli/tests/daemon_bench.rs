@@ -148,16 +148,23 @@ fn daemon_reattach_latency() {
     }
 }
 
+/// The idle daemon with 2 rules and 1 device attached, as `vusb daemon`
+/// (the whole CLI binary) and as `vusbd` (the daemon-only binary that
+/// the systemd unit runs).
 #[test]
 #[ignore = "a measurement for docs/benchmarks.md; run with --ignored --nocapture"]
 fn daemon_idle_memory_cpu() {
-    let bed = Bed::sim();
-    bed.ok(&["usbctrl-attach", "guest1", "type=pv", "ports=4"]);
-    bed.ok(&["usb-rule-add", "guest1", "vendor=0781,product=5567"]);
-    bed.ok(&["usb-rule-add", "guest2", "busid=1-2"]);
-    let d = bed.daemon();
-    let (rss, ticks, switches) = idle(&d);
-    println!(
-        "idle daemon (2 rules, 1 device attached): {rss}; over 10 s idle: {ticks} CPU ticks, {switches} context switches (all threads)"
-    );
+    for vusbd in [false, true] {
+        let bed = Bed::sim();
+        bed.ok(&["usbctrl-attach", "guest1", "type=pv", "ports=4"]);
+        bed.ok(&["usb-rule-add", "guest1", "vendor=0781,product=5567"]);
+        bed.ok(&["usb-rule-add", "guest2", "busid=1-2"]);
+        let d = if vusbd { bed.vusbd() } else { bed.daemon() };
+        assert!(wait_for(Duration::from_secs(5), || bed.port(1, 0, 1).is_some()).is_some());
+        let (rss, ticks, switches) = idle(&d);
+        println!(
+            "idle {} (2 rules, 1 device attached): {rss}; over 10 s idle: {ticks} CPU ticks, {switches} context switches (all threads)",
+            if vusbd { "vusbd" } else { "vusb daemon" }
+        );
+    }
 }

@@ -8,73 +8,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+mod support;
 
-use vusb_sim::host::{SimConfig, SimHost};
-use vusb_sim::layout::{DomainKind, GuestSpec};
-use vusb_xenstore::client::Client;
-use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
+use support::Sim;
 
-struct Host {
-    sim: SimHost,
-    _dir: tempfile::TempDir,
-}
-
-fn host() -> Host {
-    let dir = tempfile::Builder::new()
-        .prefix("vnum")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let config = SimConfig {
-        domains: vec![GuestSpec::new(1, DomainKind::Pv)],
-        ..SimConfig::default()
-    };
-    let sim = SimHost::start(dir.path(), &config).unwrap();
-    Host { sim, _dir: dir }
-}
-
-impl Host {
-    fn vusb(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vusb"))
-            .args(args)
-            .envs(self.sim.env())
-            .env("VUSB_BACKEND_TIMEOUT_MS", "5000")
-            .current_dir(self.sim.root())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) {
-        let o = self.vusb(args);
-        assert!(
-            o.status.success(),
-            "vusb {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-
-    /// The whole store except vusb's own `/vusb` bookkeeping, which the
-    /// simulated drivers do not touch either.
-    fn dump(&self) -> Vec<String> {
-        fn walk(xs: &Client, path: &str, out: &mut Vec<String>) {
-            let dir = if path.is_empty() { "/" } else { path };
-            for child in xs.directory_opt(TxId::NONE, dir).unwrap() {
-                let p = format!("{path}/{child}");
-                let v = xs.read(TxId::NONE, &p).unwrap_or_default();
-                out.push(format!("{p} = {}", String::from_utf8_lossy(&v)));
-                walk(xs, &p, out);
-            }
-        }
-        let xs = Client::connect(self.sim.socket()).unwrap();
-        let mut out = Vec::new();
-        walk(&xs, "", &mut out);
-        out
-    }
+fn host() -> Sim {
+    support::pv_guests(&[1])
 }
 
 /// Waits until the pv controller's frontend and backend are connected, so
 /// that the store no longer moves on its own.
-fn settle(h: &Host) {
+fn settle(h: &Sim) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while h.dump().iter().any(|l| {
         l.starts_with("/local/")
@@ -140,7 +84,7 @@ fn non_numeric_devid_controller_or_port_is_refused_without_change() {
         ),
     ];
     for (args, msg) in cases {
-        let o = h.vusb(args);
+        let o = h.run(args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert_eq!(err.trim_end(), *msg, "{args:?}");
@@ -176,7 +120,7 @@ fn usbdev_sentinels_and_negative_values() {
             "Invalid controller `-2' in usbdev spec: out of range (a controller devid is 0 or more; -1 means any controller)",
         ),
     ] {
-        let o = h.vusb(&args);
+        let o = h.run(&args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");

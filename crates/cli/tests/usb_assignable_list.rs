@@ -466,7 +466,7 @@ fn assigned_devices_name_their_domain() {
         .unwrap();
     let store = vusb_xenstore::mem::MemStore::new();
     let record = Assignment {
-        busid: "1-1".into(),
+        busid: vusb_host::BusId::parse("1-1").unwrap(),
         domid: 3,
         ctrl: 0,
         port: 1,

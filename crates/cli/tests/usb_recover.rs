@@ -142,7 +142,7 @@ fn recovery_leaves_assigned_devices_alone() {
     xs.write_str(TxId::NONE, "/local/domain/3/name", "guest")
         .unwrap();
     let record = Assignment {
-        busid: "1-1".into(),
+        busid: BusId::parse("1-1").unwrap(),
         domid: 3,
         ctrl: 0,
         port: 1,
@@ -170,7 +170,7 @@ fn recovery_leaves_assigned_devices_alone() {
     );
     assert_eq!(fs.driver_of("1-1:1.0").as_deref(), Some("usbhid"));
     assert_eq!(
-        assign::lookup(&xs, TxId::NONE, "1-1").unwrap(),
+        assign::lookup(&xs, TxId::NONE, &BusId::parse("1-1").unwrap()).unwrap(),
         None,
         "stale record released"
     );
@@ -288,7 +288,9 @@ fn kill_9_mid_usbdev_attach_then_usb_recover() {
 
     let xs = vusb_xenstore::client::Client::connect(sim.socket()).unwrap();
     assert!(
-        assign::lookup(&xs, TxId::NONE, "1-2").unwrap().is_some(),
+        assign::lookup(&xs, TxId::NONE, &BusId::parse("1-2").unwrap())
+            .unwrap()
+            .is_some(),
         "the attach had claimed the device"
     );
 
@@ -307,7 +309,10 @@ fn kill_9_mid_usbdev_attach_then_usb_recover() {
         .map(|i| fs.driver_of(&format!("1-2:1.{i}")))
         .collect();
     assert_eq!(after, before);
-    assert_eq!(assign::lookup(&xs, TxId::NONE, "1-2").unwrap(), None);
+    assert_eq!(
+        assign::lookup(&xs, TxId::NONE, &BusId::parse("1-2").unwrap()).unwrap(),
+        None
+    );
     assert_eq!(xs.read_opt(TxId::NONE, "/libxl/usbback/1-2").unwrap(), None);
     // The device can be attached again, completely this time.
     let out = vusb(&["usbdev-attach", "1", "hostbus=1", "hostaddr=3"])

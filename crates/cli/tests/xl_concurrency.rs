@@ -170,7 +170,10 @@ fn sixteen_devices_one_guest_get_distinct_ports() {
             "port given twice: {places:?}"
         );
         let rec = xs
-            .read_opt(TxId::NONE, &vusb_core::assign::record_path(busid))
+            .read_opt(
+                TxId::NONE,
+                &vusb_core::assign::record_path(&vusb_core::BusId::parse(busid).unwrap()),
+            )
             .unwrap()
             .unwrap();
         let (_, ctrl, port) = &places[0];

@@ -27,6 +27,7 @@
 //! then sees the winner's record. `/vusb` is created owned by dom0 with no
 //! access for anybody else (`n0`), so no guest can read or forge records.
 
+use vusb_host::BusId;
 use vusb_xenstore::{DomId, Errno, Perm, PermKind, TxId, Xenstore, XenstoreExt};
 
 use crate::error::at;
@@ -65,15 +66,15 @@ pub fn decode_key(key: &str) -> String {
 }
 
 /// The record node of a busid.
-pub fn record_path(busid: &str) -> String {
-    format!("{ASSIGNED_DIR}/{}", encode_key(busid))
+pub fn record_path(busid: &BusId) -> String {
+    format!("{ASSIGNED_DIR}/{}", encode_key(busid.as_str()))
 }
 
 /// One assigned host device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
     /// The host device's sysfs name, e.g. `3-1.2`.
-    pub busid: String,
+    pub busid: BusId,
     /// The guest it is given to.
     pub domid: DomId,
     /// The controller's devid in that guest.
@@ -83,9 +84,9 @@ pub struct Assignment {
     /// The controller's type.
     pub ctrl_type: UsbCtrlType,
     /// sysfs `busnum` at attach time.
-    pub hostbus: u16,
+    pub hostbus: u8,
     /// sysfs `devnum` at attach time.
-    pub hostaddr: u16,
+    pub hostaddr: u8,
     /// For devicemodel devices: the QEMU device id (`xenusb-<bus>-<addr>`).
     pub qom_id: Option<String>,
     /// The journal: which part of the hand-over is under way
@@ -179,7 +180,7 @@ impl Assignment {
     }
 
     /// Parse a record stored for `busid`; `path` names the node in errors.
-    pub fn from_record(busid: &str, path: &str, text: &str) -> Result<Assignment> {
+    pub fn from_record(busid: &BusId, path: &str, text: &str) -> Result<Assignment> {
         let bad = |reason| Error::BadAssignment {
             path: path.to_owned(),
             reason,
@@ -201,8 +202,8 @@ impl Assignment {
                 "ctrl" => ctrl = v.parse::<u32>().ok(),
                 "port" => port = v.parse::<u32>().ok(),
                 "type" => ty = v.parse::<UsbCtrlType>().ok(),
-                "hostbus" => bus = v.parse::<u16>().ok(),
-                "hostaddr" => addr = v.parse::<u16>().ok(),
+                "hostbus" => bus = v.parse::<u8>().ok(),
+                "hostaddr" => addr = v.parse::<u8>().ok(),
                 "qom" => qom = Some(v.to_owned()).filter(|q| valid_qom(q)),
                 "step" => step = v.parse::<Step>().ok(),
                 "vendor" => vendor = u16::from_str_radix(v, 16).ok(),
@@ -212,7 +213,7 @@ impl Assignment {
             }
         }
         Ok(Assignment {
-            busid: busid.to_owned(),
+            busid: busid.clone(),
             domid: domid.ok_or_else(|| bad("missing or bad domid"))?,
             ctrl: ctrl.ok_or_else(|| bad("missing or bad ctrl"))?,
             port: port
@@ -243,20 +244,13 @@ fn valid_qom(q: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn check_busid(busid: &str) -> Result<()> {
-    let ok = !busid.is_empty()
-        && busid.len() <= 64
-        && busid
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadAssignment {
-            path: format!("{ASSIGNED_DIR}/{busid:?}"),
-            reason: "not a USB busid",
-        })
-    }
+/// The busid a record's key names (the one place records' names are
+/// parsed); a key that names no USB device is a malformed record.
+fn busid_of_key(key: &str) -> Result<BusId> {
+    BusId::parse(&decode_key(key)).map_err(|_| Error::BadAssignment {
+        path: format!("{ASSIGNED_DIR}/{key:?}"),
+        reason: "not a USB busid",
+    })
 }
 
 /// Make sure `/vusb` exists and is dom0-only (`n0`). One request when it
@@ -279,8 +273,7 @@ pub fn ensure_prefix<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<()> {
 }
 
 /// The record of `busid`, if the device is assigned.
-pub fn lookup<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<Option<Assignment>> {
-    check_busid(busid)?;
+pub fn lookup<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &BusId) -> Result<Option<Assignment>> {
     let path = record_path(busid);
     match xs.read_opt(tx, &path).map_err(at(&path))? {
         None => Ok(None),
@@ -300,7 +293,7 @@ pub fn lookup<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<Opt
 pub fn lookup_live<X: Xenstore + ?Sized>(
     xs: &X,
     tx: TxId,
-    busid: &str,
+    busid: &BusId,
 ) -> Result<Option<Assignment>> {
     let Some(rec) = lookup(xs, tx, busid)? else {
         return Ok(None);
@@ -309,7 +302,7 @@ pub fn lookup_live<X: Xenstore + ?Sized>(
         return Ok(Some(rec));
     }
     let port = rec.port_path();
-    if xs.read_opt(tx, &port).map_err(at(&port))?.as_deref() == Some(busid) {
+    if xs.read_opt(tx, &port).map_err(at(&port))?.as_deref() == Some(busid.as_str()) {
         return Ok(Some(rec));
     }
     log::info!(
@@ -330,8 +323,14 @@ pub fn list<X: Xenstore + ?Sized>(xs: &X, tx: TxId) -> Result<Vec<Assignment>> {
         .map_err(at(ASSIGNED_DIR))?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let busid = decode_key(&name);
         let path = format!("{ASSIGNED_DIR}/{name}");
+        let busid = match busid_of_key(&name) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!("skipping assignment record: {e}");
+                continue;
+            }
+        };
         let Some(text) = xs.read_opt(tx, &path).map_err(at(&path))? else {
             continue; // removed meanwhile (outside a transaction)
         };
@@ -354,13 +353,12 @@ pub fn list_all<X: Xenstore + ?Sized>(
         .map_err(at(ASSIGNED_DIR))?;
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let busid = decode_key(&name);
         let path = format!("{ASSIGNED_DIR}/{name}");
         let Some(text) = xs.read_opt(tx, &path).map_err(at(&path))? else {
             continue; // removed meanwhile (outside a transaction)
         };
-        let rec = check_busid(&busid).and_then(|()| Assignment::from_record(&busid, &path, &text));
-        out.push((busid, rec));
+        let rec = busid_of_key(&name).and_then(|b| Assignment::from_record(&b, &path, &text));
+        out.push((decode_key(&name), rec));
     }
     Ok(out)
 }
@@ -395,14 +393,12 @@ pub fn claim<X: Xenstore + ?Sized>(xs: &X, tx: TxId, a: &Assignment) -> Result<(
 /// Replace (or create) the record of `a.busid` unconditionally, e.g. to add
 /// the QOM id once QEMU accepted the device.
 pub fn update<X: Xenstore + ?Sized>(xs: &X, tx: TxId, a: &Assignment) -> Result<()> {
-    check_busid(&a.busid)?;
     let path = record_path(&a.busid);
     xs.write_str(tx, &path, &a.to_record()).map_err(at(&path))
 }
 
 /// Remove the record of `busid`; not an error when there is none.
-pub fn release<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &str) -> Result<()> {
-    check_busid(busid)?;
+pub fn release<X: Xenstore + ?Sized>(xs: &X, tx: TxId, busid: &BusId) -> Result<()> {
     let path = record_path(busid);
     log::debug!("releasing {busid}");
     xs.rm_opt(tx, &path).map_err(at(&path))
@@ -413,9 +409,13 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    fn b(s: &str) -> BusId {
+        BusId::parse(s).unwrap()
+    }
+
     fn sample() -> Assignment {
         Assignment {
-            busid: "3-1.2".into(),
+            busid: b("3-1.2"),
             domid: 7,
             ctrl: 1,
             port: 4,
@@ -432,7 +432,7 @@ mod tests {
     fn key_encoding_is_libxls() {
         assert_eq!(encode_key("3-1.2:1.0"), "3-1_2@1_0");
         assert_eq!(decode_key("3-1_2@1_0"), "3-1.2:1.0");
-        assert_eq!(record_path("1-1"), "/vusb/assigned/1-1");
+        assert_eq!(record_path(&b("1-1")), "/vusb/assigned/1-1");
     }
 
     #[test]
@@ -445,18 +445,18 @@ mod tests {
         );
         // Records written before the journal existed are done.
         let old = "v1 domid=7 ctrl=1 port=4 type=pv hostbus=3 hostaddr=12";
-        assert_eq!(Assignment::from_record("3-1.2", "p", old).unwrap(), a);
+        assert_eq!(Assignment::from_record(&b("3-1.2"), "p", old).unwrap(), a);
         let mut j = sample();
         j.step = Step::Attach;
         assert_eq!(
-            Assignment::from_record("3-1.2", "p", &j.to_record()).unwrap(),
+            Assignment::from_record(&b("3-1.2"), "p", &j.to_record()).unwrap(),
             j
         );
-        assert_eq!(Assignment::from_record("3-1.2", "p", &text).unwrap(), a);
+        assert_eq!(Assignment::from_record(&b("3-1.2"), "p", &text).unwrap(), a);
         let mut d = sample();
         d.ctrl_type = UsbCtrlType::DeviceModel;
         d.qom_id = Some("xenusb-3-12".into());
-        let back = Assignment::from_record("3-1.2", "p", &d.to_record()).unwrap();
+        let back = Assignment::from_record(&b("3-1.2"), "p", &d.to_record()).unwrap();
         assert_eq!(back, d);
         d.identity = Some(HostIdentity {
             vendor: 0x046d,
@@ -468,7 +468,7 @@ mod tests {
             text.ends_with(" vendor=046d product=c52b serial=A%20b%3Dc%25%C3%A9"),
             "{text}"
         );
-        assert_eq!(Assignment::from_record("3-1.2", "p", &text).unwrap(), d);
+        assert_eq!(Assignment::from_record(&b("3-1.2"), "p", &text).unwrap(), d);
     }
 
     #[test]
@@ -480,23 +480,24 @@ mod tests {
             "v1 domid=x ctrl=0 port=1 type=pv hostbus=1 hostaddr=2",
             "v1 domid=1 ctrl=0 port=1 type=auto hostbus=1 hostaddr=2",
             "v1 domid=1 ctrl=0 port=1 type=pv hostbus=1",
+            "v1 domid=1 ctrl=0 port=1 type=pv hostbus=256 hostaddr=2",
             "v1 garbage",
             "v1 domid=1 ctrl=0 port=1 type=pv hostbus=1 hostaddr=2 step=maybe",
         ] {
             assert!(
-                Assignment::from_record("1-1", "p", text).is_err(),
+                Assignment::from_record(&b("1-1"), "p", text).is_err(),
                 "{text:?}"
             );
         }
         let extra = "v1 domid=1 ctrl=0 port=1 type=qusb hostbus=1 hostaddr=2 future=x";
-        assert!(Assignment::from_record("1-1", "p", extra).is_ok());
+        assert!(Assignment::from_record(&b("1-1"), "p", extra).is_ok());
     }
 
     #[test]
     fn busids_are_checked() {
-        assert!(check_busid("3-1.2").is_ok());
-        assert!(check_busid("").is_err());
-        assert!(check_busid("../x").is_err());
-        assert!(check_busid("a/b").is_err());
+        assert_eq!(busid_of_key("3-1_2").unwrap(), b("3-1.2"));
+        for bad in ["", "../x", "a/b", "3-1_2@1_0", "x"] {
+            assert!(busid_of_key(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -22,6 +22,7 @@
 //! Writes are outside transactions, like libxl's: each record must be
 //! durable before the unbind that it protects.
 
+use vusb_host::BusId;
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
 
 use crate::assign::{decode_key, encode_key};
@@ -79,12 +80,12 @@ impl From<Error> for crate::Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `/libxl/usbback/<enc(busid)>`.
-pub fn device_path(busid: &str) -> String {
-    format!("{ROOT}/{}", encode_key(busid))
+pub fn device_path(busid: &BusId) -> String {
+    format!("{ROOT}/{}", encode_key(busid.as_str()))
 }
 
 /// `/libxl/usbback/<enc(busid)>/<enc(intf)>/driver_path`.
-pub fn driver_path_node(busid: &str, interface: &str) -> String {
+pub fn driver_path_node(busid: &BusId, interface: &str) -> String {
     format!(
         "{}/{}/driver_path",
         device_path(busid),
@@ -116,7 +117,7 @@ pub fn driver_name(value: &str) -> Option<String> {
 
 /// Mark `busid` as being handed to usbback (the `<enc(busid)>` node), so
 /// recovery finds it even when none of its interfaces had a driver.
-pub fn begin<X: Xenstore + ?Sized>(xs: &X, busid: &str) -> Result<()> {
+pub fn begin<X: Xenstore + ?Sized>(xs: &X, busid: &BusId) -> Result<()> {
     let path = device_path(busid);
     xs.mkdir(TxId::NONE, &path)
         .map_err(|source| Error::Record { path, source })
@@ -125,7 +126,7 @@ pub fn begin<X: Xenstore + ?Sized>(xs: &X, busid: &str) -> Result<()> {
 /// Remember that `interface` of `busid` was bound to `driver`.
 pub fn remember<X: Xenstore + ?Sized>(
     xs: &X,
-    busid: &str,
+    busid: &BusId,
     interface: &str,
     driver: &str,
 ) -> Result<()> {
@@ -138,7 +139,10 @@ pub fn remember<X: Xenstore + ?Sized>(
 /// The remembered `(interface, driver)` pairs of `busid`, or `None` when
 /// nothing is remembered for it. Entries with an unusable value are skipped
 /// with a warning.
-pub fn recall<X: Xenstore + ?Sized>(xs: &X, busid: &str) -> Result<Option<Vec<(String, String)>>> {
+pub fn recall<X: Xenstore + ?Sized>(
+    xs: &X,
+    busid: &BusId,
+) -> Result<Option<Vec<(String, String)>>> {
     let dir = device_path(busid);
     let read_err = |path: &str| {
         let path = path.to_owned();
@@ -166,7 +170,7 @@ pub fn recall<X: Xenstore + ?Sized>(xs: &X, busid: &str) -> Result<Option<Vec<(S
 }
 
 /// Forget everything remembered for `busid` (not an error if nothing is).
-pub fn forget<X: Xenstore + ?Sized>(xs: &X, busid: &str) -> Result<()> {
+pub fn forget<X: Xenstore + ?Sized>(xs: &X, busid: &BusId) -> Result<()> {
     let path = device_path(busid);
     log::debug!("forgetting driver memory of {busid}");
     xs.rm_opt(TxId::NONE, &path)
@@ -186,12 +190,13 @@ pub fn remembered_devices<X: Xenstore + ?Sized>(xs: &X) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn libxl_schema() {
         assert_eq!(
-            driver_path_node("3-1.2", "3-1.2:1.0"),
+            driver_path_node(&BusId::parse("3-1.2").unwrap(), "3-1.2:1.0"),
             "/libxl/usbback/3-1_2/3-1_2@1_0/driver_path"
         );
         assert_eq!(driver_path_value("usbhid"), "/sys/bus/usb/drivers/usbhid");

@@ -6,6 +6,7 @@
 //! Messages of variants that correspond to a libxl diagnostic use libxl's
 //! wording (reference §1.7), so users of `xl` recognise them.
 
+use vusb_host::BusId;
 use vusb_xenstore::{DomId, Errno};
 
 /// Errors of vusb's operations.
@@ -172,7 +173,7 @@ pub enum Error {
     )]
     IsochronousOnPvUsb {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// The controller's type (`pv`, `qusb`).
         ctype: crate::layout::UsbCtrlType,
         /// The first isochronous endpoint, described.
@@ -183,7 +184,7 @@ pub enum Error {
     #[error("USB device already attached to a domain")]
     AlreadyAssigned {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// Where it is.
         domid: DomId,
     },
@@ -194,7 +195,7 @@ pub enum Error {
     #[error("USB device already attached to a domain")]
     BoundToUsbback {
         /// The device.
-        busid: String,
+        busid: BusId,
     },
 
     /// `port=` without `controller=`.
@@ -277,7 +278,7 @@ pub enum Error {
     #[error("rebinding the interfaces of {busid} failed")]
     Rebind {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// The cause.
         #[source]
         source: Box<crate::rebind::Error>,
@@ -438,11 +439,27 @@ pub enum Error {
     )]
     Interrupted {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// The domain of its record.
         domid: DomId,
         /// The journal step found.
         step: &'static str,
+    },
+
+    /// The controller named for an attach was being removed by a command
+    /// that was interrupted (its journal says so): vusb completed the
+    /// removal (or could not), and places nothing on it.
+    #[error(
+        "controller {devid} of domain {domid} was being removed by an interrupted command: {}",
+        if *finished { "vusb completed the removal; attach to another controller" } else { "completing the removal failed; run `vusb usb-recover`" }
+    )]
+    ControllerRemovalInterrupted {
+        /// The domain.
+        domid: DomId,
+        /// The controller.
+        devid: u32,
+        /// Whether the removal is now complete.
+        finished: bool,
     },
 
     /// A lock file could not be opened or locked.

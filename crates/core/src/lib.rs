@@ -6,6 +6,7 @@
 //! command, named after it. See `ARCHITECTURE.md` for the code map and the
 //! life of one `usbdev-attach`.
 
+pub mod dryrun;
 pub mod env;
 pub mod error;
 mod flock;
@@ -38,3 +39,5 @@ pub mod ops;
 
 pub use env::HostPaths;
 pub use error::{Error, Result};
+/// The host device name used throughout the library (from `vusb-host`).
+pub use vusb_host::BusId;

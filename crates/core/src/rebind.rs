@@ -15,6 +15,10 @@
 //!   the first error; when the rollback itself fails the memory is **kept**
 //!   (libxl deletes it) so that `vusb usb-recover` can finish the job;
 //! - [`restore`] removes the memory only when every interface is back.
+//!
+//! The sysfs side goes through [`Drivers`]: the kernel's, or in a dry run
+//! (`vusb -N`, [`crate::dryrun`]) the plan's, which records each bind and
+//! unbind and answers later looks with the planned driver.
 
 use std::path::Path;
 
@@ -22,7 +26,8 @@ use vusb_host::BusId;
 use vusb_host::bind::{self, USBBACK};
 use vusb_xenstore::Xenstore;
 
-use crate::driver_memory;
+use crate::dryrun::{Effect, Plan};
+use crate::{HostPaths, driver_memory};
 
 /// A rebinding step failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,21 +37,21 @@ pub enum Error {
     #[error("host USB device {busid} is not present")]
     DeviceGone {
         /// The device.
-        busid: String,
+        busid: BusId,
     },
     /// The usbback driver is not registered (`bus/usb/drivers/usbback`
     /// absent): nothing was changed.
     #[error("the usbback driver is not loaded; cannot hand {busid} to it")]
     UsbbackNotLoaded {
         /// The device.
-        busid: String,
+        busid: BusId,
     },
     /// A sysfs step (list, read driver, bind, unbind) failed; the host error
     /// names the interface and driver.
     #[error("changing drivers of {busid}")]
     Sysfs {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// The cause.
         #[source]
         source: vusb_host::Error,
@@ -55,7 +60,7 @@ pub enum Error {
     #[error("driver memory of {busid}")]
     Memory {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// The cause.
         #[source]
         source: driver_memory::Error,
@@ -68,7 +73,7 @@ pub enum Error {
     )]
     RollbackFailed {
         /// The device.
-        busid: String,
+        busid: BusId,
         /// Why the assignment failed.
         cause: Box<Error>,
         /// Why the rollback failed.
@@ -91,15 +96,80 @@ pub struct Restored {
 
 fn sysfs(busid: &BusId) -> impl Fn(vusb_host::Error) -> Error + '_ {
     move |source| Error::Sysfs {
-        busid: busid.to_string(),
+        busid: busid.clone(),
         source,
     }
 }
 
 fn memory(busid: &BusId) -> impl Fn(driver_memory::Error) -> Error + '_ {
     move |source| Error::Memory {
-        busid: busid.to_string(),
+        busid: busid.clone(),
         source,
+    }
+}
+
+/// The sysfs side of rebinding: the kernel's drivers under a sysfs root,
+/// or, in a dry run, that tree as the plan leaves it (binds and unbinds
+/// recorded, not written; later looks see the planned driver).
+#[derive(Debug, Clone, Copy)]
+pub struct Drivers<'a> {
+    root: &'a Path,
+    plan: Option<&'a Plan>,
+}
+
+impl<'a> Drivers<'a> {
+    /// The drivers under `root`, changed for real.
+    pub fn real(root: &'a Path) -> Drivers<'a> {
+        Drivers { root, plan: None }
+    }
+
+    /// The drivers of `paths`' sysfs, planned only in a dry run.
+    pub fn of(paths: &'a HostPaths) -> Drivers<'a> {
+        Drivers {
+            root: &paths.sysfs_root,
+            plan: paths.plan(),
+        }
+    }
+
+    fn driver_of(&self, intf: &str) -> vusb_host::Result<Option<String>> {
+        match self.plan.and_then(|p| p.planned_driver(intf)) {
+            Some(planned) => Ok(planned),
+            None => bind::driver_of(self.root, intf),
+        }
+    }
+
+    fn unbind(&self, intf: &str) -> vusb_host::Result<Option<String>> {
+        let Some(plan) = self.plan else {
+            return bind::unbind(self.root, intf);
+        };
+        let Some(driver) = self.driver_of(intf)? else {
+            return Ok(None);
+        };
+        plan.record(Effect::SysfsWrite {
+            path: vusb_host::discover::devices_dir(self.root)
+                .join(intf)
+                .join("driver/unbind"),
+            value: intf.to_owned(),
+            note: format!("unbind from {driver}"),
+        });
+        plan.set_driver(intf, None);
+        Ok(Some(driver))
+    }
+
+    fn bind(&self, driver: &str, intf: &str) -> vusb_host::Result<()> {
+        let Some(plan) = self.plan else {
+            return bind::bind(self.root, driver, intf);
+        };
+        if self.driver_of(intf)?.as_deref() == Some(driver) {
+            return Ok(());
+        }
+        plan.record(Effect::SysfsWrite {
+            path: bind::driver_dir(self.root, driver).join("bind"),
+            value: intf.to_owned(),
+            note: format!("bind to {driver}"),
+        });
+        plan.set_driver(intf, Some(driver));
+        Ok(())
     }
 }
 
@@ -112,24 +182,34 @@ fn present(sysfs_root: &Path, busid: &BusId) -> bool {
 /// driver first. On failure every interface is back on its original driver
 /// (and the memory removed) before the error is returned.
 pub fn assign<X: Xenstore + ?Sized>(xs: &X, sysfs_root: &Path, busid: &BusId) -> Result<()> {
+    assign_with(xs, Drivers::real(sysfs_root), busid)
+}
+
+/// [`assign`] through `drivers` (planned only in a dry run).
+pub fn assign_with<X: Xenstore + ?Sized>(
+    xs: &X,
+    drivers: Drivers<'_>,
+    busid: &BusId,
+) -> Result<()> {
+    let sysfs_root = drivers.root;
     if !present(sysfs_root, busid) {
         return Err(Error::DeviceGone {
-            busid: busid.to_string(),
+            busid: busid.clone(),
         });
     }
     if !bind::driver_loaded(sysfs_root, USBBACK) {
         return Err(Error::UsbbackNotLoaded {
-            busid: busid.to_string(),
+            busid: busid.clone(),
         });
     }
-    match assign_steps(xs, sysfs_root, busid) {
+    match assign_steps(xs, drivers, busid) {
         Ok(()) => Ok(()),
         Err(cause) => {
             log::debug!("handing {busid} to usbback failed; restoring its drivers");
-            match restore(xs, sysfs_root, busid) {
+            match restore_with(xs, drivers, busid) {
                 Ok(_) => Err(cause),
                 Err(rollback) => Err(Error::RollbackFailed {
-                    busid: busid.to_string(),
+                    busid: busid.clone(),
                     cause: Box::new(cause),
                     source: Box::new(rollback),
                 }),
@@ -138,11 +218,12 @@ pub fn assign<X: Xenstore + ?Sized>(xs: &X, sysfs_root: &Path, busid: &BusId) ->
     }
 }
 
-fn assign_steps<X: Xenstore + ?Sized>(xs: &X, root: &Path, busid: &BusId) -> Result<()> {
+fn assign_steps<X: Xenstore + ?Sized>(xs: &X, d: Drivers<'_>, busid: &BusId) -> Result<()> {
+    let root = d.root;
     let interfaces = bind::interfaces_of(root, busid).map_err(sysfs(busid))?;
     if interfaces.is_empty() && !present(root, busid) {
         return Err(Error::DeviceGone {
-            busid: busid.to_string(),
+            busid: busid.clone(),
         });
     }
     // The device's memory node must exist before the first interface goes
@@ -151,21 +232,21 @@ fn assign_steps<X: Xenstore + ?Sized>(xs: &X, root: &Path, busid: &BusId) -> Res
     // explicit marker (one request saved in the common case).
     let mut marked = false;
     for intf in &interfaces {
-        let driver = bind::driver_of(root, intf).map_err(sysfs(busid))?;
+        let driver = d.driver_of(intf).map_err(sysfs(busid))?;
         match driver.as_deref() {
             Some(USBBACK) => continue,
-            Some(d) => {
-                driver_memory::remember(xs, busid.as_str(), intf, d).map_err(memory(busid))?;
+            Some(from) => {
+                driver_memory::remember(xs, busid, intf, from).map_err(memory(busid))?;
                 marked = true;
-                bind::unbind(root, intf).map_err(sysfs(busid))?;
+                d.unbind(intf).map_err(sysfs(busid))?;
             }
             None if !marked => {
-                driver_memory::begin(xs, busid.as_str()).map_err(memory(busid))?;
+                driver_memory::begin(xs, busid).map_err(memory(busid))?;
                 marked = true;
             }
             None => {}
         }
-        bind::bind(root, USBBACK, intf).map_err(sysfs(busid))?;
+        d.bind(USBBACK, intf).map_err(sysfs(busid))?;
         log::debug!("{intf} is on {USBBACK}");
     }
     Ok(())
@@ -182,12 +263,22 @@ pub fn restore<X: Xenstore + ?Sized>(
     sysfs_root: &Path,
     busid: &BusId,
 ) -> Result<Vec<Restored>> {
-    let remembered = driver_memory::recall(xs, busid.as_str())
+    restore_with(xs, Drivers::real(sysfs_root), busid)
+}
+
+/// [`restore`] through `drivers` (planned only in a dry run).
+pub fn restore_with<X: Xenstore + ?Sized>(
+    xs: &X,
+    drivers: Drivers<'_>,
+    busid: &BusId,
+) -> Result<Vec<Restored>> {
+    let sysfs_root = drivers.root;
+    let remembered = driver_memory::recall(xs, busid)
         .map_err(memory(busid))?
         .unwrap_or_default();
     if !present(sysfs_root, busid) {
         log::info!("{busid} has left the host; forgetting its driver memory");
-        driver_memory::forget(xs, busid.as_str()).map_err(memory(busid))?;
+        driver_memory::forget(xs, busid).map_err(memory(busid))?;
         return Ok(Vec::new());
     }
     let interfaces = bind::interfaces_of(sysfs_root, busid).map_err(sysfs(busid))?;
@@ -198,7 +289,7 @@ pub fn restore<X: Xenstore + ?Sized>(
             .iter()
             .find(|(i, _)| i == intf)
             .map(|(_, d)| d.clone());
-        match restore_one(sysfs_root, intf, wanted.as_deref()) {
+        match restore_one(drivers, intf, wanted.as_deref()) {
             Ok(driver) => out.push(Restored {
                 interface: intf.clone(),
                 driver,
@@ -217,14 +308,18 @@ pub fn restore<X: Xenstore + ?Sized>(
     if let Some(e) = first_error {
         return Err(sysfs(busid)(e));
     }
-    driver_memory::forget(xs, busid.as_str()).map_err(memory(busid))?;
+    driver_memory::forget(xs, busid).map_err(memory(busid))?;
     Ok(out)
 }
 
-fn restore_one(root: &Path, intf: &str, wanted: Option<&str>) -> vusb_host::Result<Option<String>> {
-    let current = bind::driver_of(root, intf)?;
+fn restore_one(
+    d: Drivers<'_>,
+    intf: &str,
+    wanted: Option<&str>,
+) -> vusb_host::Result<Option<String>> {
+    let current = d.driver_of(intf)?;
     if current.as_deref() == Some(USBBACK) && wanted != Some(USBBACK) {
-        bind::unbind(root, intf)?;
+        d.unbind(intf)?;
     } else if current.is_some() {
         if current.as_deref() != wanted && wanted.is_some() {
             log::warn!(
@@ -235,9 +330,9 @@ fn restore_one(root: &Path, intf: &str, wanted: Option<&str>) -> vusb_host::Resu
         }
         return Ok(current);
     }
-    if let Some(d) = wanted {
-        bind::bind(root, d, intf)?;
-        log::debug!("{intf} is back on {d}");
+    if let Some(wanted_driver) = wanted {
+        d.bind(wanted_driver, intf)?;
+        log::debug!("{intf} is back on {wanted_driver}");
     }
     Ok(wanted.map(str::to_owned))
 }

@@ -165,7 +165,12 @@ fn attach_racing_detach_of_the_same_device() {
             d.join().unwrap();
         });
         host.settle();
-        let rec = assign::lookup(&host.conn, TxId::NONE, "1-2").unwrap();
+        let rec = assign::lookup(
+            &host.conn,
+            TxId::NONE,
+            &vusb_core::BusId::parse("1-2").unwrap(),
+        )
+        .unwrap();
         let on_usbback = host
             .bindings()
             .iter()

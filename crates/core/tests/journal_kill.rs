@@ -201,7 +201,9 @@ fn problems(host: &SimHost, busid: &str, original: &[String]) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let memory = driver_memory::recall(xs, busid).unwrap().is_some();
+    let memory = driver_memory::recall(xs, &vusb_core::BusId::parse(busid).unwrap())
+        .unwrap()
+        .is_some();
     let on_usbback: Vec<String> = host
         .bindings()
         .into_iter()
@@ -212,7 +214,7 @@ fn problems(host: &SimHost, busid: &str, original: &[String]) -> Vec<String> {
         .filter(|b| b.starts_with(&format!("{busid}:")))
         .cloned()
         .collect();
-    match assign::lookup(xs, TxId::NONE, busid).unwrap() {
+    match assign::lookup(xs, TxId::NONE, &vusb_core::BusId::parse(busid).unwrap()).unwrap() {
         Some(rec) => {
             if rec.step != Step::Done {
                 p.push(format!("record left in step {}", rec.step));
@@ -336,7 +338,12 @@ fn killed_pv_attach_does_not_block_the_next_attach() {
             let env = env_of(host, &host.conn);
             if let Err(e) = usbdev_attach(&env, &ops_support_dom(), &spec("1-2")) {
                 // Only a finished attach may refuse: the device is attached.
-                let rec = assign::lookup(&host.conn, TxId::NONE, "1-2").unwrap();
+                let rec = assign::lookup(
+                    &host.conn,
+                    TxId::NONE,
+                    &vusb_core::BusId::parse("1-2").unwrap(),
+                )
+                .unwrap();
                 assert!(
                     rec.is_some_and(|r| r.step == Step::Done),
                     "attach after a kill at {at} failed: {e}"

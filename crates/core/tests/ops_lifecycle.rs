@@ -60,7 +60,15 @@ fn unplugged_device_detaches_by_busid_and_does_not_block_attaches() {
     // U2: detach by host identity works although sysfs no longer has it.
     ok(&host, "xl usbdev-detach 1 busid=1-1");
     assert_eq!(port(&host, p1).as_deref(), Some(""));
-    assert_eq!(assign::lookup(&host.conn, TxId::NONE, "1-1").unwrap(), None);
+    assert_eq!(
+        assign::lookup(
+            &host.conn,
+            TxId::NONE,
+            &vusb_core::BusId::parse("1-1").unwrap()
+        )
+        .unwrap(),
+        None
+    );
     assert!(
         port(&host, "/libxl/usbback/1-1").is_none(),
         "driver memory left"
@@ -132,7 +140,10 @@ fn usb_release_cleans_records_whose_controller_vanished() {
     host.conn.rm(TxId::NONE, "/libxl/2/device/vusb").unwrap();
     let dom = vusb_core::domain::resolve(&host.conn, "2").unwrap();
     let released = usb_release(&host.env(), &dom).unwrap();
-    assert_eq!(released.stale_records, vec!["1-1".to_string()]);
+    assert_eq!(
+        released.stale_records,
+        vec![vusb_core::BusId::parse("1-1").unwrap()]
+    );
     assert!(assign::list(&host.conn, TxId::NONE).unwrap().is_empty());
 }
 
@@ -164,9 +175,13 @@ fn record_left_by_xl_detach_is_stale_and_released() {
     let p1 = "/local/domain/0/backend/qusb/2/0/port/1";
     assert_eq!(port(&host, p1).as_deref(), Some("1-1"));
     assert!(
-        assign::lookup(&host.conn, TxId::NONE, "1-1")
-            .unwrap()
-            .is_some()
+        assign::lookup(
+            &host.conn,
+            TxId::NONE,
+            &vusb_core::BusId::parse("1-1").unwrap()
+        )
+        .unwrap()
+        .is_some()
     );
     // What xl 4.17's usbdev-detach does for qusb: the port node only.
     host.conn.write(TxId::NONE, p1, b"").unwrap();
@@ -174,9 +189,13 @@ fn record_left_by_xl_detach_is_stale_and_released() {
         &host,
         "xl usbdev-attach 2 hostbus=1 hostaddr=2 controller=0 port=2",
     );
-    let rec = assign::lookup(&host.conn, TxId::NONE, "1-1")
-        .unwrap()
-        .expect("new record");
+    let rec = assign::lookup(
+        &host.conn,
+        TxId::NONE,
+        &vusb_core::BusId::parse("1-1").unwrap(),
+    )
+    .unwrap()
+    .expect("new record");
     assert_eq!((rec.domid, rec.ctrl, rec.port), (2, 0, 2));
     assert_eq!(
         port(&host, "/local/domain/0/backend/qusb/2/0/port/2").as_deref(),

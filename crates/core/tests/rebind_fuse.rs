@@ -117,7 +117,7 @@ fn unbound_interfaces_go_to_usbback_and_back_to_none() {
     rebind::assign(&xs, &fs.root(), &busid("1-3")).unwrap();
     assert_eq!(fs.driver_of("1-3:1.1").as_deref(), Some("usbback"));
     assert_eq!(
-        driver_memory::recall(&xs, "1-3").unwrap().unwrap(),
+        driver_memory::recall(&xs, &busid("1-3")).unwrap().unwrap(),
         [("1-3:1.0".to_owned(), "ftdi_sio".to_owned())]
     );
     rebind::restore(&xs, &fs.root(), &busid("1-3")).unwrap();

@@ -9,6 +9,12 @@ use std::fmt;
 use crate::endpoints::{Endpoint, Transfer};
 use crate::error::{Error, Result};
 
+/// Why a bus number above 255 is refused: bus and device numbers are `u8`
+/// throughout vusb, as libxl's `hostbus`/`hostaddr` (`uint8` in its IDL,
+/// `(uint8_t) strtoul` in xl); Linux numbers buses below `USB_MAXBUS` (64)
+/// and devices 1 to 127 per bus.
+const BUS_RANGE: &str = "bus numbers go from 1 to 255";
+
 /// A USB device's kernel name: `B-P[.P...]`, or `usbB` for a root hub.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BusId(String);
@@ -23,7 +29,10 @@ impl BusId {
         };
         if let Some(bus) = s.strip_prefix("usb") {
             return match bus.parse::<u32>() {
-                Ok(n) if n > 0 && !bus.starts_with('0') => Ok(BusId(s.to_owned())),
+                Ok(n) if n > 0 && !bus.starts_with('0') && n <= u32::from(u8::MAX) => {
+                    Ok(BusId(s.to_owned()))
+                }
+                Ok(n) if n > u32::from(u8::MAX) => Err(invalid(BUS_RANGE)),
                 _ => Err(invalid("a root hub is named usbN with N > 0")),
             };
         }
@@ -34,6 +43,9 @@ impl BusId {
             |t: &str| !t.is_empty() && t.len() <= 3 && t.bytes().all(|c| c.is_ascii_digit());
         if !numeric(bus) || bus.starts_with('0') {
             return Err(invalid("the bus number must be a positive decimal number"));
+        }
+        if bus.parse::<u8>().is_err() {
+            return Err(invalid(BUS_RANGE));
         }
         if !ports.split('.').all(numeric) {
             return Err(invalid("ports must be decimal numbers separated by dots"));
@@ -51,8 +63,8 @@ impl BusId {
         self.0.starts_with("usb")
     }
 
-    /// The bus number the name says.
-    pub fn bus(&self) -> u32 {
+    /// The bus number the name says (checked by [`BusId::parse`]).
+    pub fn bus(&self) -> u8 {
         let digits = self.0.strip_prefix("usb").unwrap_or(&self.0);
         let digits = digits.split('-').next().unwrap_or_default();
         digits.parse().unwrap_or(0)
@@ -73,6 +85,32 @@ impl BusId {
             Some((up, _)) => Some(BusId(up.to_owned())),
             None => Some(BusId(format!("usb{}", self.bus()))),
         }
+    }
+}
+
+impl AsRef<str> for BusId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Maps keyed by busid can be searched by text (the derived `Hash`, `Eq`
+/// and `Ord` are those of the text).
+impl std::borrow::Borrow<str> for BusId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for BusId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for BusId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 
@@ -116,9 +154,9 @@ pub struct UsbDevice {
     /// Kernel name.
     pub busid: BusId,
     /// Bus number (`busnum`; the busid wins when they disagree).
-    pub busnum: u32,
+    pub busnum: u8,
     /// Device address on the bus (`devnum`).
-    pub devnum: u32,
+    pub devnum: u8,
     /// `idVendor`.
     pub vendor_id: u16,
     /// `idProduct`.
@@ -214,8 +252,9 @@ mod tests {
         assert_eq!(b.parent().unwrap().as_str(), "3-1");
         assert_eq!(b.parent().unwrap().parent().unwrap().as_str(), "usb3");
         assert!(BusId::parse("usb12").unwrap().is_root_hub());
+        assert_eq!(BusId::parse("255-1").unwrap().bus(), 255);
         for bad in [
-            "3-1:1.0", "3", "-1", "3-", "3-1..2", "usb0", "x-1", "03-1", "3-a",
+            "3-1:1.0", "3", "-1", "3-", "3-1..2", "usb0", "x-1", "03-1", "3-a", "256-1", "usb256",
         ] {
             assert!(BusId::parse(bad).is_err(), "{bad}");
         }

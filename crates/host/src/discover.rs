@@ -73,7 +73,7 @@ pub fn discover(sysfs_root: &Path) -> Result<Vec<UsbDevice>> {
 
 /// Bus number, then the port chain numerically (`1-2` before `1-10`); the
 /// root hub (no ports) first on its bus.
-type SortKey = (u32, Vec<u32>, String);
+type SortKey = (u8, Vec<u32>, String);
 
 fn sort_key(busid: &BusId) -> SortKey {
     let ports = busid
@@ -139,13 +139,13 @@ fn read_device(sysfs_root: &Path, name: &str) -> Result<UsbDevice> {
         Err(_) => Vec::new(),
     };
     let busnum_file = dev.read_decimal("busnum")?;
-    if busnum_file != busid.bus() {
+    if busnum_file != u32::from(busid.bus()) {
         log::warn!(
             "{name}: busnum says {busnum_file}, the name says bus {}; using the name",
             busid.bus()
         );
     }
-    let devnum = dev.read_decimal("devnum")?;
+    let devnum = dev.read_devnum("devnum")?;
     let parents = parent_chain(&busid, &devpath);
     let controller = controller_of(&busid, &devpath);
     let port_path = match (&controller, busid.is_root_hub()) {

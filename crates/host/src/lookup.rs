@@ -100,9 +100,7 @@ impl Selector {
 
     fn matches(&self, dev: &UsbDevice) -> bool {
         match self {
-            Selector::BusAddr { bus, addr } => {
-                (dev.busnum & 0xff) as u8 == *bus && (dev.devnum & 0xff) as u8 == *addr
-            }
+            Selector::BusAddr { bus, addr } => dev.busnum == *bus && dev.devnum == *addr,
             Selector::BusId(b) => dev.busid == *b,
             Selector::VidPid {
                 vendor,
@@ -174,11 +172,11 @@ pub fn locate(sysfs_root: &Path, selector: &Selector) -> Result<UsbDevice> {
                 let Ok(id) = BusId::parse(&name) else {
                     continue; // interfaces and other entries
                 };
-                if id.bus() != u32::from(*bus) {
+                if id.bus() != *bus {
                     continue;
                 }
-                match SysfsPath::new(dir.join(&name)).read_decimal("devnum") {
-                    Ok(n) if n == u32::from(*addr) => found.push(id),
+                match SysfsPath::new(dir.join(&name)).read_devnum("devnum") {
+                    Ok(n) if n == *addr => found.push(id),
                     Ok(_) => {}
                     Err(e) => log::warn!("skipping USB device {name}: {e}"),
                 }

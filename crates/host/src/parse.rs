@@ -108,6 +108,11 @@ pub fn decimal_u32(raw: &str) -> Option<u32> {
     t.parse().ok()
 }
 
+/// A decimal number of at most 255 (`devnum`).
+pub fn decimal_u8(raw: &str) -> Option<u8> {
+    decimal_u32(raw).and_then(|n| u8::try_from(n).ok())
+}
+
 /// The `speed` attribute in kbit/s: `"1.5"` → 1500, `"480"` → 480000.
 /// `None` for the kernel's `"unknown"` and anything malformed.
 pub fn speed_kbps(raw: &str) -> Option<u32> {
@@ -237,5 +242,7 @@ mod tests {
         assert_eq!(string_value(b"bad \xff byte\n"), "bad \u{fffd} byte");
         assert_eq!(decimal_u32(" 12\n"), Some(12));
         assert_eq!(decimal_u32("1a"), None);
+        assert_eq!(decimal_u8("127\n"), Some(127));
+        assert_eq!(decimal_u8("256"), None);
     }
 }

@@ -102,6 +102,12 @@ impl SysfsPath {
         self.parsed(attr, "a decimal number", parse::decimal_u32)
     }
 
+    /// A device number (`devnum`: 1 to 127 on Linux, `u8` as libxl's
+    /// `hostaddr`).
+    pub fn read_devnum(&self, attr: &str) -> Result<u8> {
+        self.parsed(attr, "a decimal number up to 255", parse::decimal_u8)
+    }
+
     /// The `speed` attribute in kbit/s; `None` for `"unknown"`.
     pub fn read_speed_kbps(&self, attr: &str) -> Result<Option<u32>> {
         let text = self.read_text(attr)?;

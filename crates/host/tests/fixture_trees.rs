@@ -324,8 +324,8 @@ fn locate_agrees_with_find_over_discovery() {
     };
     for d in &all {
         let by_addr = Selector::BusAddr {
-            bus: u8::try_from(d.busnum).unwrap(),
-            addr: u8::try_from(d.devnum).unwrap(),
+            bus: d.busnum,
+            addr: d.devnum,
         };
         let narrow = locate(&root, &by_addr).unwrap();
         assert_eq!(narrow, alone(find(&all, &by_addr).unwrap()), "{}", d.busid);

@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let xs = xl_args::open_xenstore()?;
+    let xs = xl_args::open_xenstore(ctx)?;
     let dom = match xl_args::domain(&xs, &pos[0]) {
         Ok(d) => d,
         Err(code) => return Ok(code),
@@ -59,7 +59,11 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             }
             let what = match a.emulated {
                 Some(k) => format!("emulated {}", k.spec_name()),
-                None => a.busid.clone(),
+                None => a
+                    .busid
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             };
             log::info!(
                 "domain {}: {what} at controller {} port {}",

@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let xs = xl_args::open_xenstore()?;
+    let xs = xl_args::open_xenstore(ctx)?;
     let dom = match xl_args::domain(&xs, &pos[0]) {
         Ok(d) => d,
         Err(code) => return Ok(code),
@@ -89,7 +89,11 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         Ok(d) => {
             let what = match d.emulated {
                 Some(k) => format!("emulated {}", k.spec_name()),
-                None => d.busid.clone(),
+                None => d
+                    .busid
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             };
             log::info!("domain {}: {what} detached", dom.domid);
             Ok(ExitCode::SUCCESS)

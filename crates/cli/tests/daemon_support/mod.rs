@@ -17,6 +17,8 @@ use vusb_xenstore::client::Client;
 use vusb_xenstore::{TxId, XenstoreExt};
 
 pub const VUSB: &str = env!("CARGO_BIN_EXE_vusb");
+/// The daemon-only binary.
+pub const VUSBD: &str = env!("CARGO_BIN_EXE_vusbd");
 
 /// Where a test runs.
 pub enum Bed {
@@ -79,13 +81,18 @@ impl Bed {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_of(Path::new(VUSB), args)
+    }
+
+    /// `program` (`vusb` or `vusbd`) with this host's environment.
+    pub fn cmd_of(&self, program: &Path, args: &[&str]) -> Command {
         let mut c = match self {
             Bed::Sim(s, _) => {
-                let mut c = Command::new(VUSB);
+                let mut c = Command::new(program);
                 c.args(args).envs(s.env());
                 c
             }
-            Bed::Real(h) => h.vusb_command(Path::new(VUSB), args).unwrap(),
+            Bed::Real(h) => h.vusb_command(program, args).unwrap(),
         };
         c.env("VUSB_BACKEND_TIMEOUT_MS", "5000")
             .current_dir(self.root())
@@ -172,6 +179,11 @@ impl Bed {
     pub fn daemon(&self) -> Daemon {
         Daemon::start(self)
     }
+
+    /// The same daemon as the `vusbd` binary.
+    pub fn vusbd(&self) -> Daemon {
+        Daemon::start_vusbd(self)
+    }
 }
 
 /// A running `vusb daemon`, killed (SIGKILL) when dropped.
@@ -183,21 +195,25 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(bed: &Bed) -> Daemon {
+        let sock = format!("unix:{}", bed.uevent_socket().display());
+        Self::start_cmd(bed, bed.cmd(&["daemon", "--uevents", &sock]))
+    }
+
+    pub fn start_vusbd(bed: &Bed) -> Daemon {
+        let sock = format!("unix:{}", bed.uevent_socket().display());
+        Self::start_cmd(bed, bed.cmd_of(Path::new(VUSBD), &["--uevents", &sock]))
+    }
+
+    fn start_cmd(bed: &Bed, mut cmd: Command) -> Daemon {
         let log = bed
             .root()
             .join(format!("daemon-{}.log", std::process::id()));
-        let sock = format!("unix:{}", bed.uevent_socket().display());
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
-        let child = bed
-            .cmd(&["daemon", "--uevents", &sock])
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
+        let child = cmd.stdout(Stdio::null()).stderr(err).spawn().unwrap();
         let d = Daemon {
             child,
             log,

@@ -22,6 +22,18 @@ pub fn start() -> Sim {
     start_with(&SimConfig::default())
 }
 
+/// Start a simulated host whose guests are the PV domains `domids`.
+pub fn pv_guests(domids: &[u32]) -> Sim {
+    use vusb_sim::layout::{DomainKind, GuestSpec};
+    start_with(&SimConfig {
+        domains: domids
+            .iter()
+            .map(|&d| GuestSpec::new(d, DomainKind::Pv))
+            .collect(),
+        ..SimConfig::default()
+    })
+}
+
 /// Start a simulated host configured so.
 pub fn start_with(config: &SimConfig) -> Sim {
     let dir = tempfile::Builder::new()
@@ -71,10 +83,47 @@ pub fn stderr(o: &Output) -> String {
 }
 
 impl Sim {
+    /// `vusb` on this host. A backend that never answers fails in 5 s
+    /// instead of libxl's 10 s (a test may set its own value).
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = bare(args);
-        c.envs(self.host.env());
+        c.envs(self.host.env())
+            .env("VUSB_BACKEND_TIMEOUT_MS", "5000");
         c
+    }
+
+    /// The host's directory, for files a test writes.
+    pub fn root(&self) -> &Path {
+        self.host.root()
+    }
+
+    /// Writes `text` to `name` in the host's directory; its path.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let p = self.root().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    /// A client of the host's xenstore.
+    pub fn xs(&self) -> vusb_xenstore::client::Client {
+        vusb_xenstore::client::Client::connect(self.host.socket()).unwrap()
+    }
+
+    /// The whole store, `path = value`, depth first.
+    pub fn dump(&self) -> Vec<String> {
+        use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
+        fn walk(xs: &impl Xenstore, path: &str, out: &mut Vec<String>) {
+            let dir = if path.is_empty() { "/" } else { path };
+            for child in xs.directory_opt(TxId::NONE, dir).unwrap() {
+                let p = format!("{path}/{child}");
+                let v = xs.read(TxId::NONE, &p).unwrap_or_default();
+                out.push(format!("{p} = {}", String::from_utf8_lossy(&v)));
+                walk(xs, &p, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.xs(), "", &mut out);
+        out
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

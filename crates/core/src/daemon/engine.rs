@@ -24,7 +24,8 @@
 //!    once per domain start.
 //!
 //! Every decision that changes something, or changes a rule's state, is
-//! one audit line (stderr at warning level, `audit: ...`, and the status'
+//! one audit line (stderr at info level on [`super::AUDIT_TARGET`],
+//! printed as `vusb: audit: ...` whatever the verbosity, and the status'
 //! `recent` list).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,7 +38,7 @@ use vusb_xenstore::client::Client;
 use vusb_xenstore::{DomId, TxId};
 use vusb_xlcfg::UsbDevSpec;
 
-use super::journal::{self, InFlight, Journal, Placement};
+use super::journal::{self, Departure, InFlight, Journal, Placement};
 use super::{DaemonConfig, DaemonError, Event, RuleState, Status, Tuning};
 use crate::assign::{self, Assignment};
 use crate::domain::Domain;
@@ -51,14 +52,6 @@ use crate::{Error, HostPaths};
 struct DevHistory {
     last_event: Instant,
     last_remove: Option<Instant>,
-}
-
-/// A rule's device that left its physical port (firmware-update follow).
-#[derive(Debug, Clone)]
-struct Departure {
-    rule: u32,
-    vid_pid: String,
-    at: Instant,
 }
 
 /// Retry state of one rule.
@@ -86,8 +79,6 @@ pub struct Engine<'a> {
     warned: BTreeSet<(u32, DomId)>,
     /// Wake-up time the engine set itself (settling, retry).
     deadline: Option<Instant>,
-    /// Physical ports whose rule device left, for rules with `follow=`.
-    departed: HashMap<String, Departure>,
     /// The domains seen in the last pass.
     known: BTreeSet<DomId>,
 }
@@ -111,13 +102,12 @@ impl<'a> Engine<'a> {
             last_state: HashMap::new(),
             warned: BTreeSet::new(),
             deadline: None,
-            departed: HashMap::new(),
             known: BTreeSet::new(),
         }
     }
 
     fn audit(&self, line: String) {
-        log::warn!(target: "vusbd", "audit: {line}");
+        log::info!(target: super::AUDIT_TARGET, "{line}");
         if let Ok(mut s) = self.status.lock() {
             Status::push(&mut s.recent, line);
         }
@@ -395,7 +385,7 @@ impl<'a> Engine<'a> {
     /// Whether a record is managed by a rule of its domain.
     fn managed(&self, rec: &Assignment, domains: &[RunningDomain]) -> Option<u32> {
         let dom = domains.iter().find(|d| d.domid == rec.domid)?;
-        if let Some(id) = self.journal.subtree.get(&rec.busid)
+        if let Some(id) = self.journal.subtree.get(rec.busid.as_str())
             && self.rules.iter().any(|r| r.id == *id && dom.is(&r.domain))
         {
             return Some(*id);
@@ -404,7 +394,9 @@ impl<'a> Engine<'a> {
             .placements
             .iter()
             .find(|(id, p)| {
-                p.busid == rec.busid && dom.is(&p.domain) && self.rules.iter().any(|r| r.id == **id)
+                rec.busid == p.busid.as_str()
+                    && dom.is(&p.domain)
+                    && self.rules.iter().any(|r| r.id == **id)
             })
             .map(|(id, _)| *id)
     }
@@ -416,12 +408,9 @@ impl<'a> Engine<'a> {
             let Some(rule) = self.managed(&rec, domains) else {
                 continue;
             };
-            let why = match devices.iter().find(|d| d.busid.as_str() == rec.busid) {
+            let why = match devices.iter().find(|d| d.busid == rec.busid) {
                 None => "unplugged",
-                Some(d)
-                    if u16::try_from(d.devnum).ok() != Some(rec.hostaddr)
-                        || u16::try_from(d.busnum).ok() != Some(rec.hostbus) =>
-                {
+                Some(d) if d.devnum != rec.hostaddr || d.busnum != rec.hostbus => {
                     "re-plugged (new address)"
                 }
                 Some(_) => continue,
@@ -465,14 +454,13 @@ impl<'a> Engine<'a> {
             return;
         };
         if let (true, Some(pp)) = (follows, p.physical_port.clone()) {
-            self.departed.insert(
-                pp,
-                Departure {
-                    rule,
-                    vid_pid: p.vid_pid.clone(),
-                    at: Instant::now(),
-                },
-            );
+            let dep = Departure {
+                rule,
+                vid_pid: p.vid_pid.clone(),
+                at_ms: journal::now_ms(),
+            };
+            self.journal.departed.insert(pp, dep);
+            self.save_journal();
         }
     }
 
@@ -488,16 +476,20 @@ impl<'a> Engine<'a> {
         claimed: &mut BTreeMap<String, u32>,
     ) {
         let now = Instant::now();
+        let now_ms = journal::now_ms();
         let rules = self.rules.clone();
-        self.departed.retain(|_, d| {
+        let open = self.journal.departed.len();
+        // The window is in wall-clock time (it survives a restart); a clock
+        // set back counts as no time passed.
+        self.journal.departed.retain(|_, d| {
             rules.iter().any(|r| {
                 r.id == d.rule
-                    && r.follow.is_some_and(|s| {
-                        now.duration_since(d.at) < std::time::Duration::from_secs(u64::from(s))
-                    })
+                    && r.follow
+                        .is_some_and(|s| now_ms.saturating_sub(d.at_ms) < u64::from(s) * 1000)
             })
         });
-        for (pp, dep) in self.departed.clone() {
+        let mut changed = open != self.journal.departed.len();
+        for (pp, dep) in self.journal.departed.clone() {
             let Some(rule) = rules.iter().find(|r| r.id == dep.rule) else {
                 continue;
             };
@@ -509,7 +501,8 @@ impl<'a> Engine<'a> {
             };
             if rules::matches(&spec, dev) {
                 // The rule's own device is back: the normal path takes it.
-                self.departed.remove(&pp);
+                self.journal.departed.remove(&pp);
+                changed = true;
                 continue;
             }
             let busid = dev.busid.to_string();
@@ -521,7 +514,7 @@ impl<'a> Engine<'a> {
                 domid,
                 ..RuleState::default()
             };
-            if records.iter().any(|r| r.busid == busid) {
+            if records.iter().any(|r| r.busid == dev.busid) {
                 self.set_state(rule, state("attached (firmware follow)", Some(&busid)));
                 continue;
             }
@@ -541,6 +534,9 @@ impl<'a> Engine<'a> {
                 rule.domain
             ));
             self.attach(rule, dom, dev, &state);
+        }
+        if changed {
+            self.save_journal();
         }
     }
 
@@ -622,7 +618,7 @@ impl<'a> Engine<'a> {
             return;
         }
         claimed.insert(busid.clone(), rule.id);
-        if let Some(rec) = records.iter().find(|r| r.busid == busid) {
+        if let Some(rec) = records.iter().find(|r| r.busid == dev.busid) {
             if rec.domid == dom.domid {
                 self.remember(rule, dev, rec.ctrl, rec.port);
                 self.set_state(rule, state("attached", Some(&busid)));
@@ -656,7 +652,8 @@ impl<'a> Engine<'a> {
     }
 
     /// A subtree rule (`physport=...*`): every device below the port goes
-    /// to the domain, each attached wherever `usbdev-attach` puts it. The
+    /// to the domain, each at the controller port it had last time (by its
+    /// own physical port) when free, else wherever `usbdev-attach` puts it. The
     /// rule's state summarises them (`attached 2 of 3 (subtree)`).
     fn apply_subtree(
         &mut self,
@@ -674,7 +671,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             claimed.insert(busid.clone(), rule.id);
-            if let Some(rec) = records.iter().find(|r| r.busid == busid) {
+            if let Some(rec) = records.iter().find(|r| r.busid == dev.busid) {
                 if rec.domid == dom.domid {
                     attached += 1;
                     if self.journal.subtree.insert(busid, rule.id).is_none() {
@@ -691,16 +688,34 @@ impl<'a> Engine<'a> {
                 domid: dom.domid,
                 arg: rule.domain.clone(),
             };
-            let spec = UsbDevSpec {
-                busid: Some(busid.clone()),
-                ..UsbDevSpec::default()
+            let key = if dev.physical_port.is_empty() {
+                busid.clone()
+            } else {
+                dev.physical_port.clone()
             };
-            let env = OpEnv::new(self.xs, &self.paths);
-            match crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec) {
+            let same_place = self
+                .journal
+                .subtree_placements
+                .get(&key)
+                .filter(|p| p.domain == rule.domain)
+                .map(|p| (p.ctrl, p.port));
+            match self.attach_at(rule.id, &d, &busid, same_place) {
                 Ok(a) => {
                     attached += 1;
                     self.count(|c| c.attaches += 1);
                     self.journal.subtree.insert(busid.clone(), rule.id);
+                    self.journal.subtree_placements.insert(
+                        key,
+                        Placement {
+                            domain: rule.domain.clone(),
+                            busid: busid.clone(),
+                            vid_pid: dev.vid_pid(),
+                            ctrl: a.ctrl,
+                            port: a.port,
+                            physical_port: Some(dev.physical_port.clone())
+                                .filter(|p| !p.is_empty()),
+                        },
+                    );
                     self.save_journal();
                     self.audit(format!(
                         "rule {}: attach {busid} ({}) below {} to {} (domid {}) controller {} port {}",
@@ -730,6 +745,43 @@ impl<'a> Engine<'a> {
         self.set_state(rule, st);
     }
 
+    /// `usbdev-attach` of `busid` to `d`: at controller and port
+    /// `same_place` when given and that port is still there and free,
+    /// else wherever attach puts it.
+    fn attach_at(
+        &self,
+        rule: u32,
+        d: &Domain,
+        busid: &str,
+        same_place: Option<(u32, u32)>,
+    ) -> crate::Result<crate::ops::usbdev_attach::Attached> {
+        let mut spec = UsbDevSpec {
+            busid: Some(busid.to_owned()),
+            ..UsbDevSpec::default()
+        };
+        if let Some((c, p)) = same_place {
+            spec.controller = Some(c);
+            spec.port = Some(p);
+        }
+        let env = OpEnv::new(self.xs, &self.paths);
+        let result = crate::ops::usbdev_attach::usbdev_attach(&env, d, &spec);
+        if same_place.is_some()
+            && matches!(
+                result,
+                Err(Error::PortInUse { .. }
+                    | Error::PortOutOfRange { .. }
+                    | Error::MissingNode { .. }
+                    | Error::NoFreePort { .. })
+            )
+        {
+            log::info!("rule {rule}: last place of {busid} taken or gone; attaching anywhere");
+            spec.controller = None;
+            spec.port = None;
+            return crate::ops::usbdev_attach::usbdev_attach(&env, d, &spec);
+        }
+        result
+    }
+
     fn remember(&mut self, rule: &Rule, dev: &UsbDevice, ctrl: u32, port: u32) {
         let p = Placement {
             domain: rule.domain.clone(),
@@ -757,45 +809,19 @@ impl<'a> Engine<'a> {
             domid: dom.domid,
             arg: rule.domain.clone(),
         };
-        let mut spec = UsbDevSpec {
-            busid: Some(busid.clone()),
-            ..UsbDevSpec::default()
-        };
         let same_place = self
             .journal
             .placements
             .get(&rule.id)
             .filter(|p| p.domain == rule.domain)
             .map(|p| (p.ctrl, p.port));
-        if let Some((c, p)) = same_place {
-            spec.controller = Some(c);
-            spec.port = Some(p);
-        }
         self.journal.in_flight = Some(InFlight {
             rule: rule.id,
             busid: busid.clone(),
             domid: dom.domid,
         });
         self.save_journal();
-        let env = OpEnv::new(self.xs, &self.paths);
-        let mut result = crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec);
-        if same_place.is_some()
-            && matches!(
-                result,
-                Err(Error::PortInUse { .. }
-                    | Error::PortOutOfRange { .. }
-                    | Error::MissingNode { .. }
-                    | Error::NoFreePort { .. })
-            )
-        {
-            log::info!(
-                "rule {}: last place taken or gone; attaching anywhere",
-                rule.id
-            );
-            spec.controller = None;
-            spec.port = None;
-            result = crate::ops::usbdev_attach::usbdev_attach(&env, &d, &spec);
-        }
+        let result = self.attach_at(rule.id, &d, &busid, same_place);
         self.journal.in_flight = None;
         match result {
             Ok(a) => {

@@ -61,6 +61,35 @@ pub struct Journal {
     /// Devices attached by subtree rules (`physport=...*`): busid → rule.
     #[serde(default)]
     pub subtree: BTreeMap<String, u32>,
+    /// Where each device attached by a subtree rule was last placed, by
+    /// its physical port (its busid when it has none), so that a device
+    /// re-plugged below the port goes back to the same controller port.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subtree_placements: BTreeMap<String, Placement>,
+    /// Firmware-update follow windows open now: physical port → the
+    /// rule's device that left it. Kept here so that a daemon restarted
+    /// during a firmware update still follows it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub departed: BTreeMap<String, Departure>,
+}
+
+/// A `follow=` rule's device that left its physical port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Departure {
+    /// The rule.
+    pub rule: u32,
+    /// `vvvv:pppp` of the device that left.
+    pub vid_pid: String,
+    /// When it left: milliseconds since the Unix epoch (wall clock, so
+    /// that it means the same to a restarted daemon).
+    pub at_ms: u64,
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Default for Journal {
@@ -70,6 +99,8 @@ impl Default for Journal {
             placements: BTreeMap::new(),
             in_flight: None,
             subtree: BTreeMap::new(),
+            subtree_placements: BTreeMap::new(),
+            departed: BTreeMap::new(),
         }
     }
 }

@@ -158,6 +158,10 @@ pub struct Status {
 /// engine runs on the main thread), so they need little.
 pub(crate) const THREAD_STACK: usize = 256 * 1024;
 
+/// The log target of audit lines (one per decision, at info level): a
+/// front end prints them whatever its verbosity (`vusb: audit: ...`).
+pub const AUDIT_TARGET: &str = "vusbd::audit";
+
 /// How many audit lines and errors the status keeps.
 pub const KEEP: usize = 64;
 
@@ -219,6 +223,13 @@ fn spawn_domain_watch(tx: Sender<Event>) -> Result<(), DaemonError> {
                         }
                     }
                     Ok(None) => {}
+                    // Events were lost: re-read the domains all the same.
+                    Err(e) if e.is_events_overflow() => {
+                        log::debug!("{e}");
+                        if tx.send(Event::Domains).is_err() {
+                            return;
+                        }
+                    }
                     Err(e) => {
                         let _ = tx.send(Event::Failed(format!("xenstore watch: {e}")));
                         return;

@@ -89,6 +89,31 @@ pub fn read_port<X: Xenstore + ?Sized>(
         .filter(|v| !v.is_empty()))
 }
 
+/// The device in port `port` of `c`, parsed (the one place a port node's
+/// busid is): `None` for a free port, and, with a warning, for a port node
+/// holding something that is not a busid (no device to take back).
+pub fn read_port_busid<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    c: &Controller,
+    port: u32,
+) -> Result<Option<vusb_host::BusId>> {
+    let Some(text) = read_port(xs, tx, c, port)? else {
+        return Ok(None);
+    };
+    match vusb_host::BusId::parse(&text) {
+        Ok(b) => Ok(Some(b)),
+        Err(_) => {
+            log::warn!(
+                "domain {}: controller {} port {port} holds {text:?}, not a busid",
+                c.domid,
+                c.devid
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// The frontend `state` as `usb-list` shows it: libxl's `strtoul(v, 10)`
 /// of the guest-written node, `-1` when absent; devicemodel always 0.
 pub fn frontend_state<X: Xenstore + ?Sized>(xs: &X, tx: TxId, c: &Controller) -> Result<i64> {

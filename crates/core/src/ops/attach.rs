@@ -55,7 +55,7 @@ impl<X: Xenstore + ?Sized> Claim for HostClaim<'_, '_, X> {
         let rec = &mut *self.record;
         let path = ctrl.port_path(port);
         self.xs
-            .write_str(tx, &path, &rec.busid)
+            .write_str(tx, &path, rec.busid.as_str())
             .map_err(at(&path))?;
         rec.ctrl = ctrl.devid;
         rec.port = port;
@@ -78,7 +78,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     let xs = env.xs;
     let explicit = explicit_controller(xs, dom, spec.controller)?;
     let dev = hostdev::select_assignable(env.paths, spec, env.force)?;
-    let busid = dev.busid.to_string();
+    let busid = dev.busid.clone();
     let _dev_lock = lock::device(env.paths, &busid, env.timeouts.lock_wait)?;
     // A device given away by xl has no vusb record, but its interfaces sit
     // on usbback: refuse it too (a sysfs look, no xenstore request) —
@@ -113,8 +113,8 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
         ctrl: 0,
         port: 0,
         ctrl_type: UsbCtrlType::Pv,
-        hostbus: u16::try_from(dev.busnum).unwrap_or(u16::MAX),
-        hostaddr: u16::try_from(dev.devnum).unwrap_or(u16::MAX),
+        hostbus: dev.busnum,
+        hostaddr: dev.devnum,
         qom_id: None,
         step: Step::Attach,
         identity: Some(crate::assign::HostIdentity {
@@ -157,7 +157,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     let book = DevRecord {
         ctrl: placed.ctrl.devid,
         port: placed.port,
-        busid: busid.clone(),
+        busid: busid.to_string(),
         hostbus: record.hostbus,
         hostaddr: record.hostaddr,
         vendor: Some(dev.vendor_id),
@@ -176,7 +176,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     Ok(Attached {
         ctrl: placed.ctrl.devid,
         port: placed.port,
-        busid,
+        busid: Some(busid),
         created_ctrl: placed.created.last().map(|c| c.devid),
         emulated: None,
         notices: hostdev::speed_notice(&dev, &placed.ctrl)

@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 
+use vusb_host::BusId;
 use vusb_xenstore::{TxId, Xenstore, XenstoreWatch};
 use vusb_xlcfg::{DevKind, UsbConfig, UsbDevSpec};
 
@@ -48,9 +49,9 @@ pub struct Applied {
     /// Controllers the guest already had (devids).
     pub present_ctrls: Vec<u32>,
     /// Devices attached: (controller, port, busid).
-    pub attached: Vec<(u32, u32, String)>,
+    pub attached: Vec<(u32, u32, BusId)>,
     /// Devices already attached to the guest (busids).
-    pub present_devs: Vec<String>,
+    pub present_devs: Vec<BusId>,
 }
 
 /// One thing done, to undo on failure.
@@ -63,7 +64,7 @@ enum Done {
 struct PlannedDev {
     index: usize,
     spec: UsbDevSpec,
-    busid: String,
+    busid: BusId,
     vendor: u16,
     product: u16,
     serial: Option<String>,
@@ -209,7 +210,7 @@ fn plan<X: Xenstore + ?Sized>(
         planned.push(PlannedDev {
             index,
             spec: d.spec.clone(),
-            busid: dev.busid.to_string(),
+            busid: dev.busid.clone(),
             vendor: dev.vendor_id,
             product: dev.product_id,
             serial: dev.serial.clone(),
@@ -289,7 +290,7 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
         let mut spec = p.spec.clone();
         // The device found in the planning step, by its physical port (and
         // by nothing else: two selectors at once are refused).
-        spec.busid = Some(p.busid.clone());
+        spec.busid = Some(p.busid.to_string());
         spec.hostbus = None;
         spec.hostaddr = None;
         spec.portpath = None;
@@ -314,12 +315,12 @@ fn run<X: Xenstore + XenstoreWatch + ?Sized>(
             ctrl: a.ctrl,
             port: a.port,
         });
-        let (bus, addr) = match assign::lookup(env.xs, TxId::NONE, &a.busid)? {
+        let (bus, addr) = match assign::lookup(env.xs, TxId::NONE, &p.busid)? {
             Some(rec) => (rec.hostbus, rec.hostaddr),
             None => (0, 0),
         };
         devs.push(record(p, a.ctrl, a.port, bus, addr));
-        applied.attached.push((a.ctrl, a.port, a.busid));
+        applied.attached.push((a.ctrl, a.port, p.busid.clone()));
     }
     Ok((applied, ctrls, devs))
 }
@@ -333,11 +334,11 @@ fn differs(spec: &vusb_xlcfg::UsbCtrlSpec, ctrl: &Controller) -> bool {
         || (spec.ports_or_zero() != 0 && spec.ports != want.ports)
 }
 
-fn record(p: &PlannedDev, ctrl: u32, port: u32, hostbus: u16, hostaddr: u16) -> DevRecord {
+fn record(p: &PlannedDev, ctrl: u32, port: u32, hostbus: u8, hostaddr: u8) -> DevRecord {
     DevRecord {
         ctrl,
         port,
-        busid: p.busid.clone(),
+        busid: p.busid.to_string(),
         hostbus,
         hostaddr,
         vendor: Some(p.vendor),
@@ -377,7 +378,7 @@ fn undo_dev<X: Xenstore + ?Sized>(
     let Some(c) = read_controller(env.xs, TxId::NONE, dom.domid, ctrl)? else {
         return Ok(());
     };
-    match crate::layout::read::read_port(env.xs, TxId::NONE, &c, port)? {
+    match crate::layout::read::read_port_busid(env.xs, TxId::NONE, &c, port)? {
         Some(busid) => teardown::detach_host_locked(env, dom, &c, port, &busid, Why::Detach),
         None => Ok(()),
     }

@@ -77,12 +77,12 @@ pub fn add_device<X: Xenstore + ?Sized>(
     dom: &Domain,
     ctrl: &Controller,
     port: u32,
-    hostbus: u16,
-    hostaddr: u16,
+    hostbus: u8,
+    hostaddr: u8,
 ) -> Result<String> {
     let device = DmDevice::HostAddr {
-        bus: u8::try_from(hostbus).unwrap_or(u8::MAX),
-        addr: u8::try_from(hostaddr).unwrap_or(u8::MAX),
+        bus: hostbus,
+        addr: hostaddr,
     };
     devicemodel::add_domain_device(env.paths, dom.domid, ctrl.devid, port, &device)
         .map_err(|e| dm_err(dom.domid, e))

@@ -12,6 +12,7 @@
 //! requests outside transactions (the claim and the unclaim, which change
 //! libxl's port node too, are transactions).
 
+use vusb_host::BusId;
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt, transaction};
 
 use super::common::{OpEnv, at};
@@ -159,7 +160,7 @@ pub(crate) fn record_for<X: Xenstore + ?Sized>(
     env: &OpEnv<'_, X>,
     ctrl: &Controller,
     port: u32,
-    busid: &str,
+    busid: &BusId,
 ) -> Result<Assignment> {
     match assign::lookup(env.xs, TxId::NONE, busid) {
         Ok(Some(r)) if r.domid == ctrl.domid && r.ctrl == ctrl.devid && r.port == port => {
@@ -170,7 +171,7 @@ pub(crate) fn record_for<X: Xenstore + ?Sized>(
     }
     // No record of vusb's for this port: a device `xl` attached — if the
     // port still holds it (a detach that ran meanwhile emptied it).
-    if read_port(env.xs, TxId::NONE, ctrl, port)?.as_deref() != Some(busid) {
+    if read_port(env.xs, TxId::NONE, ctrl, port)?.as_deref() != Some(busid.as_str()) {
         return Err(Error::UnknownDevice {
             ctrl: ctrl.devid.to_string(),
             port: port.to_string(),
@@ -183,10 +184,7 @@ pub(crate) fn record_for<X: Xenstore + ?Sized>(
         serial: d.serial.clone(),
     });
     let (hostbus, hostaddr) = match found {
-        Some(d) => (
-            u16::try_from(d.busnum).unwrap_or(u16::MAX),
-            u16::try_from(d.devnum).unwrap_or(u16::MAX),
-        ),
+        Some(d) => (d.busnum, d.devnum),
         None if ctrl.ctype == crate::layout::UsbCtrlType::DeviceModel => {
             // No record and gone from the host: nothing names its QEMU id.
             return Err(Error::UnknownDevice {
@@ -197,7 +195,7 @@ pub(crate) fn record_for<X: Xenstore + ?Sized>(
         None => (0, 0),
     };
     Ok(Assignment {
-        busid: busid.to_owned(),
+        busid: busid.clone(),
         domid: ctrl.domid,
         ctrl: ctrl.devid,
         port,

@@ -191,7 +191,7 @@ pub fn check_controller(dev: &UsbDevice, ctrl: &Controller, force: bool) -> Resu
     };
     if !force {
         return Err(Error::IsochronousOnPvUsb {
-            busid: dev.busid.to_string(),
+            busid: dev.busid.clone(),
             ctype: ctrl.ctype,
             endpoint: ep.to_string(),
         });
@@ -222,7 +222,6 @@ pub fn speed_notice(dev: &UsbDevice, ctrl: &Controller) -> Option<String> {
 }
 
 /// The device at `busid` if it is still in sysfs.
-pub fn find_busid(paths: &HostPaths, busid: &str) -> Option<UsbDevice> {
-    let b = BusId::parse(busid).ok()?;
-    vusb_host::discover::read_one(&paths.sysfs_root, &b).ok()
+pub fn find_busid(paths: &HostPaths, busid: &BusId) -> Option<UsbDevice> {
+    vusb_host::discover::read_one(&paths.sysfs_root, busid).ok()
 }

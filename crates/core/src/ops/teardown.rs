@@ -12,6 +12,7 @@
 //! The caller holds the device's lock and a lock on the controller
 //! ([`crate::lock`]).
 
+use vusb_host::BusId;
 use vusb_xenstore::{TxId, Xenstore};
 
 use super::common::OpEnv;
@@ -59,7 +60,7 @@ pub fn detach_host<X: Xenstore + ?Sized>(
     dom: &Domain,
     ctrl: &Controller,
     port: u32,
-    busid: &str,
+    busid: &BusId,
     why: Why,
 ) -> Result<()> {
     let mut rec = handover::record_for(env, ctrl, port, busid)?;
@@ -78,7 +79,7 @@ pub fn detach_host_locked<X: Xenstore + ?Sized>(
     dom: &Domain,
     ctrl: &Controller,
     port: u32,
-    busid: &str,
+    busid: &BusId,
     why: Why,
 ) -> Result<()> {
     let wait = env.timeouts.lock_wait;
@@ -87,9 +88,10 @@ pub fn detach_host_locked<X: Xenstore + ?Sized>(
     detach_host(env, dom, ctrl, port, busid, why)
 }
 
-/// Remove the emulated `kind` at `port` of `ctrl`: QMP `device_del` of
-/// its QOM id, then the record. One the guest keeps is an error and the
-/// record stays.
+/// Remove the emulated `kind` at `port` of `ctrl`: the record's journal
+/// set to `step=detach`, QMP `device_del` of its QOM id (absent counts as
+/// removed), then the record removed. One the guest keeps is an error and
+/// the record stays (in `step=detach`, for `usb-recover` or a retry).
 pub fn detach_emulated<X: Xenstore + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
@@ -104,6 +106,15 @@ pub fn detach_emulated<X: Xenstore + ?Sized>(
         kind.spec_name(),
         ctrl.devid
     );
+    emulated::write(
+        env.xs,
+        TxId::NONE,
+        dom.domid,
+        ctrl.devid,
+        port,
+        kind,
+        Step::Detach,
+    )?;
     super::dm::remove_device(env, dom, &qom)?;
     vusb_xenstore::transaction(env.xs, ATTEMPTS, |tx| {
         emulated::remove(env.xs, tx, dom.domid, ctrl.devid, port)

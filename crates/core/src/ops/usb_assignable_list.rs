@@ -101,9 +101,9 @@ pub struct EntryJson {
     /// Kernel name.
     pub busid: String,
     /// Bus number.
-    pub hostbus: u32,
+    pub hostbus: u8,
     /// Device address.
-    pub hostaddr: u32,
+    pub hostaddr: u8,
     /// 4 lowercase hex digits.
     pub vendor_id: String,
     /// 4 lowercase hex digits.

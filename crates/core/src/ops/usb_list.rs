@@ -27,6 +27,7 @@
 //! in JSON. Only devicemodel controllers cost the extra `directory`.
 
 use serde::Serialize;
+use vusb_host::BusId;
 use vusb_xenstore::{DomId, TxId, Xenstore};
 
 use super::common::OpEnv;
@@ -44,9 +45,9 @@ pub struct PortEntry {
     /// The busid stored in the port node, `null` when free.
     pub busid: Option<String>,
     /// sysfs `busnum` of that device now, `null` when free or gone.
-    pub hostbus: Option<u32>,
+    pub hostbus: Option<u8>,
     /// sysfs `devnum` of that device now, `null` when free or gone.
-    pub hostaddr: Option<u32>,
+    pub hostaddr: Option<u8>,
     /// The emulated device on this port (`tablet`, `mouse`, `keyboard`;
     /// devicemodel controllers only), `null` otherwise.
     pub emulated: Option<String>,
@@ -58,16 +59,14 @@ pub struct PortEntry {
 fn port_state<X: Xenstore + ?Sized>(
     xs: &X,
     ctrl: &crate::layout::Controller,
-    busid: &str,
+    busid: &BusId,
     dev: Option<&vusb_host::UsbDevice>,
 ) -> &'static str {
     let Some(dev) = dev else {
         return "gone";
     };
     match crate::assign::lookup(xs, TxId::NONE, busid) {
-        Ok(Some(rec))
-            if u32::from(rec.hostbus) != dev.busnum || u32::from(rec.hostaddr) != dev.devnum =>
-        {
+        Ok(Some(rec)) if rec.hostbus != dev.busnum || rec.hostaddr != dev.devnum => {
             return "replugged";
         }
         Ok(_) => {}
@@ -140,7 +139,9 @@ pub fn usb_list<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, dom: &Domain) -> Resul
         let mut ports = Vec::with_capacity(ctrl.ports as usize);
         for port in 1..=ctrl.ports {
             let busid = read_port(xs, TxId::NONE, &ctrl, port)?;
-            let dev = busid.as_deref().and_then(|b| find_busid(env.paths, b));
+            // A port node holding no busid names no host device: "gone".
+            let parsed = busid.as_deref().and_then(|b| BusId::parse(b).ok());
+            let dev = parsed.as_ref().and_then(|b| find_busid(env.paths, b));
             let emulated = match busid {
                 Some(_) => None,
                 None => emu
@@ -149,7 +150,10 @@ pub fn usb_list<X: Xenstore + ?Sized>(env: &OpEnv<'_, X>, dom: &Domain) -> Resul
                     .map(|(_, k)| k.spec_name().to_owned()),
             };
             let state = match (&busid, &emulated) {
-                (Some(b), _) => port_state(xs, &ctrl, b, dev.as_ref()),
+                (Some(_), _) => match &parsed {
+                    Some(b) => port_state(xs, &ctrl, b, dev.as_ref()),
+                    None => "gone",
+                },
                 (None, Some(_)) => "emulated",
                 (None, None) => "empty",
             };

@@ -34,7 +34,7 @@ pub struct Released {
     /// Controllers removed.
     pub controllers: Vec<u32>,
     /// Stale assignment records cleaned up (busids).
-    pub stale_records: Vec<String>,
+    pub stale_records: Vec<vusb_host::BusId>,
 }
 
 /// Release every controller and device of `dom`.

@@ -32,7 +32,7 @@
 //! unbind failure stops the operation with the device still listed, so it
 //! can be retried.
 
-use vusb_host::Selector;
+use vusb_host::{BusId, Selector};
 use vusb_xenstore::{TxId, Xenstore};
 use vusb_xlcfg::UsbDevSpec;
 
@@ -42,7 +42,7 @@ use super::teardown::{self, Why};
 use crate::assign::{self, Assignment};
 use crate::devicemodel::EmulatedKind;
 use crate::domain::Domain;
-use crate::layout::read::{read_controller, read_port};
+use crate::layout::read::{read_controller, read_port, read_port_busid};
 use crate::layout::{Controller, UsbCtrlType};
 use crate::lock::{self, Mode};
 use crate::{Error, Result};
@@ -68,8 +68,8 @@ pub struct Detached {
     pub ctrl: u32,
     /// Port.
     pub port: u32,
-    /// The host device (empty for an emulated device).
-    pub busid: String,
+    /// The host device (`None` for an emulated device).
+    pub busid: Option<BusId>,
     /// The emulated device removed (`type=tablet|mouse|keyboard`).
     pub emulated: Option<EmulatedKind>,
 }
@@ -89,7 +89,7 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
             Ok(Detached {
                 ctrl: ctrl.devid,
                 port,
-                busid: String::new(),
+                busid: None,
                 emulated: Some(kind),
             })
         }
@@ -101,7 +101,7 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
             Ok(Detached {
                 ctrl: ctrl.devid,
                 port,
-                busid,
+                busid: Some(busid),
                 emulated: None,
             })
         }
@@ -111,7 +111,7 @@ pub fn usbdev_detach<X: Xenstore + ?Sized>(
 /// What a detach target names: a host device at a port, or (devicemodel
 /// only) an emulated device recorded at a port whose libxl node is empty.
 enum Located {
-    Host(Controller, u32, String),
+    Host(Controller, u32, BusId),
     Emulated(Controller, u32, EmulatedKind),
 }
 
@@ -137,7 +137,7 @@ fn locate<X: Xenstore + ?Sized>(
             if p > c.ports {
                 return Err(unknown());
             }
-            if let Some(busid) = read_port(xs, TxId::NONE, &c, p)? {
+            if let Some(busid) = read_port_busid(xs, TxId::NONE, &c, p)? {
                 return Ok(Located::Host(c, p, busid));
             }
             // An empty port: on a devicemodel controller it may hold one of
@@ -152,7 +152,7 @@ fn locate<X: Xenstore + ?Sized>(
         DetachTarget::Host(spec) => {
             let busid = attached_busid(env, dom, spec)?;
             let not_here = || Error::DeviceNotAttached {
-                busid: busid.clone(),
+                busid: busid.to_string(),
                 domid: dom.domid,
             };
             let rec = assign::lookup(xs, TxId::NONE, &busid)?.ok_or_else(not_here)?;
@@ -171,13 +171,10 @@ fn locate<X: Xenstore + ?Sized>(
 /// Whether the record `r` is of the device `sel` names.
 fn record_matches(r: &Assignment, sel: &Selector) -> bool {
     match sel {
-        Selector::BusId(b) => r.busid == b.as_str(),
-        Selector::PortPath(p) => r.busid == *p,
+        Selector::BusId(b) => r.busid == *b,
+        Selector::PortPath(p) => r.busid == p.as_str(),
         Selector::BusAddr { bus, addr } => {
-            *bus != 0
-                && *addr != 0
-                && (r.hostbus & 0xff) as u8 == *bus
-                && (r.hostaddr & 0xff) as u8 == *addr
+            *bus != 0 && *addr != 0 && r.hostbus == *bus && r.hostaddr == *addr
         }
         Selector::VidPid {
             vendor,
@@ -201,10 +198,10 @@ fn attached_busid<X: Xenstore + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
     spec: &UsbDevSpec,
-) -> Result<String> {
+) -> Result<BusId> {
     let sel = hostdev::selector(spec)?;
     if let Selector::BusId(b) = &sel {
-        return Ok(b.to_string());
+        return Ok(b.clone());
     }
     let records = assign::list_domain(env.xs, TxId::NONE, dom.domid)?;
     let hits: Vec<&Assignment> = records.iter().filter(|r| record_matches(r, &sel)).collect();
@@ -214,14 +211,14 @@ fn attached_busid<X: Xenstore + ?Sized>(
         many => {
             return Err(Error::Host(Box::new(vusb_host::Error::AmbiguousDevice {
                 what: sel.to_string(),
-                matches: many.iter().map(|r| r.busid.clone()).collect(),
+                matches: many.iter().map(|r| r.busid.to_string()).collect(),
             })));
         }
     }
     // Not by the records: a physical port path, or a record of a version
     // that did not store vendor/product. The device must then be present.
     match vusb_host::lookup::locate_with(&env.paths.sysfs_root, &sel, &hostdev::filter(spec)) {
-        Ok(d) => Ok(d.busid.to_string()),
+        Ok(d) => Ok(d.busid),
         Err(vusb_host::Error::DeviceNotFound { .. }) => Err(Error::DeviceNotAttached {
             busid: sel.to_string(),
             domid: dom.domid,

@@ -154,27 +154,36 @@ fn describe<S: Stream>(
     if driver != "usb-host" {
         return Ok(None);
     }
-    let mut num = |prop: &str| -> Result<u64, vusb_qmp::Error> {
-        Ok(qmp.qom_get(path, prop)?.as_u64().unwrap_or(0))
+    // QEMU's properties are uint32; vusb's ids are u16 and bus/address
+    // u8 (as libxl's): a value out of range is reported, not truncated.
+    let mut num = |prop: &str, max: u64| -> Result<u64, vusb_qmp::Error> {
+        let v = qmp.qom_get(path, prop)?.as_u64().unwrap_or(0);
+        if v > max {
+            return Err(vusb_qmp::Error::UnexpectedReturn {
+                command: format!("qom-get {path} {prop}"),
+                detail: format!("{v} is above {max}"),
+            });
+        }
+        Ok(v)
     };
-    let (vendor, product) = (num("vendorid")?, num("productid")?);
-    let (bus, addr) = (num("hostbus")?, num("hostaddr")?);
+    let (vendor, product) = (num("vendorid", 0xffff)?, num("productid", 0xffff)?);
+    let (bus, addr) = (num("hostbus", 0xff)?, num("hostaddr", 0xff)?);
     let hostport = qmp.qom_get(path, "hostport")?;
     let hostport = hostport.as_str().unwrap_or("");
     Ok(Some(if vendor != 0 || product != 0 {
         DmDevice::HostIds {
-            vendor: vendor as u16,
-            product: product as u16,
+            vendor: u16::try_from(vendor).unwrap_or_default(),
+            product: u16::try_from(product).unwrap_or_default(),
         }
     } else if !hostport.is_empty() {
         DmDevice::HostPort {
-            bus: bus as u8,
+            bus: u8::try_from(bus).unwrap_or_default(),
             path: hostport.to_string(),
         }
     } else {
         DmDevice::HostAddr {
-            bus: bus as u8,
-            addr: addr as u8,
+            bus: u8::try_from(bus).unwrap_or_default(),
+            addr: u8::try_from(addr).unwrap_or_default(),
         }
     }))
 }
