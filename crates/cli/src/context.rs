@@ -14,8 +14,10 @@ pub struct Context {
     pub qmp: Option<PathBuf>,
     /// Number of `-v`.
     pub verbosity: u8,
-    /// xl's `-N`: dry run.
+    /// xl's `-N`: dry run (the plan is in `paths.dry_run`).
     pub dry_run: bool,
+    /// `--json` (with `-N`): print the plan as JSON.
+    pub plan_json: bool,
 }
 
 impl Context {
@@ -31,11 +33,16 @@ impl Context {
         if let Some(p) = m.get_one::<PathBuf>("qmp-dir") {
             paths.qmp_dir = p.clone();
         }
+        let dry_run = m.get_flag("dry-run");
+        if dry_run {
+            paths.dry_run = Some(vusb_core::dryrun::Plan::new());
+        }
         Context {
             paths,
             qmp: m.get_one::<PathBuf>("qmp").cloned(),
             verbosity: m.get_count("verbose"),
-            dry_run: m.get_flag("dry-run"),
+            dry_run,
+            plan_json: m.get_flag("json"),
         }
     }
 

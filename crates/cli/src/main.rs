@@ -11,6 +11,7 @@ mod args;
 mod cli;
 mod commands;
 mod context;
+mod dry_run;
 mod explain;
 mod logging;
 mod output;
@@ -64,11 +65,13 @@ fn main() -> ExitCode {
         eprintln!("vusb: `vusb help` lists the commands");
         return ExitCode::from(2);
     };
-    if ctx.dry_run {
-        eprintln!(
-            "vusb: -N (dry run) is not supported yet: {command} was not run, nothing was changed"
-        );
-        return ExitCode::from(2);
+    if ctx.dry_run
+        && let Some(code) = dry_run::refuses(command)
+    {
+        return code;
+    }
+    if ctx.plan_json && dry_run::CHANGING.contains(&command) {
+        output::capture();
     }
     if !cli::XL_COMMANDS.contains(&command) && args::asks_help(cmd_args) {
         output::out(&commands::help::command(command));
@@ -124,8 +127,14 @@ fn main() -> ExitCode {
     report(&ctx, command, result)
 }
 
-/// A command's result: its exit status, or its error printed once.
+/// A command's result: its exit status, or its error printed once; in a
+/// dry run then the plan ([`dry_run::finish`]).
 fn report(ctx: &Context, command: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
+    let code = report_result(ctx, command, result);
+    dry_run::finish(ctx, command, code)
+}
+
+fn report_result(ctx: &Context, command: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -96,3 +96,36 @@ fn kill_devicemodel_attach() {
 fn kill_devicemodel_detach() {
     run(&fault_sweep::DM_DETACH, Select::Stride(12));
 }
+
+/// An attach right after a killed `usbctrl-detach` (no `usb-recover` in
+/// between) never claims a port on the controller whose removal was
+/// interrupted: it completes the removal first (automatic placement then
+/// goes elsewhere; `controller=0` is refused naming it).
+fn run_then(then: &fault_sweep::Then, bounded: Select) {
+    if !fault_common::strace_available() {
+        return;
+    }
+    let soak = std::env::var("VUSB_SOAK").as_deref() == Ok("1");
+    let select = if soak { Select::All } else { bounded };
+    let Some((tried, bad)) = fault_sweep::sweep_then(&fault_sweep::PV_CTRL_DETACH, then, select)
+    else {
+        return;
+    };
+    assert!(tried > 0, "no kill point tried");
+    assert!(
+        bad.is_empty(),
+        "{} of {tried} bad:\n{}",
+        bad.len(),
+        bad.join("")
+    );
+}
+
+#[test]
+fn kill_pv_ctrl_detach_then_attach() {
+    run_then(&fault_sweep::THEN_ATTACH_AUTO, Select::Stride(7));
+}
+
+#[test]
+fn kill_pv_ctrl_detach_then_attach_to_it() {
+    run_then(&fault_sweep::THEN_ATTACH_EXPLICIT, Select::Stride(7));
+}

@@ -45,7 +45,9 @@ pub fn qmp_socket_path(paths: &HostPaths, domid: vusb_xenstore::DomId) -> PathBu
 /// Connect to domain `domid`'s device model (one connection per
 /// operation, as libxl).
 pub fn connect_domain(paths: &HostPaths, domid: vusb_xenstore::DomId) -> Result<DmConn, DmError> {
-    DmConn::connect(&qmp_socket_path(paths, domid), QMP_TIMEOUT)
+    let mut conn = DmConn::connect(&qmp_socket_path(paths, domid), QMP_TIMEOUT)?;
+    conn.set_plan(paths.dry_run.clone());
+    Ok(conn)
 }
 
 /// How long a removal waits for QEMU: a USB device's `DEVICE_DELETED`

@@ -32,6 +32,9 @@ pub struct HostPaths {
     /// Where libxl keeps QEMU's logs `qemu-dm-<name>.log`
     /// (`VUSB_XEN_LOG_DIR`; default `/var/log/xen`).
     pub xen_log_dir: PathBuf,
+    /// `Some` in a dry run (`vusb -N`): every change to the host is
+    /// recorded in this plan instead of made ([`crate::dryrun`]).
+    pub dry_run: Option<crate::dryrun::Plan>,
 }
 
 impl Default for HostPaths {
@@ -44,6 +47,7 @@ impl Default for HostPaths {
             xen_lib_dir: PathBuf::from("/var/lib/xen"),
             qemu_xen: PathBuf::from("/usr/libexec/xen-qemu-system-i386"),
             xen_log_dir: PathBuf::from("/var/log/xen"),
+            dry_run: None,
         }
     }
 }
@@ -69,6 +73,11 @@ impl HostPaths {
         paths
     }
 
+    /// The dry run's plan, if this is one.
+    pub fn plan(&self) -> Option<&crate::dryrun::Plan> {
+        self.dry_run.as_ref()
+    }
+
     /// Where vusb's lock files live ([`crate::lock`]): `<state_dir>/locks`.
     /// Under the state directory so that every host (and every test's
     /// fake host) has its own.
@@ -89,6 +98,7 @@ impl HostPaths {
             xen_lib_dir: root.join("var/lib/xen"),
             qemu_xen: root.join("usr/libexec/xen-qemu-system-i386"),
             xen_log_dir: root.join("var/log/xen"),
+            dry_run: None,
         }
     }
 }

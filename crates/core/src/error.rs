@@ -446,6 +446,22 @@ pub enum Error {
         step: &'static str,
     },
 
+    /// The controller named for an attach was being removed by a command
+    /// that was interrupted (its journal says so): vusb completed the
+    /// removal (or could not), and places nothing on it.
+    #[error(
+        "controller {devid} of domain {domid} was being removed by an interrupted command: {}",
+        if *finished { "vusb completed the removal; attach to another controller" } else { "completing the removal failed; run `vusb usb-recover`" }
+    )]
+    ControllerRemovalInterrupted {
+        /// The domain.
+        domid: DomId,
+        /// The controller.
+        devid: u32,
+        /// Whether the removal is now complete.
+        finished: bool,
+    },
+
     /// A lock file could not be opened or locked.
     #[error("lock `{name}' failed")]
     Lock {

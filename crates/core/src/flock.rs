@@ -7,6 +7,18 @@
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 
+/// [`lock_exclusive`], except in a dry run (`plan`), which takes no lock
+/// and creates no lock file (`Ok(None)`): it changes nothing.
+pub(crate) fn lock_unless_dry(
+    plan: Option<&crate::dryrun::Plan>,
+    path: &Path,
+) -> std::io::Result<Option<File>> {
+    match plan {
+        Some(_) => Ok(None),
+        None => lock_exclusive(path).map(Some),
+    }
+}
+
 /// Open `path` (created if absent, never truncated) and wait for an
 /// exclusive `flock` on it.
 pub(crate) fn lock_exclusive(path: &Path) -> std::io::Result<File> {

@@ -43,14 +43,15 @@
 //! bookkeeping written); an interrupted removal is completed.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use vusb_xenstore::{DomId, TxId, Xenstore, XenstoreExt};
 
-use crate::Result;
 use crate::bookkeeping::Forget;
 use crate::error::at;
 use crate::layout::UsbCtrlType;
+use crate::{Error, HostPaths, Result};
 
 /// The journal state of an assignment record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,6 +185,76 @@ pub fn ctrl_write<X: Xenstore + ?Sized>(
 ) -> Result<()> {
     let path = ctrl_path(domid, devid);
     xs.write_str(tx, &path, step.as_str()).map_err(at(&path))
+}
+
+/// The step a controller's journal says, if any (`None`: no entry, or
+/// one that is not a step: [`ctrl_list`] reports those).
+pub fn ctrl_read<X: Xenstore + ?Sized>(
+    xs: &X,
+    tx: TxId,
+    domid: DomId,
+    devid: u32,
+) -> Result<Option<Step>> {
+    let path = ctrl_path(domid, devid);
+    Ok(xs
+        .read_opt(tx, &path)
+        .map_err(at(&path))?
+        .and_then(|v| v.parse::<Step>().ok()))
+}
+
+/// The removal hint of a controller: a file beside its lock
+/// (`<lock_dir>/ctrl-<G>-<N>.removing`), created before a removal writes
+/// its journal entry and deleted after the entry is dropped. It costs an
+/// attach no xenstore request to see that no removal of the controller it
+/// chose can be pending (no hint); only with a hint is the journal read
+/// (a hint left by a crash before the entry was written, or after it was
+/// dropped, costs that one read and is deleted). Placement uses it so that
+/// no device lands on a controller whose removal was interrupted.
+pub fn removal_hint_path(paths: &HostPaths, domid: DomId, devid: u32) -> PathBuf {
+    paths.lock_dir().join(format!(
+        "{}.removing",
+        crate::lock::controller_name(domid, devid)
+    ))
+}
+
+/// Create the removal hint (see [`removal_hint_path`]). A dry run creates
+/// no file (as it takes no lock, [`crate::lock`]).
+pub fn hint_removal(paths: &HostPaths, domid: DomId, devid: u32) -> Result<()> {
+    if paths.dry_run.is_some() {
+        return Ok(());
+    }
+    let path = removal_hint_path(paths, domid, devid);
+    let err = |source| Error::Lock {
+        name: format!("{}.removing", crate::lock::controller_name(domid, devid)),
+        source,
+    };
+    std::fs::create_dir_all(paths.lock_dir()).map_err(err)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map(drop)
+        .map_err(err)
+}
+
+/// Whether a removal hint exists.
+pub fn removal_hinted(paths: &HostPaths, domid: DomId, devid: u32) -> bool {
+    removal_hint_path(paths, domid, devid).exists()
+}
+
+/// Delete the removal hint (absent is fine; a failure is only logged: a
+/// stale hint costs one read later).
+pub fn clear_removal_hint(paths: &HostPaths, domid: DomId, devid: u32) {
+    if paths.dry_run.is_some() {
+        return;
+    }
+    let path = removal_hint_path(paths, domid, devid);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("{}: {e}", path.display()),
+    }
 }
 
 /// Drop a controller's journal (and its domain's directory once empty).

@@ -6,6 +6,7 @@
 //! command, named after it. See `ARCHITECTURE.md` for the code map and the
 //! life of one `usbdev-attach`.
 
+pub mod dryrun;
 pub mod env;
 pub mod error;
 mod flock;

@@ -134,8 +134,8 @@ where
     let Some((file, lock)) = config_file(xs, paths, domid)? else {
         return Ok(());
     };
-    let lockf = crate::flock::lock_exclusive(&lock).map_err(io_err(&lock))?;
-    let raw = crate::small_file::read(&file, crate::small_file::MAX_CONFIG_FILE)
+    let lockf = crate::flock::lock_unless_dry(paths.plan(), &lock).map_err(io_err(&lock))?;
+    let raw = crate::dryrun::read_file(paths.plan(), &file, crate::small_file::MAX_CONFIG_FILE)
         .map_err(io_err(&file))?;
     let had_nul = raw.last() == Some(&0);
     let text = String::from_utf8_lossy(&raw);
@@ -156,6 +156,10 @@ where
     let mut bytes = out.into_bytes();
     if had_nul {
         bytes.push(0);
+    }
+    if let Some(plan) = paths.plan() {
+        plan.write_file(&file, &bytes);
+        return Ok(());
     }
     let tmp = file.with_extension("libxl-json.vusb-tmp");
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;

@@ -21,6 +21,9 @@
 //! Converting a held shared lock to exclusive ([`Held::try_upgrade`]) never
 //! waits: if another process holds the lock too, the caller gives up
 //! (and, as `flock` converts by unlocking first, holds nothing any more).
+//!
+//! A dry run (`vusb -N`, [`crate::dryrun`]) takes no lock and creates no
+//! lock file: every lock is granted at once, without a file.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -43,7 +46,8 @@ pub enum Mode {
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct Held {
-    file: File,
+    /// `None` in a dry run, which takes no locks (see [`planned`]).
+    file: Option<File>,
     name: String,
     mode: Mode,
 }
@@ -63,12 +67,15 @@ impl Held {
     /// `Ok(None)`: another process holds it too; the lock is then no longer
     /// held at all (`flock` converts by unlocking first).
     pub fn try_upgrade(self) -> Result<Option<Held>> {
-        if self.mode == Mode::Exclusive {
-            return Ok(Some(self));
-        }
-        match self.file.try_lock() {
+        let Some(file) = self.file.as_ref().filter(|_| self.mode == Mode::Shared) else {
+            return Ok(Some(Held {
+                mode: Mode::Exclusive,
+                ..self
+            }));
+        };
+        match file.try_lock() {
             Ok(()) => {
-                record_holder(&self.file);
+                record_holder(file);
                 Ok(Some(Held {
                     mode: Mode::Exclusive,
                     ..self
@@ -121,12 +128,15 @@ pub fn guest(paths: &HostPaths, domid: DomId, wait: Duration) -> Result<Held> {
 
 /// Try once, without waiting: `Ok(None)` when somebody else holds it.
 pub fn try_acquire(paths: &HostPaths, name: &str, mode: Mode) -> Result<Option<Held>> {
+    if paths.dry_run.is_some() {
+        return planned(name, mode).map(Some);
+    }
     let file = open(paths, name)?;
     match try_lock(&file, mode) {
         Ok(()) => {
             record_holder(&file);
             Ok(Some(Held {
-                file,
+                file: Some(file),
                 name: name.to_owned(),
                 mode,
             }))
@@ -142,6 +152,9 @@ pub fn try_acquire(paths: &HostPaths, name: &str, mode: Mode) -> Result<Option<H
 /// Lock `name` in `mode`, polling until `wait` has passed; then
 /// [`Error::Busy`] with the recorded holder.
 pub fn acquire(paths: &HostPaths, name: &str, mode: Mode, wait: Duration) -> Result<Held> {
+    if paths.dry_run.is_some() {
+        return planned(name, mode);
+    }
     let file = open(paths, name)?;
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
@@ -153,7 +166,7 @@ pub fn acquire(paths: &HostPaths, name: &str, mode: Mode, wait: Duration) -> Res
                     log::debug!("waited {:?} for lock {name}", start.elapsed());
                 }
                 return Ok(Held {
-                    file,
+                    file: Some(file),
                     name: name.to_owned(),
                     mode,
                 });
@@ -186,6 +199,32 @@ pub fn recorded_holder(paths: &HostPaths, name: &str) -> String {
     }
 }
 
+/// A dry run takes no lock and creates no lock file: it changes nothing
+/// another command could trip over (the name is still checked). What it
+/// plans may therefore differ from what a later real run, after other
+/// commands ran, does.
+fn planned(name: &str, mode: Mode) -> Result<Held> {
+    check_name(name)?;
+    Ok(Held {
+        file: None,
+        name: name.to_owned(),
+        mode,
+    })
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'))
+    {
+        return Ok(());
+    }
+    Err(Error::Lock {
+        name: name.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a lock name"),
+    })
+}
+
 fn try_lock(file: &File, mode: Mode) -> std::result::Result<(), TryLockError> {
     match mode {
         Mode::Shared => file.try_lock_shared(),
@@ -203,15 +242,7 @@ fn open(paths: &HostPaths, name: &str) -> Result<File> {
         name: name.to_owned(),
         source,
     };
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'))
-    {
-        return Err(lock_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a lock name",
-        )));
-    }
+    check_name(name)?;
     create_dir(&dir).map_err(lock_err)?;
     OpenOptions::new()
         .create(true)
@@ -280,6 +311,28 @@ fn describe(name: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_dry_run_takes_no_lock_and_creates_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = HostPaths::under(dir.path());
+        let dry = HostPaths {
+            dry_run: Some(crate::dryrun::Plan::new()),
+            ..real.clone()
+        };
+        let held = acquire(&real, "dev-1-1", Mode::Exclusive, Duration::ZERO).unwrap();
+        // Held for real elsewhere: the dry run does not wait for it.
+        let busid = vusb_host::BusId::parse("1-1").unwrap();
+        let planned = device(&dry, &busid, Duration::ZERO).unwrap();
+        assert_eq!(
+            planned.try_upgrade().unwrap().unwrap().mode(),
+            Mode::Exclusive
+        );
+        drop(held);
+        guest(&dry, 7, Duration::ZERO).unwrap();
+        assert!(!real.lock_dir().join("dom-7").exists());
+        assert!(try_acquire(&dry, "bad/name", Mode::Shared).is_err());
+    }
 
     #[test]
     fn exclusive_excludes_and_times_out_naming_the_holder() {

@@ -155,7 +155,7 @@ pub fn encode(saved: &Saved) -> Value {
 /// The saved configuration of `uuid`, if any.
 pub fn load(paths: &HostPaths, uuid: &str) -> Result<Option<Saved>> {
     let path = file_path(paths, uuid);
-    match crate::small_file::read(&path, crate::small_file::MAX_CONFIG_FILE) {
+    match crate::dryrun::read_file(paths.plan(), &path, crate::small_file::MAX_CONFIG_FILE) {
         Ok(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| malformed(&path, "not UTF-8"))?;
             decode(&path, &text, uuid).map(Some)
@@ -184,17 +184,13 @@ pub fn store(paths: &HostPaths, saved: &Saved) -> Result<()> {
     let mut text = serde_json::to_string_pretty(&encode(saved))
         .map_err(|e| malformed(&path, e.to_string()))?;
     text.push('\n');
-    crate::statefile::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))
+    crate::dryrun::write_file(paths.plan(), &path, text.as_bytes()).map_err(io_err(&path))
 }
 
 /// Removes the saved configuration of `uuid` (absent is fine).
 pub fn remove(paths: &HostPaths, uuid: &str) -> Result<()> {
     let path = file_path(paths, uuid);
-    match fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(&path)(e)),
-    }
+    crate::dryrun::remove_file(paths.plan(), &path).map_err(io_err(&path))
 }
 
 /// The guest's uuid and, when libxl keeps its configuration, that file.
@@ -265,8 +261,11 @@ where
         return Ok(());
     };
     let lock_path = dir(paths).join(format!("{uuid}.lock"));
-    fs::create_dir_all(dir(paths)).map_err(io_err(&dir(paths)))?;
-    let lock = crate::flock::lock_exclusive(&lock_path).map_err(io_err(&lock_path))?;
+    if paths.plan().is_none() {
+        fs::create_dir_all(dir(paths)).map_err(io_err(&dir(paths)))?;
+    }
+    let lock =
+        crate::flock::lock_unless_dry(paths.plan(), &lock_path).map_err(io_err(&lock_path))?;
     let mut saved = match load(paths, &uuid)? {
         Some(s) => s,
         None => Saved {

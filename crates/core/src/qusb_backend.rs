@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use vusb_xenstore::{DomId, TxId, Xenstore, XenstoreExt};
 
 use crate::domain::{Domain, DomainType, domain_type};
+use crate::dryrun::{Effect, PLACEHOLDER_PID, Plan};
 use crate::layout::UsbCtrlType;
 use crate::{Error, HostPaths, Result};
 
@@ -148,6 +149,9 @@ fn start<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, domid: DomId) -> Resul
     // A state left by a QEMU that died would look like a ready one.
     xs.rm_opt(TxId::NONE, &dm_dir(domid))?;
     xs.mkdir(TxId::NONE, &dm_dir(domid))?;
+    if let Some(plan) = paths.plan() {
+        return plan_start(xs, plan, paths, domid, args);
+    }
     fs::create_dir_all(&paths.xen_log_dir).map_err(failed)?;
     fs::create_dir_all(&paths.qmp_dir).map_err(failed)?;
     let out = OpenOptions::new()
@@ -206,6 +210,29 @@ fn start<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, domid: DomId) -> Resul
     }
 }
 
+/// [`start`] in a dry run: the process, its records (with a placeholder
+/// for the pid only a real start learns) and the wait for it, recorded.
+fn plan_start<X: Xenstore + ?Sized>(
+    xs: &X,
+    plan: &Plan,
+    paths: &HostPaths,
+    domid: DomId,
+    args: Vec<String>,
+) -> Result<()> {
+    plan.record(Effect::Start {
+        program: paths.qemu_xen.clone(),
+        args,
+    });
+    crate::assign::ensure_prefix(xs, TxId::NONE)?;
+    xs.write_str(TxId::NONE, &record_path(domid), PLACEHOLDER_PID)?;
+    xs.write_str(TxId::NONE, &pid_path(domid), PLACEHOLDER_PID)?;
+    plan.wait(
+        format_args!("QEMU to write \"running\" to {}/state", dm_dir(domid)),
+        START_TIMEOUT,
+    );
+    Ok(())
+}
+
 /// After a qusb controller of `dom` went (or could not be made): stop the
 /// QEMU backend vusb started for it if no qusb controller is left. A QEMU
 /// that xl started is never touched.
@@ -228,6 +255,15 @@ pub fn stop_if_unused<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, dom: &Dom
     }
     let pid: u32 = ours.trim().parse().unwrap_or(0);
     log::debug!("domain {domid}: last qusb controller gone, stopping QEMU pid {pid}");
+    if let Some(plan) = paths.plan() {
+        plan.record(Effect::Qmp {
+            command: "quit".into(),
+            arguments: serde_json::Value::Null,
+        });
+        plan.wait(format_args!("QEMU pid {pid} to end"), STOP_TIMEOUT);
+        forget(xs, paths, domid);
+        return Ok(());
+    }
     quit(paths, domid);
     let ended = wait_gone(&paths.proc_root, pid, STOP_TIMEOUT);
     forget(xs, paths, domid);
@@ -265,7 +301,8 @@ fn forget<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, domid: DomId) {
         }
     }
     for kind in ["libxl", "libxenstat"] {
-        let _ = fs::remove_file(paths.qmp_dir.join(format!("qmp-{kind}-{domid}")));
+        let sock = paths.qmp_dir.join(format!("qmp-{kind}-{domid}"));
+        let _ = crate::dryrun::remove_file(paths.plan(), &sock);
     }
 }
 

@@ -15,6 +15,10 @@
 //!   the first error; when the rollback itself fails the memory is **kept**
 //!   (libxl deletes it) so that `vusb usb-recover` can finish the job;
 //! - [`restore`] removes the memory only when every interface is back.
+//!
+//! The sysfs side goes through [`Drivers`]: the kernel's, or in a dry run
+//! (`vusb -N`, [`crate::dryrun`]) the plan's, which records each bind and
+//! unbind and answers later looks with the planned driver.
 
 use std::path::Path;
 
@@ -22,7 +26,8 @@ use vusb_host::BusId;
 use vusb_host::bind::{self, USBBACK};
 use vusb_xenstore::Xenstore;
 
-use crate::driver_memory;
+use crate::dryrun::{Effect, Plan};
+use crate::{HostPaths, driver_memory};
 
 /// A rebinding step failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +108,71 @@ fn memory(busid: &BusId) -> impl Fn(driver_memory::Error) -> Error + '_ {
     }
 }
 
+/// The sysfs side of rebinding: the kernel's drivers under a sysfs root,
+/// or, in a dry run, that tree as the plan leaves it (binds and unbinds
+/// recorded, not written; later looks see the planned driver).
+#[derive(Debug, Clone, Copy)]
+pub struct Drivers<'a> {
+    root: &'a Path,
+    plan: Option<&'a Plan>,
+}
+
+impl<'a> Drivers<'a> {
+    /// The drivers under `root`, changed for real.
+    pub fn real(root: &'a Path) -> Drivers<'a> {
+        Drivers { root, plan: None }
+    }
+
+    /// The drivers of `paths`' sysfs, planned only in a dry run.
+    pub fn of(paths: &'a HostPaths) -> Drivers<'a> {
+        Drivers {
+            root: &paths.sysfs_root,
+            plan: paths.plan(),
+        }
+    }
+
+    fn driver_of(&self, intf: &str) -> vusb_host::Result<Option<String>> {
+        match self.plan.and_then(|p| p.planned_driver(intf)) {
+            Some(planned) => Ok(planned),
+            None => bind::driver_of(self.root, intf),
+        }
+    }
+
+    fn unbind(&self, intf: &str) -> vusb_host::Result<Option<String>> {
+        let Some(plan) = self.plan else {
+            return bind::unbind(self.root, intf);
+        };
+        let Some(driver) = self.driver_of(intf)? else {
+            return Ok(None);
+        };
+        plan.record(Effect::SysfsWrite {
+            path: vusb_host::discover::devices_dir(self.root)
+                .join(intf)
+                .join("driver/unbind"),
+            value: intf.to_owned(),
+            note: format!("unbind from {driver}"),
+        });
+        plan.set_driver(intf, None);
+        Ok(Some(driver))
+    }
+
+    fn bind(&self, driver: &str, intf: &str) -> vusb_host::Result<()> {
+        let Some(plan) = self.plan else {
+            return bind::bind(self.root, driver, intf);
+        };
+        if self.driver_of(intf)?.as_deref() == Some(driver) {
+            return Ok(());
+        }
+        plan.record(Effect::SysfsWrite {
+            path: bind::driver_dir(self.root, driver).join("bind"),
+            value: intf.to_owned(),
+            note: format!("bind to {driver}"),
+        });
+        plan.set_driver(intf, Some(driver));
+        Ok(())
+    }
+}
+
 fn present(sysfs_root: &Path, busid: &BusId) -> bool {
     std::fs::symlink_metadata(vusb_host::discover::devices_dir(sysfs_root).join(busid.as_str()))
         .is_ok()
@@ -112,6 +182,16 @@ fn present(sysfs_root: &Path, busid: &BusId) -> bool {
 /// driver first. On failure every interface is back on its original driver
 /// (and the memory removed) before the error is returned.
 pub fn assign<X: Xenstore + ?Sized>(xs: &X, sysfs_root: &Path, busid: &BusId) -> Result<()> {
+    assign_with(xs, Drivers::real(sysfs_root), busid)
+}
+
+/// [`assign`] through `drivers` (planned only in a dry run).
+pub fn assign_with<X: Xenstore + ?Sized>(
+    xs: &X,
+    drivers: Drivers<'_>,
+    busid: &BusId,
+) -> Result<()> {
+    let sysfs_root = drivers.root;
     if !present(sysfs_root, busid) {
         return Err(Error::DeviceGone {
             busid: busid.clone(),
@@ -122,11 +202,11 @@ pub fn assign<X: Xenstore + ?Sized>(xs: &X, sysfs_root: &Path, busid: &BusId) ->
             busid: busid.clone(),
         });
     }
-    match assign_steps(xs, sysfs_root, busid) {
+    match assign_steps(xs, drivers, busid) {
         Ok(()) => Ok(()),
         Err(cause) => {
             log::debug!("handing {busid} to usbback failed; restoring its drivers");
-            match restore(xs, sysfs_root, busid) {
+            match restore_with(xs, drivers, busid) {
                 Ok(_) => Err(cause),
                 Err(rollback) => Err(Error::RollbackFailed {
                     busid: busid.clone(),
@@ -138,7 +218,8 @@ pub fn assign<X: Xenstore + ?Sized>(xs: &X, sysfs_root: &Path, busid: &BusId) ->
     }
 }
 
-fn assign_steps<X: Xenstore + ?Sized>(xs: &X, root: &Path, busid: &BusId) -> Result<()> {
+fn assign_steps<X: Xenstore + ?Sized>(xs: &X, d: Drivers<'_>, busid: &BusId) -> Result<()> {
+    let root = d.root;
     let interfaces = bind::interfaces_of(root, busid).map_err(sysfs(busid))?;
     if interfaces.is_empty() && !present(root, busid) {
         return Err(Error::DeviceGone {
@@ -151,13 +232,13 @@ fn assign_steps<X: Xenstore + ?Sized>(xs: &X, root: &Path, busid: &BusId) -> Res
     // explicit marker (one request saved in the common case).
     let mut marked = false;
     for intf in &interfaces {
-        let driver = bind::driver_of(root, intf).map_err(sysfs(busid))?;
+        let driver = d.driver_of(intf).map_err(sysfs(busid))?;
         match driver.as_deref() {
             Some(USBBACK) => continue,
-            Some(d) => {
-                driver_memory::remember(xs, busid, intf, d).map_err(memory(busid))?;
+            Some(from) => {
+                driver_memory::remember(xs, busid, intf, from).map_err(memory(busid))?;
                 marked = true;
-                bind::unbind(root, intf).map_err(sysfs(busid))?;
+                d.unbind(intf).map_err(sysfs(busid))?;
             }
             None if !marked => {
                 driver_memory::begin(xs, busid).map_err(memory(busid))?;
@@ -165,7 +246,7 @@ fn assign_steps<X: Xenstore + ?Sized>(xs: &X, root: &Path, busid: &BusId) -> Res
             }
             None => {}
         }
-        bind::bind(root, USBBACK, intf).map_err(sysfs(busid))?;
+        d.bind(USBBACK, intf).map_err(sysfs(busid))?;
         log::debug!("{intf} is on {USBBACK}");
     }
     Ok(())
@@ -182,6 +263,16 @@ pub fn restore<X: Xenstore + ?Sized>(
     sysfs_root: &Path,
     busid: &BusId,
 ) -> Result<Vec<Restored>> {
+    restore_with(xs, Drivers::real(sysfs_root), busid)
+}
+
+/// [`restore`] through `drivers` (planned only in a dry run).
+pub fn restore_with<X: Xenstore + ?Sized>(
+    xs: &X,
+    drivers: Drivers<'_>,
+    busid: &BusId,
+) -> Result<Vec<Restored>> {
+    let sysfs_root = drivers.root;
     let remembered = driver_memory::recall(xs, busid)
         .map_err(memory(busid))?
         .unwrap_or_default();
@@ -198,7 +289,7 @@ pub fn restore<X: Xenstore + ?Sized>(
             .iter()
             .find(|(i, _)| i == intf)
             .map(|(_, d)| d.clone());
-        match restore_one(sysfs_root, intf, wanted.as_deref()) {
+        match restore_one(drivers, intf, wanted.as_deref()) {
             Ok(driver) => out.push(Restored {
                 interface: intf.clone(),
                 driver,
@@ -221,10 +312,14 @@ pub fn restore<X: Xenstore + ?Sized>(
     Ok(out)
 }
 
-fn restore_one(root: &Path, intf: &str, wanted: Option<&str>) -> vusb_host::Result<Option<String>> {
-    let current = bind::driver_of(root, intf)?;
+fn restore_one(
+    d: Drivers<'_>,
+    intf: &str,
+    wanted: Option<&str>,
+) -> vusb_host::Result<Option<String>> {
+    let current = d.driver_of(intf)?;
     if current.as_deref() == Some(USBBACK) && wanted != Some(USBBACK) {
-        bind::unbind(root, intf)?;
+        d.unbind(intf)?;
     } else if current.is_some() {
         if current.as_deref() != wanted && wanted.is_some() {
             log::warn!(
@@ -235,9 +330,9 @@ fn restore_one(root: &Path, intf: &str, wanted: Option<&str>) -> vusb_host::Resu
         }
         return Ok(current);
     }
-    if let Some(d) = wanted {
-        bind::bind(root, d, intf)?;
-        log::debug!("{intf} is back on {d}");
+    if let Some(wanted_driver) = wanted {
+        d.bind(wanted_driver, intf)?;
+        log::debug!("{intf} is back on {wanted_driver}");
     }
     Ok(wanted.map(str::to_owned))
 }

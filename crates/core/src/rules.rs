@@ -240,7 +240,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuleError + '_ {
 /// The rules (none when the file does not exist).
 pub fn load(paths: &HostPaths) -> Result<RuleSet> {
     let path = file_path(paths);
-    let Some(text) = statefile::read_opt(&path).map_err(io_err(&path))? else {
+    let planned = paths.plan().and_then(|p| p.planned_file(&path));
+    let text = match planned {
+        Some(content) => content.map(|c| String::from_utf8_lossy(&c).into_owned()),
+        None => statefile::read_opt(&path).map_err(io_err(&path))?,
+    };
+    let Some(text) = text else {
         return Ok(RuleSet::default());
     };
     decode(&path, &text)
@@ -265,7 +270,10 @@ fn decode(path: &Path, text: &str) -> Result<RuleSet> {
 /// succeeds).
 pub fn edit<T>(paths: &HostPaths, f: impl FnOnce(&mut RuleSet) -> Result<T>) -> Result<T> {
     let path = file_path(paths);
-    let _lock = statefile::lock(&path).map_err(io_err(&path))?;
+    let _lock = match paths.plan() {
+        Some(_) => None,
+        None => Some(statefile::lock(&path).map_err(io_err(&path))?),
+    };
     let mut set = load(paths)?;
     let out = f(&mut set)?;
     let mut text = serde_json::to_string_pretty(&set).map_err(|e| RuleError::Malformed {
@@ -273,7 +281,7 @@ pub fn edit<T>(paths: &HostPaths, f: impl FnOnce(&mut RuleSet) -> Result<T>) -> 
         reason: e.to_string(),
     })?;
     text.push('\n');
-    statefile::write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+    crate::dryrun::write_file(paths.plan(), &path, text.as_bytes()).map_err(io_err(&path))?;
     Ok(out)
 }
 

@@ -173,6 +173,12 @@ impl<X: Xenstore + XenstoreWatch> Sim<X> {
             };
             let event = match self.xs.wait_event(wait) {
                 Ok(ev) => ev,
+                Err(e) if e.is_events_overflow() => {
+                    // Events were lost: look at every backend again.
+                    log::debug!("simulated drivers: {e}");
+                    self.rescan();
+                    None
+                }
                 Err(e) => {
                     log::warn!("simulated drivers: waiting for a watch event failed: {e}");
                     return;
@@ -184,6 +190,22 @@ impl<X: Xenstore + XenstoreWatch> Sim<X> {
                 && let Err(e) = self.handle(&be)
             {
                 log::debug!("simulated drivers: {be}: {e}");
+            }
+        }
+    }
+
+    /// Handle every backend (after lost watch events).
+    fn rescan(&mut self) {
+        for root in BACKEND_ROOTS {
+            let domids = self.xs.directory_opt(TxId::NONE, root).unwrap_or_default();
+            for d in domids {
+                let dir = format!("{root}/{d}");
+                for devid in self.xs.directory_opt(TxId::NONE, &dir).unwrap_or_default() {
+                    let be = format!("{dir}/{devid}");
+                    if let Err(e) = self.handle(&be) {
+                        log::debug!("simulated drivers: {be}: {e}");
+                    }
+                }
             }
         }
     }

@@ -5,7 +5,10 @@
 //! from `XS_DIRECTORY` to `XS_DIRECTORY_PART` when the daemon answers
 //! `E2BIG` (starting over when the node's generation changes), and in
 //! queueing watch events that arrive between replies (the initial event of
-//! a new watch included) for [`XenstoreWatch::wait_event`].
+//! a new watch included) for [`XenstoreWatch::wait_event`] — bounded here:
+//! equal events are coalesced and at most [`MAX_QUEUED_EVENTS`] kept; past
+//! that `wait_event` reports [`Error::WatchEventsOverflowed`] once, and the
+//! caller re-reads the state it watches (libxenstore's queue is unbounded).
 //!
 //! Differs from libxenstore on purpose:
 //! - every request has a timeout (default [`DEFAULT_TIMEOUT`]); libxenstore
@@ -24,6 +27,7 @@
 
 mod conn;
 pub mod endpoint;
+mod events;
 
 use std::fs::OpenOptions;
 use std::os::unix::net::UnixStream;
@@ -33,6 +37,7 @@ use std::time::Duration;
 
 use conn::{Call, Conn, Stream};
 pub use endpoint::{Endpoint, EndpointKind, default_endpoints, endpoints_from};
+pub use events::MAX_QUEUED_EVENTS;
 
 use crate::wire::{DirectoryPart, MsgType, Request, reply};
 use crate::{DomId, Errno, Error, Perm, Result, TxId, WatchEvent, Xenstore, XenstoreWatch};
@@ -266,6 +271,11 @@ impl Client {
     /// `XS_SET_TARGET`: lets `domid` (a device model) act on `target`.
     pub fn set_target(&self, domid: DomId, target: DomId) -> Result<()> {
         self.call_ok(TxId::NONE, &Request::SetTarget { domid, target })
+    }
+
+    /// How many watch events are queued (at most [`MAX_QUEUED_EVENTS`]).
+    pub fn queued_events(&self) -> usize {
+        self.conn.lock().map(|c| c.events.len()).unwrap_or(0)
     }
 
     /// `XS_RESET_WATCHES`: drops every watch (and transaction) of this

@@ -211,6 +211,19 @@ pub enum Error {
         /// The earlier failure, as text.
         earlier: String,
     },
+    /// More distinct watch events arrived between replies than the client
+    /// keeps ([`crate::client::MAX_QUEUED_EVENTS`]): some were lost. Not a
+    /// failure of the connection; the caller must re-read the state it
+    /// watches, then wait again.
+    #[error(
+        "xenstore watch events overflowed ({dropped} lost, {discarded} queued ones discarded); re-read state"
+    )]
+    WatchEventsOverflowed {
+        /// Events not kept.
+        dropped: u64,
+        /// Queued events thrown away with them.
+        discarded: usize,
+    },
     /// A large directory kept changing while it was read in parts.
     #[error("xenstore directory {path} kept changing while read in parts ({attempts} attempts)")]
     DirectoryChanging {
@@ -245,6 +258,12 @@ impl Error {
     /// True for "no such node".
     pub fn is_not_found(&self) -> bool {
         self.errno() == Some(Errno::ENOENT)
+    }
+
+    /// Whether this is [`Error::WatchEventsOverflowed`]: watched state must
+    /// be re-read.
+    pub fn is_events_overflow(&self) -> bool {
+        matches!(self, Error::WatchEventsOverflowed { .. })
     }
 
     /// True for a transaction conflict (`EAGAIN`): re-run the transaction.

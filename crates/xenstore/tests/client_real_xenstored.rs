@@ -413,3 +413,56 @@ fn client_bad_input_against_real_daemon() {
     assert_eq!(c.read(TxId::NONE, "/v").unwrap(), max);
     assert!(!c.is_poisoned());
 }
+
+/// A flood of watch events while the watcher only issues requests (a
+/// guest writing under a watched path, say): the queue stays bounded —
+/// equal events coalesced, at most `MAX_QUEUED_EVENTS` distinct ones —
+/// and the loss is reported once by `wait_event`, after which events flow
+/// again. Real xenstored (harness).
+#[test]
+fn client_watch_event_flood_is_bounded_and_reported() {
+    use vusb_xenstore::client::MAX_QUEUED_EVENTS;
+    let d = daemon!();
+    let (a, b) = (d.client(), d.client());
+    a.watch("/flood", "tok").unwrap();
+    assert_eq!(
+        a.wait_event(Duration::from_secs(2)).unwrap().unwrap().path,
+        "/flood"
+    );
+    // The same node written many times: one queued event.
+    for i in 0..2000 {
+        b.write(TxId::NONE, "/flood/same", i.to_string().as_bytes())
+            .unwrap();
+    }
+    // A request of the watcher reads every event sent before its reply.
+    a.read(TxId::NONE, "/flood/same").unwrap();
+    assert_eq!(a.queued_events(), 1);
+    let ev = a.wait_event(Duration::from_secs(2)).unwrap().unwrap();
+    assert_eq!(ev.path, "/flood/same");
+    assert!(a.wait_event(Duration::from_millis(200)).unwrap().is_none());
+
+    // More distinct nodes than the queue keeps.
+    let n = MAX_QUEUED_EVENTS + 500;
+    for i in 0..n {
+        b.write(TxId::NONE, &format!("/flood/k{i}"), b"x").unwrap();
+    }
+    a.read(TxId::NONE, "/flood/same").unwrap();
+    assert_eq!(a.queued_events(), MAX_QUEUED_EVENTS);
+    let e = a.wait_event(Duration::from_secs(2)).unwrap_err();
+    assert!(e.is_events_overflow(), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("watch events overflowed") && msg.contains("re-read state"),
+        "{msg}"
+    );
+    assert!(msg.contains("500 lost"), "{msg}");
+    // Reported once; the connection is still usable and events flow again.
+    assert_eq!(a.queued_events(), 0);
+    assert!(a.wait_event(Duration::from_millis(200)).unwrap().is_none());
+    b.write(TxId::NONE, "/flood/after", b"y").unwrap();
+    assert_eq!(
+        a.wait_event(Duration::from_secs(2)).unwrap().unwrap().path,
+        "/flood/after"
+    );
+    assert_eq!(a.read(TxId::NONE, "/flood/after").unwrap(), b"y");
+}

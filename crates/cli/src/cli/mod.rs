@@ -91,7 +91,16 @@ fn global_args() -> Vec<Arg> {
             .short('N')
             .long("dry-run")
             .action(ArgAction::SetTrue)
-            .help("Dry run (xl's -N): not supported yet; refused, nothing is changed"),
+            .help(
+                "Dry run (xl's -N; a vusb extension for the USB commands): print every \
+                 xenstore, sysfs, QMP, process and file change the command would make, \
+                 and change nothing",
+            ),
+        Arg::new("json")
+            .long("json")
+            .action(ArgAction::SetTrue)
+            .requires("dry-run")
+            .help("With -N: the plan as one JSON document (effects, and what the command printed)"),
         Arg::new("sysfs-root")
             .long("sysfs-root")
             .value_name("DIR")

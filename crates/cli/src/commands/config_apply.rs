@@ -79,7 +79,7 @@ pub fn run(ctx: &Context, args: &[OsString]) -> anyhow::Result<ExitCode> {
     } else {
         Some(load_usb_config(what)?)
     };
-    let xs = xl_args::open_xenstore()?;
+    let xs = xl_args::open_xenstore(ctx)?;
     let dom = match xl_args::domain(&xs, &dom_arg) {
         Ok(d) => d,
         Err(code) => return Ok(code),

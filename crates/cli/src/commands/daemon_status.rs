@@ -83,7 +83,17 @@ fn format_text(v: &serde_json::Value) -> String {
 
 /// Tell a running daemon that the rules changed (nothing when none runs).
 pub fn poke(ctx: &Context) {
-    if control::socket_path(&ctx.paths).exists()
+    let socket = control::socket_path(&ctx.paths);
+    if let Some(plan) = ctx.paths.plan() {
+        if socket.exists() {
+            plan.record(vusb_core::dryrun::Effect::DaemonRequest {
+                socket,
+                request: "reload".into(),
+            });
+        }
+        return;
+    }
+    if socket.exists()
         && let Err(e) = control::request(&ctx.paths, "reload")
     {
         log::info!("no daemon to tell about the rule change: {e}");

@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::output;
 
 /// Run `command` (an xl-style command name) against the VM behind `qmp`.
-pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow::Result<ExitCode> {
+pub fn run(ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow::Result<ExitCode> {
     if args.first().is_some_and(|a| a == "-h" || a == "--help") {
         output::out(&super::help::command(command));
         return Ok(ExitCode::SUCCESS);
@@ -51,7 +51,7 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
         "usbctrl-attach" => {
             let spec = vusb_xlcfg::parse_usbctrl_args(rest)?;
             let model = qemu_vm::spec::controller(&spec)?;
-            let devid = qemu_vm::usbctrl_attach(&mut connect(qmp)?, &model)?;
+            let devid = qemu_vm::usbctrl_attach(&mut connect(ctx, qmp)?, &model)?;
             log::info!(
                 "{label}: controller {devid} ({}, {} ports)",
                 model.driver,
@@ -61,12 +61,12 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
         "usbctrl-detach" => {
             let devid = number(&rest[0]).with_context(|| format!("Unknown device {}.", rest[0]))?;
             let timeout = unplug_timeout(CONTROLLER_UNPLUG_TIMEOUT);
-            qemu_vm::usbctrl_detach(&mut connect(qmp)?, devid, timeout)?;
+            qemu_vm::usbctrl_detach(&mut connect(ctx, qmp)?, devid, timeout)?;
         }
         "usbdev-attach" => {
             let spec = vusb_xlcfg::parse_usbdev_args(rest)?;
             let (ctrl, port, device) = qemu_vm::spec::device(&spec)?;
-            let placed = qemu_vm::usbdev_attach(&mut connect(qmp)?, ctrl, port, &device)?;
+            let placed = qemu_vm::usbdev_attach(&mut connect(ctx, qmp)?, ctrl, port, &device)?;
             log::info!(
                 "{label}: {} on controller {} port {}",
                 placed.id,
@@ -79,7 +79,7 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
             let spec = vusb_xlcfg::parse_usbdev_args(rest)?;
             let (_, _, device) = qemu_vm::spec::device(&spec)?;
             let timeout = unplug_timeout(DEVICE_UNPLUG_TIMEOUT);
-            qemu_vm::usbdev_detach_device(&mut connect(qmp)?, &device, timeout)?;
+            qemu_vm::usbdev_detach_device(&mut connect(ctx, qmp)?, &device, timeout)?;
         }
         "usbdev-detach" => {
             if rest.len() != 2 {
@@ -89,7 +89,7 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
             let ctrl = number(&rest[0]).with_context(bad)?;
             let port = number(&rest[1]).with_context(bad)?;
             let timeout = unplug_timeout(DEVICE_UNPLUG_TIMEOUT);
-            qemu_vm::usbdev_detach(&mut connect(qmp)?, ctrl, port, timeout)?;
+            qemu_vm::usbdev_detach(&mut connect(ctx, qmp)?, ctrl, port, timeout)?;
         }
         "usb-list" => {
             if !rest.is_empty() {
@@ -97,14 +97,14 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
                 return Ok(ExitCode::from(255));
             }
             if json {
-                let mut v = qemu_vm::usb_list_json(&mut connect(qmp)?)?;
+                let mut v = qemu_vm::usb_list_json(&mut connect(ctx, qmp)?)?;
                 v["vm"] = serde_json::json!(label);
                 v["qmp"] = serde_json::json!(qmp.to_string_lossy());
                 let mut text = serde_json::to_string_pretty(&v)?;
                 text.push('\n');
                 output::out(&text);
             } else {
-                output::out(&qemu_vm::usb_list(&mut connect(qmp)?)?);
+                output::out(&qemu_vm::usb_list(&mut connect(ctx, qmp)?)?);
             }
         }
         other => bail!("{other} does not work with --qmp"),
@@ -112,8 +112,12 @@ pub fn run(_ctx: &Context, qmp: &Path, command: &str, args: &[String]) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-fn connect(qmp: &Path) -> anyhow::Result<DmConn> {
-    Ok(DmConn::connect(qmp, QMP_TIMEOUT)?)
+/// Connect to the VM; in a dry run, commands that change it are recorded
+/// in the plan instead of sent.
+fn connect(ctx: &Context, qmp: &Path) -> anyhow::Result<DmConn> {
+    let mut conn = DmConn::connect(qmp, QMP_TIMEOUT)?;
+    conn.set_plan(ctx.paths.dry_run.clone());
+    Ok(conn)
 }
 
 fn number(s: &str) -> anyhow::Result<u32> {

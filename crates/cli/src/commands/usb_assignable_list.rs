@@ -102,5 +102,7 @@ fn table(entries: &[&Entry], all: bool) -> String {
 
 /// A connection to xenstore, chosen the way libxenstore does.
 pub(crate) fn xenstore_connect() -> anyhow::Result<Box<dyn vusb_xenstore::Xenstore>> {
-    Ok(Box::new(super::xl_args::open_xenstore()?))
+    let client = vusb_xenstore::client::Client::open()
+        .map_err(|e| anyhow::Error::new(crate::explain::NoXenstore(e)))?;
+    Ok(Box::new(client))
 }

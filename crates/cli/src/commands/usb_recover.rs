@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
     if let Some(a) = args.first() {
         bail!("unknown argument {a:?} (usage: usb-recover)");
     }
-    let xs = super::xl_args::open_xenstore()?;
+    let xs = super::xl_args::open_xenstore(ctx)?;
     let report = usb_recover(&xs, &ctx.paths)?;
     let mut text = String::new();
     let mut failed = false;
@@ -71,6 +71,17 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
             Outcome::ControllerRemoved { domid } => {
                 format!(
                     "{} of domain {domid}: interrupted removal completed",
+                    r.busid
+                )
+            }
+            Outcome::EmulatedRemoved { domid, step } => {
+                let done = if *step == "attach" {
+                    "rolled back"
+                } else {
+                    "completed"
+                };
+                format!(
+                    "{} of domain {domid}: interrupted {step} {done} (removed from QEMU)",
                     r.busid
                 )
             }

@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: &[String]) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let xs = xl_args::open_xenstore()?;
+    let xs = xl_args::open_xenstore(ctx)?;
     let dom = match xl_args::domain(&xs, &pos[0]) {
         Ok(d) => d,
         Err(code) => return Ok(code),

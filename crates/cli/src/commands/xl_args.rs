@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use vusb_core::domain::{self, Domain};
+use vusb_core::dryrun::DryXenstore;
 use vusb_core::ops::Timeouts;
 use vusb_xenstore::client::Client;
 
@@ -98,9 +99,15 @@ pub fn options<'a>(cmd: &XlCmd, args: &'a [String]) -> Result<&'a [String], Exit
 
 /// Open xenstore where libxenstore would; failing that, an error whose
 /// hint suggests `vusb sim` and `--qmp` ([`crate::explain`]).
-pub fn open_xenstore() -> anyhow::Result<Client> {
-    Client::open().map_err(|e| anyhow::Error::new(crate::explain::NoXenstore(e)))
+/// In a dry run (`-N`) the connection keeps every change in the plan
+/// ([`vusb_core::dryrun::DryXenstore`]); otherwise it is the plain client.
+pub fn open_xenstore(ctx: &Context) -> anyhow::Result<Store> {
+    let client = Client::open().map_err(|e| anyhow::Error::new(crate::explain::NoXenstore(e)))?;
+    Ok(DryXenstore::new(client, ctx.paths.dry_run.clone()))
 }
+
+/// A command's xenstore connection (see [`open_xenstore`]).
+pub type Store = DryXenstore<Client>;
 
 /// Print `e`'s chain on one line to stderr.
 pub fn print_error(e: &(dyn std::error::Error + 'static)) {
@@ -116,7 +123,7 @@ pub fn print_error(e: &(dyn std::error::Error + 'static)) {
 
 /// Resolve the domain argument; on failure print xl's message, exit 1.
 /// (An unknown domain needs no `vusb:` line: xl's message says it all.)
-pub fn domain(xs: &Client, arg: &str) -> Result<Domain, ExitCode> {
+pub fn domain(xs: &Store, arg: &str) -> Result<Domain, ExitCode> {
     domain::resolve(xs, arg).map_err(|e| {
         print_error(&e);
         ExitCode::FAILURE

@@ -466,3 +466,148 @@ pub const ALL: &[&Scenario] = &[
     &DM_ATTACH,
     &DM_DETACH,
 ];
+
+/// What must follow an interrupted operation: `then` (an attach of
+/// `then_busid`) run on the host the kill left, before any recovery.
+pub struct Then {
+    /// Short name for reports.
+    pub name: &'static str,
+    /// The command.
+    pub then: &'static [&'static str],
+    /// The device it attaches.
+    pub then_busid: &'static str,
+    /// Whether it names its controller (then a refusal naming the
+    /// controller is fine; without, it must succeed).
+    pub explicit: bool,
+}
+
+/// The controller (domid, devid) of `busid`'s record, if it has one.
+fn record_ctrl(bed: &Bed, busid: &str) -> Option<(u32, u32)> {
+    let xs = bed.host.client().unwrap();
+    let rec = xs
+        .read_opt(TxId::NONE, &format!("/vusb/assigned/{}", encode_key(busid)))
+        .unwrap()?;
+    let field = |k: &str| {
+        rec.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    Some((field("domid")?, field("ctrl")?))
+}
+
+/// Kill `s` at its selected boundaries; after each, run `then.then` at
+/// once (no `usb-recover` first) and check that it never claims a port on
+/// a controller whose removal journal (`/vusb/ctrl/<G>/<N>`) is pending,
+/// that it leaves the invariants holding (it completes the interrupted
+/// removal first), and that after `usb-recover` they still hold. Returns
+/// the number of kill points tried and a report of each bad one.
+pub fn sweep_then(s: &Scenario, then: &Then, select: Select) -> Option<(usize, Vec<String>)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut reaper = Reaper::default();
+    let faults: Vec<Fault> = count(s, tmp.path(), &mut reaper)?
+        .into_iter()
+        .filter(|f| matches!(f, Fault::Kill(..)))
+        .collect();
+    let start = Instant::now();
+    let mut tried = 0;
+    let mut bad = Vec::new();
+    for (i, at) in faults.iter().enumerate() {
+        if let Select::Stride(k) = select
+            && i % k != 0
+        {
+            continue;
+        }
+        tried += 1;
+        let bed = setup(s)?;
+        let log = tmp.path().join(format!("{}-then-{i}.strace", s.name));
+        let out = bed.traced(s.op, &log, BOUNDARIES, at.inject().as_deref(), None);
+        let killed = {
+            use std::os::unix::process::ExitStatusExt;
+            out.status.signal() == Some(9)
+        };
+        let o = bed.vusb(then.then);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        let mut problems = Vec::new();
+        if o.status.success() {
+            match record_ctrl(&bed, then.then_busid) {
+                None => problems.push("attach succeeded without a record".to_owned()),
+                Some((domid, devid)) => {
+                    let xs = bed.host.client().unwrap();
+                    let j = xs
+                        .read_opt(TxId::NONE, &format!("/vusb/ctrl/{domid}/{devid}"))
+                        .unwrap();
+                    if matches!(j.as_deref(), Some("detach" | "release")) {
+                        problems.push(format!(
+                            "attach claimed a port on controller {devid}, whose removal journal says {j:?}"
+                        ));
+                    }
+                }
+            }
+        } else if !then.explicit {
+            problems.push(format!("attach failed: {}", stderr.trim()));
+        } else if !stderr.contains("controller 0") {
+            problems.push(format!(
+                "attach refused without naming the controller: {}",
+                stderr.trim()
+            ));
+        }
+        let after_then = bed.check();
+        if !after_then.is_empty() {
+            problems.push(format!("after the attach:\n{}", show(&after_then)));
+        }
+        let rec = bed.vusb(&["usb-recover"]);
+        let after_recover = bed.check();
+        if !after_recover.is_empty() {
+            problems.push(format!(
+                "after usb-recover ({}):\n{}",
+                String::from_utf8_lossy(&rec.stdout).trim(),
+                show(&after_recover)
+            ));
+        }
+        if !problems.is_empty() {
+            bad.push(format!(
+                "fault {} ({at:?}){}; then {:?}: exit {:?} {}\n  {}\n",
+                i + 1,
+                if killed { "" } else { " [not killed]" },
+                then.then,
+                o.status.code(),
+                stderr.trim(),
+                problems.join("\n  ")
+            ));
+        }
+        reaper.later(bed);
+    }
+    eprintln!(
+        "{} then {}: bad after {} of {} kill points ({} boundaries, {:.1} s)",
+        s.name,
+        then.name,
+        bad.len(),
+        tried,
+        faults.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Some((tried, bad))
+}
+
+/// After a killed `usbctrl-detach 1 0`: attach 1-3 to guest 1 by
+/// automatic placement (controller 0 has free ports).
+pub const THEN_ATTACH_AUTO: Then = Then {
+    name: "attach-auto",
+    then: &["usbdev-attach", "1", "hostbus=1", "hostaddr=4"],
+    then_busid: "1-3",
+    explicit: false,
+};
+
+/// The same with `controller=0`, the controller being removed.
+pub const THEN_ATTACH_EXPLICIT: Then = Then {
+    name: "attach-controller-0",
+    then: &[
+        "usbdev-attach",
+        "1",
+        "hostbus=1",
+        "hostaddr=4",
+        "controller=0",
+    ],
+    then_busid: "1-3",
+    explicit: true,
+};

@@ -223,6 +223,13 @@ fn spawn_domain_watch(tx: Sender<Event>) -> Result<(), DaemonError> {
                         }
                     }
                     Ok(None) => {}
+                    // Events were lost: re-read the domains all the same.
+                    Err(e) if e.is_events_overflow() => {
+                        log::debug!("{e}");
+                        if tx.send(Event::Domains).is_err() {
+                            return;
+                        }
+                    }
                     Err(e) => {
                         let _ = tx.send(Event::Failed(format!("xenstore watch: {e}")));
                         return;

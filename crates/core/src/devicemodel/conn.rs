@@ -9,6 +9,10 @@
 //! [`Removal::GuestDidNotRelease`]. USB devices go at once and their
 //! `DEVICE_DELETED` follows about 60 ms later; [`DmConn::remove_device`]
 //! waits for it, as backends stay busy until then.
+//!
+//! In a dry run ([`DmConn::set_plan`], [`crate::dryrun`]) `device_add` and
+//! `device_del` are recorded instead of sent and answered as a success;
+//! queries still reach QEMU (they change nothing).
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -19,6 +23,7 @@ use vusb_qmp::{Qmp, Stream};
 use super::device::DmDevice;
 use super::error::DmError;
 use super::model::{ArgStyle, ControllerModel, controller_id};
+use crate::dryrun::{Effect, Plan};
 
 /// What a removal achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,9 @@ const POLL: Duration = Duration::from_millis(20);
 pub struct DmConn<S: Stream = UnixStream> {
     qmp: Qmp<S>,
     style: ArgStyle,
+    /// A dry run: commands that change the VM are recorded here, not sent
+    /// (queries still are).
+    plan: Option<Plan>,
 }
 
 impl DmConn<UnixStream> {
@@ -61,7 +69,51 @@ impl<S: Stream> DmConn<S> {
         DmConn {
             qmp,
             style: ArgStyle::default(),
+            plan: None,
         }
+    }
+
+    /// Make this a dry run's connection when `plan` is `Some`: `device_add`
+    /// and `device_del` are recorded and answered as QEMU would answer a
+    /// success; a removal's wait is recorded and assumed to end well.
+    pub fn set_plan(&mut self, plan: Option<Plan>) {
+        self.plan = plan;
+    }
+
+    /// Record `device_add` in a dry run (`true`), or do nothing (`false`).
+    fn planned_add(&self, args: &vusb_qmp::DeviceAdd) -> bool {
+        let Some(plan) = &self.plan else {
+            return false;
+        };
+        plan.record(Effect::Qmp {
+            command: "device_add".into(),
+            arguments: serde_json::Value::Object(args.arguments().clone()),
+        });
+        true
+    }
+
+    /// In a dry run, the removal of `id` as planned: `NotPresent` when QEMU
+    /// has no such device (asked: a query changes nothing), else
+    /// `device_del` and the wait for `what`, recorded.
+    fn planned_removal(
+        &mut self,
+        id: &str,
+        what: std::fmt::Arguments<'_>,
+        timeout: Duration,
+    ) -> Option<Result<Removal, vusb_qmp::Error>> {
+        let plan = self.plan.clone()?;
+        Some(match self.present_or_unknown(id) {
+            Ok(false) => Ok(Removal::NotPresent),
+            Ok(true) => {
+                plan.record(Effect::Qmp {
+                    command: "device_del".into(),
+                    arguments: serde_json::json!({ "id": id }),
+                });
+                plan.wait(what, timeout);
+                Ok(Removal::Removed)
+            }
+            Err(e) => Err(e),
+        })
     }
 
     /// How numbers are typed in `device_add` (default [`ArgStyle::Typed`]).
@@ -87,6 +139,9 @@ impl<S: Stream> DmConn<S> {
             model.driver,
             model.ports
         );
+        if self.planned_add(&args) {
+            return Ok(id);
+        }
         self.qmp
             .device_add(&args)
             .map_err(|source| DmError::AddController {
@@ -107,6 +162,9 @@ impl<S: Stream> DmConn<S> {
         let args = model.device_add(devid, self.style).arg("bus", bus);
         let id = controller_id(devid);
         log::debug!("adding controller {id}: {} on {bus}", model.driver);
+        if self.planned_add(&args) {
+            return Ok(id);
+        }
         self.qmp
             .device_add(&args)
             .map_err(|source| DmError::AddController {
@@ -124,6 +182,10 @@ impl<S: Stream> DmConn<S> {
             id: id.clone(),
             source,
         };
+        let what = format_args!("the guest to release controller {id} (QEMU's DEVICE_DELETED)");
+        if let Some(r) = self.planned_removal(&id, what, timeout) {
+            return r.map_err(err);
+        }
         match self.qmp.device_del(&id) {
             Ok(()) => {}
             Err(e) if e.is_device_not_found() => return Ok(Removal::NotPresent),
@@ -170,6 +232,9 @@ impl<S: Stream> DmConn<S> {
             "adding {id} ({}) on xenusb-{ctrl}.0 port {port}",
             device.qemu_driver()
         );
+        if self.planned_add(&args) {
+            return Ok(id);
+        }
         self.qmp
             .device_add(&args)
             .map_err(|source| DmError::AddDevice {
@@ -186,6 +251,10 @@ impl<S: Stream> DmConn<S> {
             id: id.to_string(),
             source,
         };
+        let what = format_args!("QEMU's DEVICE_DELETED for {id}");
+        if let Some(r) = self.planned_removal(id, what, timeout) {
+            return r.map_err(err);
+        }
         match self.qmp.device_del(id) {
             Ok(()) => {}
             Err(e) if e.is_device_not_found() => return Ok(Removal::NotPresent),

@@ -48,6 +48,7 @@ pub fn begin_close<X: Xenstore + ?Sized>(xs: &X, c: &Controller) -> Result<()> {
 /// is logged and removal proceeds (forced), as libxl's force path does.
 pub fn close_backend<X: Xenstore + XenstoreWatch + ?Sized>(
     xs: &X,
+    plan: Option<&crate::dryrun::Plan>,
     c: &Controller,
     timeout: Duration,
 ) -> Result<()> {
@@ -56,7 +57,7 @@ pub fn close_backend<X: Xenstore + XenstoreWatch + ?Sized>(
     };
     begin_close(xs, c)?;
     let closed = |s: Option<i64>| s.is_none() || s == Some(STATE_CLOSED);
-    match wait_state(xs, &be, STATE_CLOSED as u32, timeout, closed) {
+    match wait_state(xs, plan, &be, STATE_CLOSED as u32, timeout, closed) {
         Ok(()) => Ok(()),
         Err(Error::BackendTimeout { last, .. }) => {
             log::warn!(

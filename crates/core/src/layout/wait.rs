@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt, XenstoreWatch};
 
+use crate::dryrun::Plan;
 use crate::error::at;
 use crate::{Error, Result};
 
@@ -35,12 +36,27 @@ pub fn read_state<X: Xenstore + ?Sized>(xs: &X, tx: TxId, dir: &str) -> Result<O
 
 /// Wait until `done(state)` holds for the backend `dir`'s `state` (absent
 /// is passed as `None`), at most `timeout`. `wanted` only names the goal in
-/// the timeout error.
-pub fn wait_state<X, F>(xs: &X, dir: &str, wanted: u32, timeout: Duration, done: F) -> Result<()>
+/// the timeout error. In a dry run (`plan`) the wait is recorded and
+/// assumed to succeed: no backend answers a change that was not made.
+pub fn wait_state<X, F>(
+    xs: &X,
+    plan: Option<&Plan>,
+    dir: &str,
+    wanted: u32,
+    timeout: Duration,
+    done: F,
+) -> Result<()>
 where
     X: Xenstore + XenstoreWatch + ?Sized,
     F: Fn(Option<i64>) -> bool,
 {
+    if let Some(plan) = plan {
+        plan.wait(
+            format_args!("backend {dir} to reach state {wanted}"),
+            timeout,
+        );
+        return Ok(());
+    }
     let path = format!("{dir}/state");
     let token = format!(
         "vusb-{}-{}",
@@ -81,7 +97,13 @@ where
                 secs: timeout.as_secs(),
             });
         }
-        // Any event (ours or not) just makes us re-read the state.
-        xs.wait_event(deadline - now)?;
+        // Any event (ours or not) just makes us re-read the state; so do
+        // lost events (a flood overflowed the queue).
+        match xs.wait_event(deadline - now) {
+            Err(e) if e.is_events_overflow() => log::debug!("{dir}: {e}"),
+            r => {
+                r?;
+            }
+        }
     }
 }

@@ -114,7 +114,10 @@ pub fn create_resolved<X: Xenstore + XenstoreWatch + ?Sized>(
         };
         crate::qusb_backend::ensure(env.xs, env.paths, dom, proto.ctype)?
     };
-    let made = create_checked(env, dom, proto, model, guest_lock);
+    // A dry run did not start QEMU, which would announce its backends:
+    // the device-model check assumes it did, as the plan's wait does.
+    let assumed = started && env.paths.plan().is_some();
+    let made = create_checked(env, dom, proto, model, guest_lock, assumed);
     if made.is_err()
         && started
         && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
@@ -130,9 +133,12 @@ fn create_checked<X: Xenstore + XenstoreWatch + ?Sized>(
     proto: Controller,
     model: Option<&str>,
     guest_lock: Option<&Held>,
+    planned_backend: bool,
 ) -> Result<Controller> {
     let xs = env.xs;
-    check_device_model(xs, dom.domid, proto.ctype)?;
+    if !planned_backend {
+        check_device_model(xs, dom.domid, proto.ctype)?;
+    }
     crate::assign::ensure_prefix(xs, TxId::NONE)?;
     // The guest lock is held until the journal entry is dropped: recovery
     // knows a creation is dead when it can take the lock.
@@ -214,6 +220,7 @@ fn bring_up<X: Xenstore + XenstoreWatch + ?Sized>(
             };
             wait_state(
                 env.xs,
+                env.paths.plan(),
                 &be,
                 STATE_INIT_WAIT as u32,
                 env.timeouts.backend_connect,
@@ -307,6 +314,8 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
         Why::Detach => Step::Detach,
         Why::Release => Step::Release,
     };
+    // The hint first, so that no journal entry is ever without it.
+    journal::hint_removal(env.paths, dom.domid, ctrl.devid)?;
     journal::ctrl_write(env.xs, TxId::NONE, dom.domid, ctrl.devid, step)?;
     for port in 1..=ctrl.ports {
         if let Some(busid) = read_port_busid(env.xs, TxId::NONE, ctrl, port)? {
@@ -323,7 +332,7 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
     super::teardown::detach_all_emulated(env, dom, ctrl)?;
     match ctrl.ctype {
         UsbCtrlType::Pv | UsbCtrlType::Qusb => {
-            close_backend(env.xs, ctrl, env.timeouts.backend_close)?;
+            close_backend(env.xs, env.paths.plan(), ctrl, env.timeouts.backend_close)?;
         }
         UsbCtrlType::DeviceModel => super::dm::remove_controller(env, dom, ctrl)?,
     }
@@ -338,6 +347,7 @@ fn remove_locked<X: Xenstore + XenstoreWatch + ?Sized>(
         }
         journal::ctrl_clear(env.xs, tx, dom.domid, ctrl.devid)
     })?;
+    journal::clear_removal_hint(env.paths, dom.domid, ctrl.devid);
     log::debug!("domain {}: removed controller {}", dom.domid, ctrl.devid);
     if ctrl.ctype == UsbCtrlType::Qusb
         && let Err(e) = crate::qusb_backend::stop_if_unused(env.xs, env.paths, dom)
@@ -405,6 +415,7 @@ pub fn recover<X: Xenstore + XenstoreWatch + ?Sized>(
     };
     let Some(ctrl) = read_controller(env.xs, TxId::NONE, domid, devid)? else {
         journal::ctrl_clear(env.xs, TxId::NONE, domid, devid)?;
+        journal::clear_removal_hint(env.paths, domid, devid);
         return Ok(CtrlRecovered::Gone);
     };
     let ctrl_name = lock::controller_name(domid, devid);

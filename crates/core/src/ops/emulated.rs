@@ -8,8 +8,10 @@
 //! assignment record is involved. The port is recorded in
 //! `/vusb/emulated/<G>/<N>/<P>` ([`crate::emulated`]), never in libxl's port
 //! node (bug U1: xl's host-wide scan would fail on it), in the transaction
-//! that finds the port free; QEMU refusing the device removes the record
-//! again (and a controller created for it).
+//! that finds the port free, journaled `step=attach` until QEMU has the
+//! device (then done: one request more); QEMU refusing the device removes
+//! the record again (and a controller created for it). A command killed
+//! in between leaves the journal for `usb-recover`.
 //!
 //! Port choice follows `usbdev-attach`: an explicit controller must exist
 //! and be `devicemodel` (else an error naming it, nothing changed); without
@@ -25,6 +27,7 @@ use super::common::OpEnv;
 use super::placement::{self, Attached, Claim, Request, explicit_controller};
 use crate::devicemodel::{self, DmDevice, EmulatedKind};
 use crate::domain::{Domain, DomainType, domain_type};
+use crate::journal::Step;
 use crate::layout::{Controller, UsbCtrlType};
 use crate::{Error, Result, assign, emulated};
 
@@ -64,7 +67,15 @@ impl<X: Xenstore + ?Sized> Claim for EmuClaim<'_, X> {
     }
 
     fn write(&mut self, tx: TxId, ctrl: &Controller, port: u32) -> Result<()> {
-        emulated::write(self.xs, tx, self.domid, ctrl.devid, port, self.kind)
+        emulated::write(
+            self.xs,
+            tx,
+            self.domid,
+            ctrl.devid,
+            port,
+            self.kind,
+            Step::Attach,
+        )
     }
 }
 
@@ -120,6 +131,17 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
             e,
         ));
     }
+    // Journal: done. Failing here leaves `step=attach` with the device in
+    // QEMU; the error says so and `usb-recover` rolls it back.
+    emulated::write(
+        xs,
+        TxId::NONE,
+        dom.domid,
+        ctrl.devid,
+        port,
+        kind,
+        Step::Done,
+    )?;
     log::debug!(
         "domain {}: emulated {} at controller {} port {port}",
         dom.domid,

@@ -142,6 +142,8 @@ where
     let mut created: Vec<Controller> = Vec::new();
     let mut guest_lock: Option<Held> = None;
     let mut ctrl_lock: Option<Held> = None;
+    // Controllers whose interrupted removal could not be completed.
+    let mut skip: BTreeSet<u32> = BTreeSet::new();
     let fail = |created: &[Controller], ctrl_lock: Option<Held>, e: Error| {
         undo_created(env, dom, created, ctrl_lock, e)
     };
@@ -158,6 +160,7 @@ where
                 req.explicit.as_ref(),
                 req.port,
                 req.only_devicemodel,
+                &skip,
             )
         });
         let (c, port) = match choice {
@@ -226,6 +229,35 @@ where
                 }
             }
         }
+        // Holding its shared lock, no removal of `c` is running: one that
+        // was interrupted is completed first (or `c` is avoided).
+        match interrupted_removal(env, &c) {
+            Ok(None) => {}
+            Ok(Some(step)) => {
+                abort(xs, tx);
+                drop(ctrl_lock.take());
+                let finished = finish_removal(env, &c, step);
+                if req.explicit.is_some() {
+                    return Err(fail(
+                        &created,
+                        None,
+                        Error::ControllerRemovalInterrupted {
+                            domid: c.domid,
+                            devid: c.devid,
+                            finished: finished.is_ok(),
+                        },
+                    ));
+                }
+                if finished.is_err() {
+                    skip.insert(c.devid);
+                }
+                continue;
+            }
+            Err(e) => {
+                abort(xs, tx);
+                return Err(fail(&created, ctrl_lock, e));
+            }
+        }
         if let Err(e) = claim.write(tx, &c, port) {
             abort(xs, tx);
             return Err(fail(&created, ctrl_lock, e));
@@ -250,6 +282,64 @@ where
         }
     }
     Err(fail(&created, ctrl_lock, conflict()))
+}
+
+/// The removal step `c`'s journal records, if one was interrupted (the
+/// caller holds `c`'s shared lock, so no removal is running). No xenstore
+/// request without a removal hint ([`crate::journal::removal_hint_path`]);
+/// a stale hint is deleted.
+fn interrupted_removal<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    c: &Controller,
+) -> Result<Option<crate::journal::Step>> {
+    use crate::journal::{self, Step};
+    if !journal::removal_hinted(env.paths, c.domid, c.devid) {
+        return Ok(None);
+    }
+    match journal::ctrl_read(env.xs, TxId::NONE, c.domid, c.devid)? {
+        Some(s @ (Step::Detach | Step::Release)) => Ok(Some(s)),
+        Some(Step::Attach | Step::Done) => Ok(None),
+        None => {
+            journal::clear_removal_hint(env.paths, c.domid, c.devid);
+            Ok(None)
+        }
+    }
+}
+
+/// Complete the interrupted removal of `c` (as `usb-recover` would).
+fn finish_removal<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    c: &Controller,
+    step: crate::journal::Step,
+) -> Result<()> {
+    log::warn!(
+        "domain {}: the removal of controller {} was interrupted; completing it before placing the device",
+        c.domid,
+        c.devid
+    );
+    match super::controller::recover(env, c.domid, c.devid, step) {
+        Ok(super::controller::CtrlRecovered::Busy) => {
+            log::warn!(
+                "domain {}: controller {} is busy; not placing the device on it",
+                c.domid,
+                c.devid
+            );
+            Err(Error::Busy {
+                what: format!("controller {} of domain {}", c.devid, c.domid),
+                holder: lock::recorded_holder(env.paths, &lock::controller_name(c.domid, c.devid)),
+                secs: 0.0,
+            })
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            log::warn!(
+                "domain {}: completing the removal of controller {} failed: {e}; not placing the device on it",
+                c.domid,
+                c.devid
+            );
+            Err(e)
+        }
+    }
 }
 
 fn unreachable_lock() {
@@ -334,6 +424,7 @@ fn choose<X: Xenstore + ?Sized>(
     explicit: Option<&Controller>,
     port_wanted: Option<u32>,
     only_devicemodel: bool,
+    skip: &BTreeSet<u32>,
 ) -> Result<Choice> {
     let others: Vec<u32> = if explicit.is_some() {
         Vec::new()
@@ -345,6 +436,7 @@ fn choose<X: Xenstore + ?Sized>(
             .into_iter()
             .filter_map(|devid| match read_controller(xs, tx, dom.domid, devid) {
                 Ok(Some(c)) if only_devicemodel && c.ctype != UsbCtrlType::DeviceModel => None,
+                Ok(Some(c)) if skip.contains(&c.devid) => None,
                 Ok(Some(c)) => Some(Ok(c)),
                 Ok(None) => None,
                 Err(e) => Some(Err(e)),

@@ -88,9 +88,10 @@ pub fn detach_host_locked<X: Xenstore + ?Sized>(
     detach_host(env, dom, ctrl, port, busid, why)
 }
 
-/// Remove the emulated `kind` at `port` of `ctrl`: QMP `device_del` of
-/// its QOM id, then the record. One the guest keeps is an error and the
-/// record stays.
+/// Remove the emulated `kind` at `port` of `ctrl`: the record's journal
+/// set to `step=detach`, QMP `device_del` of its QOM id (absent counts as
+/// removed), then the record removed. One the guest keeps is an error and
+/// the record stays (in `step=detach`, for `usb-recover` or a retry).
 pub fn detach_emulated<X: Xenstore + ?Sized>(
     env: &OpEnv<'_, X>,
     dom: &Domain,
@@ -105,6 +106,15 @@ pub fn detach_emulated<X: Xenstore + ?Sized>(
         kind.spec_name(),
         ctrl.devid
     );
+    emulated::write(
+        env.xs,
+        TxId::NONE,
+        dom.domid,
+        ctrl.devid,
+        port,
+        kind,
+        Step::Detach,
+    )?;
     super::dm::remove_device(env, dom, &qom)?;
     vusb_xenstore::transaction(env.xs, ATTEMPTS, |tx| {
         emulated::remove(env.xs, tx, dom.domid, ctrl.devid, port)

@@ -12,7 +12,10 @@
 //! on is reported busy and left to that command. A malformed record is
 //! reported and skipped; the others are still recovered.
 //!
-//! Then the driver memory (below), then the controller journal
+//! Then the driver memory (below), then the emulated devices' journal
+//! ([`crate::emulated`]: a tablet/mouse/keyboard whose attach or detach
+//! was interrupted is removed from QEMU and its record dropped, under the
+//! controller's exclusive lock), then the controller journal
 //! (`/vusb/ctrl`): an interrupted `usbctrl-attach` is rolled back (or, if a
 //! device was placed on the controller meanwhile, its bookkeeping
 //! written); an interrupted `usbctrl-detach`/`usb-release` is completed.
@@ -109,6 +112,15 @@ pub enum Outcome {
         /// The domain.
         domid: u32,
     },
+    /// (`busid` names the emulated device and its port.) An interrupted
+    /// attach (rolled back) or detach (completed): the device is no longer
+    /// in QEMU and its record is gone.
+    EmulatedRemoved {
+        /// The domain.
+        domid: u32,
+        /// The step that was interrupted (`attach`, `detach`).
+        step: &'static str,
+    },
     /// Its record or memory is malformed (the reason); skipped.
     Skipped(String),
     /// Restoring failed (the message); the memory is kept for a retry.
@@ -169,8 +181,84 @@ pub fn usb_recover<X: Xenstore + XenstoreWatch + ?Sized>(
         });
     }
     recover_memory(&env, &done, &mut out)?;
+    recover_emulated(&env, &mut out)?;
     recover_controllers(&env, &mut out)?;
     Ok(out)
+}
+
+/// The emulated devices' journal: each record left in `step=attach` or
+/// `step=detach` is removed from QEMU (absent counts as removed) and
+/// dropped, under its controller's exclusive lock (every emulated attach
+/// and detach holds it shared, so a command still running is left alone).
+fn recover_emulated<X: Xenstore + XenstoreWatch + ?Sized>(
+    env: &OpEnv<'_, X>,
+    out: &mut Vec<Recovered>,
+) -> Result<()> {
+    for entry in crate::emulated::unfinished(env.xs, TxId::NONE)? {
+        let (domid, devid, port, kind, step) = match entry {
+            Ok(e) => e,
+            Err((node, why)) => {
+                log::warn!("skipping {node}: {why}");
+                out.push(Recovered {
+                    busid: node,
+                    outcome: Outcome::Skipped(why),
+                });
+                continue;
+            }
+        };
+        let name = lock::controller_name(domid, devid);
+        let what = format!(
+            "emulated {} at controller {devid} port {port}",
+            kind.spec_name()
+        );
+        let outcome = match lock::try_acquire(env.paths, &name, Mode::Exclusive)? {
+            None => Outcome::Busy {
+                holder: lock::recorded_holder(env.paths, &name),
+            },
+            Some(_held) => match resolve_emulated(env, domid, devid, port) {
+                Ok(true) => Outcome::EmulatedRemoved {
+                    domid,
+                    step: step.as_str(),
+                },
+                Ok(false) => continue, // finished meanwhile
+                Err(e) => failed(&e),
+            },
+        };
+        out.push(Recovered {
+            busid: what,
+            outcome,
+        });
+    }
+    Ok(())
+}
+
+/// Under the controller's exclusive lock: re-read the record, and if it is
+/// still unfinished, remove the device from QEMU (when the domain still
+/// exists) and drop the record. `Ok(false)`: nothing left to do.
+fn resolve_emulated<X: Xenstore + ?Sized>(
+    env: &OpEnv<'_, X>,
+    domid: u32,
+    devid: u32,
+    port: u32,
+) -> Result<bool> {
+    match crate::emulated::read_entry(env.xs, TxId::NONE, domid, devid, port)? {
+        Some((_, Step::Done)) | None => return Ok(false),
+        Some(_) => {}
+    }
+    let live = domain_exists(env.xs, domid)?
+        && read_controller(env.xs, TxId::NONE, domid, devid)?.is_some();
+    if live {
+        let dom = crate::domain::resolve(env.xs, &domid.to_string())?;
+        let Some(kind) = crate::emulated::read(env.xs, TxId::NONE, domid, devid, port)? else {
+            return Ok(false);
+        };
+        let qom = crate::devicemodel::DmDevice::Emulated(kind).qom_id(devid, port);
+        super::dm::remove_device(env, &dom, &qom)?;
+    }
+    vusb_xenstore::transaction(env.xs, 8, |tx| {
+        crate::emulated::remove(env.xs, tx, domid, devid, port)
+    })?;
+    Ok(true)
 }
 
 /// The controller journal: interrupted creations and removals.
@@ -303,7 +391,7 @@ fn recover_memory<X: Xenstore + ?Sized>(
             });
             continue;
         }
-        let outcome = match rebind::restore(xs, &paths.sysfs_root, &busid) {
+        let outcome = match rebind::restore_with(xs, rebind::Drivers::of(paths), &busid) {
             Ok(list) => {
                 match vusb_xenstore::transaction(xs, 8, |tx| assign::release(xs, tx, &busid)) {
                     Ok(()) => Outcome::Restored(list),

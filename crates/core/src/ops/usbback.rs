@@ -22,15 +22,15 @@ fn rebind_err(busid: &BusId, e: rebind::Error) -> Error {
 /// Bind every interface of `busid` to usbback, remembering the original
 /// drivers; on failure every interface is back on its original driver.
 pub fn give<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &BusId) -> Result<()> {
-    rebind::assign(xs, &paths.sysfs_root, busid).map_err(|e| rebind_err(busid, e))
+    rebind::assign_with(xs, rebind::Drivers::of(paths), busid).map_err(|e| rebind_err(busid, e))
 }
 
 /// Unbind `busid`'s interfaces from usbback, bind them back to the
 /// remembered drivers and forget the memory. A device that has left the
 /// host only has its memory removed.
 pub fn take_back<X: Xenstore + ?Sized>(xs: &X, paths: &HostPaths, busid: &BusId) -> Result<()> {
-    let restored =
-        rebind::restore(xs, &paths.sysfs_root, busid).map_err(|e| rebind_err(busid, e))?;
+    let restored = rebind::restore_with(xs, rebind::Drivers::of(paths), busid)
+        .map_err(|e| rebind_err(busid, e))?;
     for r in restored {
         log::debug!("{} back on {:?}", r.interface, r.driver);
     }

@@ -9,7 +9,6 @@
 //! way, so later requests could be answered with earlier replies. Daemon
 //! errors (`XS_ERROR`) do not poison.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
+use super::events::{EventQueue, Popped};
 use crate::wire::{Decoder, Message, MsgType, reply};
 use crate::{Error, Result, WatchEvent};
 
@@ -78,7 +78,7 @@ enum Fill {
 pub(crate) struct Conn {
     stream: Stream,
     decoder: Decoder,
-    pub(crate) events: VecDeque<WatchEvent>,
+    pub(crate) events: EventQueue,
     next_req_id: u32,
     pub(crate) timeout: Duration,
     pub(crate) relative_ok: bool,
@@ -96,7 +96,7 @@ impl Conn {
         let mut conn = Conn {
             stream,
             decoder: Decoder::new(),
-            events: VecDeque::new(),
+            events: EventQueue::new(),
             next_req_id: 1,
             timeout,
             relative_ok: false,
@@ -257,6 +257,18 @@ impl Conn {
         }
     }
 
+    /// The next queued event, the overflow, or `None` when nothing is
+    /// queued.
+    fn pop_event(&mut self) -> Option<Result<Option<WatchEvent>>> {
+        match self.events.pop() {
+            Popped::Event(ev) => Some(Ok(Some(ev))),
+            Popped::Overflowed { dropped, discarded } => {
+                Some(Err(Error::WatchEventsOverflowed { dropped, discarded }))
+            }
+            Popped::Empty => None,
+        }
+    }
+
     /// Queues a watch event, or says what else `msg` is.
     fn take_event(&mut self, msg: &Message, op: &'static str) -> Result<Option<MsgType>> {
         let ty = msg.msg_type().map_err(|u| Error::Protocol {
@@ -271,7 +283,7 @@ impl Conn {
         );
         if ty == MsgType::WatchEvent {
             let ev = reply::parse_watch_event(&msg.payload)?;
-            self.events.push_back(ev);
+            self.events.push(ev);
             return Ok(None);
         }
         Ok(Some(ty))
@@ -316,11 +328,13 @@ impl Conn {
 
     /// The next watch event, waiting at most `timeout`; `Ok(None)` when
     /// none came. Running out of time here is not a failure.
+    /// An overflowed queue is reported here, once
+    /// ([`Error::WatchEventsOverflowed`]; the connection stays usable).
     pub(crate) fn wait_event(&mut self, timeout: Duration) -> Result<Option<WatchEvent>> {
         let op = MsgType::WatchEvent.as_str();
         self.check_usable(op)?;
-        if let Some(ev) = self.events.pop_front() {
-            return Ok(Some(ev));
+        if let Some(r) = self.pop_event() {
+            return r;
         }
         let deadline = Instant::now() + timeout;
         let msg = match self.next(deadline, op) {
@@ -329,7 +343,7 @@ impl Conn {
             Err(e) => return self.poison(e),
         };
         match self.take_event(&msg, op) {
-            Ok(None) => Ok(self.events.pop_front()),
+            Ok(None) => self.pop_event().transpose().map(Option::flatten),
             Ok(Some(ty)) => {
                 let e = Error::Protocol {
                     op,
