@@ -254,9 +254,10 @@ check daemon-storm-attached wait_for 120 eval 'b=$(busid_of $DS) && [ "$(ports_h
 sleep 5
 b=$(busid_of $DS)
 check daemon-storm-one-port eval '[ "$(ports_holding $b | grep -c .)" = 1 ] && [ "$(ctrlport_of gd $b)" = "$cp" ]'
-n=$(audits_since $t0 "rule [0-9]+: attach ")
-note "storm: $n attach audit line(s) since the first unplug"
-check daemon-storm-exactly-one-attach eval '[ "$n" = 1 ]'
+# (Not $n: check's own local n would hide it.)
+storm_attaches=$(audits_since $t0 "rule [0-9]+: attach ")
+note "storm: $storm_attaches attach audit line(s) since the first unplug"
+check daemon-storm-exactly-one-attach eval '[ "$storm_attaches" = 1 ]'
 grep -a "audit" /tmp/vusbd.log | tail -20
 
 step "daemon: stopped"
