@@ -284,14 +284,63 @@ fn sysfs_writes_since(host: &FakeHost, off: usize) -> Vec<String> {
     host.sysfs_log()[off..].lines().map(str::to_owned).collect()
 }
 
+/// The file-changing system calls of a run (`strace -f`): opening for
+/// writing or creating, `mkdir`, `unlink`, `rename`, `truncate`, links,
+/// `chmod`, and `flock` (a dry run takes no lock). `/dev/null` and the
+/// terminal aside.
+const CHANGING_CALLS: &str = "trace=open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,truncate,ftruncate,symlink,symlinkat,link,linkat,chmod,fchmod,fchmodat,flock";
+
+fn file_changes(strace_log: &str) -> Vec<String> {
+    strace_log
+        .lines()
+        .filter(|l| !l.contains("/dev/null") && !l.contains("/dev/tty"))
+        .filter(|l| {
+            if l.contains("open(") || l.contains("openat(") {
+                ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                    .iter()
+                    .any(|f| l.contains(f))
+            } else {
+                // Only calls that succeeded change something.
+                !l.contains("= -1 ")
+            }
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `vusb -N args` under strace: its outcome, and the file-changing calls
+/// it made (none expected).
+fn dry_run(host: &FakeHost, args: &[&str]) -> (xlpeer::Outcome, Vec<String>) {
+    let log = host.root().join("dry.strace");
+    let mut st = vec![
+        "-f",
+        "-qq",
+        "-e",
+        CHANGING_CALLS,
+        "-o",
+        log.to_str().unwrap(),
+        BIN,
+        "-N",
+    ];
+    st.extend_from_slice(args);
+    let mut cmd = host.vusb_command(Path::new("strace"), &st).unwrap();
+    cmd.env("VUSB_BACKEND_TIMEOUT_MS", "3000");
+    let out = xlpeer::run(host, cmd).unwrap();
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    fs::remove_file(&log).unwrap();
+    (out, file_changes(&text))
+}
+
 /// Dry-run `args`: exit 0, `expect` in the plan, nothing changed. Then run
 /// it for real and compare what it changed with the plan. Returns the plan.
 fn step(host: &FakeHost, args: &[&str], expect: &[&str]) -> String {
     let before = snapshot(host);
-    let mut dry_args = vec!["-N"];
-    dry_args.extend_from_slice(args);
-    let dry = vusb(host, &dry_args);
+    let (dry, calls) = dry_run(host, args);
     assert_eq!(dry.rc, 0, "-N {args:?}: {}", dry.stderr);
+    assert!(
+        calls.is_empty(),
+        "-N {args:?} changed files, even if only for a while: {calls:#?}"
+    );
     let after = snapshot(host);
     assert_eq!(
         before.tree, after.tree,
@@ -446,6 +495,8 @@ fn pv_controller_and_device_plans_match_the_real_run() {
             "xenstore write /local/domain/0/backend/vusb/1/0/state = \"5\"",
             "wait for backend /local/domain/0/backend/vusb/1/0 to reach state 6",
             "xenstore rm /local/domain/1/device/vusb/0",
+            "/var/lib/vusb/locks/ctrl-1-0.removing (0 bytes)",
+            "file remove ",
         ],
     );
     step(&host, &["usbctrl-attach", "1"], &["xenstore mkdir "]);
@@ -552,9 +603,8 @@ fn bad_input_fails_the_same_and_changes_nothing() {
         // The plain run first: it may create a lock file (a rules lock).
         let plain = vusb(&host, args);
         let before = snapshot(&host);
-        let mut dry_args = vec!["-N"];
-        dry_args.extend_from_slice(args);
-        let dry = vusb(&host, &dry_args);
+        let (dry, calls) = dry_run(&host, args);
+        assert!(calls.is_empty(), "-N {args:?}: {calls:#?}");
         let after = snapshot(&host);
         assert_ne!(plain.rc, 0, "{args:?} succeeded");
         assert_eq!(
@@ -575,16 +625,11 @@ fn bad_input_fails_the_same_and_changes_nothing() {
 fn rules_are_planned_not_written() {
     let Some(host) = host() else { return };
     let before = snapshot(&host);
-    let dry = vusb(
+    let (dry, calls) = dry_run(
         &host,
-        &[
-            "-N",
-            "usb-rule-add",
-            "guest1",
-            "vendor=0x1234",
-            "product=0x5678",
-        ],
+        &["usb-rule-add", "guest1", "vendor=0x1234", "product=0x5678"],
     );
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(dry.rc, 0, "{}", dry.stderr);
     assert!(dry.stdout.contains("file write "), "{}", dry.stdout);
     assert!(dry.stdout.contains("rules"), "{}", dry.stdout);
@@ -598,7 +643,8 @@ fn rules_are_planned_not_written() {
     );
     assert_eq!(real.rc, 0, "{}", real.stderr);
     let before = snapshot(&host);
-    let dry = vusb(&host, &["-N", "usb-rule-remove", "1"]);
+    let (dry, calls) = dry_run(&host, &["usb-rule-remove", "1"]);
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(dry.rc, 0, "{}", dry.stderr);
     assert!(dry.stdout.contains("file write "), "{}", dry.stdout);
     assert_eq!(
@@ -613,12 +659,14 @@ fn rules_are_planned_not_written() {
 fn read_only_commands_run_as_usual_and_long_running_ones_refuse() {
     let Some(host) = host() else { return };
     let plain = vusb(&host, &["usb-assignable-list"]);
-    let dry = vusb(&host, &["-N", "usb-assignable-list"]);
+    let (dry, calls) = dry_run(&host, &["usb-assignable-list"]);
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!((dry.rc, &dry.stdout), (plain.rc, &plain.stdout));
     let plain = vusb(&host, &["usb-list", "1"]);
     let dry = vusb(&host, &["--dry-run", "usb-list", "1"]);
     assert_eq!((dry.rc, &dry.stdout), (plain.rc, &plain.stdout));
-    let d = vusb(&host, &["-N", "daemon"]);
+    let (d, calls) = dry_run(&host, &["daemon"]);
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(d.rc, 1, "{}", d.stderr);
     assert!(
         d.stderr.contains("does not implement -N (dryrun) option"),
@@ -658,7 +706,8 @@ fn config_apply_plans_match_the_real_run() {
     );
     // Applied already: no xenstore, sysfs or QMP change (the saved
     // configuration is rewritten, as a real run does).
-    let dry = vusb(&host, &["-N", "config-apply", "1", cfg]);
+    let (dry, calls) = dry_run(&host, &["config-apply", "1", cfg]);
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(dry.rc, 0, "{}", dry.stderr);
     assert!(
         dry.stdout
@@ -707,7 +756,8 @@ fn usb_recover_plans_match_the_real_run() {
 fn qusb_backend_start_is_planned_not_done() {
     let Some(host) = host() else { return };
     let before = snapshot(&host);
-    let dry = vusb(&host, &["-N", "usbctrl-attach", "1", "type=qusb"]);
+    let (dry, calls) = dry_run(&host, &["usbctrl-attach", "1", "type=qusb"]);
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(dry.rc, 0, "{}", dry.stderr);
     let qemu = host.paths().qemu_xen;
     for e in [
@@ -756,7 +806,8 @@ fn xl_refuses_dry_run_where_vusb_plans() {
             xl.stderr
         );
     }
-    let v = vusb(&host, &["-N", "usbctrl-attach", "1"]);
+    let (v, calls) = dry_run(&host, &["usbctrl-attach", "1"]);
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(v.rc, 0, "{}", v.stderr);
     assert!(v.stdout.contains("xenstore "), "{}", v.stdout);
     assert_eq!(before, snapshot(&host), "a dry run changed the host");
@@ -781,7 +832,8 @@ fn qusb_backend_stop_is_planned_not_done() {
     xs.write(TxId::NONE, "/vusb/qusb-backend/2", pid.as_bytes())
         .unwrap();
     let before = snapshot(&host);
-    let dry = vusb(&host, &["-N", "usbctrl-detach", "2", "0"]);
+    let (dry, calls) = dry_run(&host, &["usbctrl-detach", "2", "0"]);
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(dry.rc, 0, "{}", dry.stderr);
     let plan = &dry.stdout;
     for e in [
@@ -818,10 +870,11 @@ fn json_plan_is_one_document() {
     )
     .unwrap();
     let before = snapshot(&host);
-    let o = vusb(
+    let (o, calls) = dry_run(
         &host,
-        &["-N", "--json", "config-apply", "1", cfg.to_str().unwrap()],
+        &["--json", "config-apply", "1", cfg.to_str().unwrap()],
     );
+    assert!(calls.is_empty(), "{calls:#?}");
     assert_eq!(o.rc, 0, "{}", o.stderr);
     let doc: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(doc["command"], "config-apply");

@@ -5,7 +5,8 @@
 //! `qmp-libxl-3`).
 //!
 //! Each dry run must leave QEMU as it was (`qom-list /machine/peripheral`
-//! and `info usb`, asked over HMP) and print the `device_add`/`device_del`
+//! and `info usb`, asked over HMP), make no file-changing system call
+//! (`strace -f`), and print the `device_add`/`device_del`
 //! a real run then sends: after the real run, the peripherals QEMU gained
 //! or lost are exactly the ids of the plan's commands. Fails under
 //! `CI=true` when QEMU cannot start, skips with a reason otherwise.
@@ -20,6 +21,42 @@ use vusb_sim::host::{SimConfig, SimHost};
 use vusb_testsupport::qemu::{QemuOptions, QemuVm, require_or_skip_with};
 
 const NOTHING_CHANGED: &str = "vusb: dry run: nothing was changed";
+
+/// The file-changing system calls a dry run must not make (as in
+/// `dry_run.rs`).
+const CHANGING_CALLS: &str = "trace=open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,truncate,ftruncate,symlink,symlinkat,link,linkat,chmod,fchmod,fchmodat,flock";
+
+/// `vusb`, or, for a dry run, `vusb` under `strace -f` logging to `log`.
+fn vusb_cmd(dry: bool, log: &Path) -> Command {
+    if !dry {
+        return Command::new(env!("CARGO_BIN_EXE_vusb"));
+    }
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq", "-e", CHANGING_CALLS, "-o"])
+        .arg(log)
+        .arg(env!("CARGO_BIN_EXE_vusb"));
+    c
+}
+
+/// The file-changing calls in a strace log (write-opens; other calls
+/// when they succeeded), `/dev/null` aside.
+fn file_changes(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let _ = std::fs::remove_file(log);
+    text.lines()
+        .filter(|l| !l.contains("/dev/null") && !l.contains("/dev/tty"))
+        .filter(|l| {
+            if l.contains("open(") || l.contains("openat(") {
+                ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                    .iter()
+                    .any(|f| l.contains(f))
+            } else {
+                !l.contains("= -1 ")
+            }
+        })
+        .map(str::to_owned)
+        .collect()
+}
 
 fn text(o: &Output) -> String {
     format!(
@@ -65,12 +102,16 @@ fn planned_ids(plan: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 
 type Store = Vec<(String, String)>;
 
+/// Runs vusb with the given arguments; `-N` first means a dry run, run
+/// under strace into the given log.
+type Run<'a> = &'a dyn Fn(&[&str], &Path) -> Output;
+
 /// Dry-run then run `args` with `run`; QEMU and the xenstore tree `store`
 /// returns unchanged by the dry run, QEMU changed by the real one exactly
 /// as planned. Returns the plan.
 fn step(
     vm: &QemuVm,
-    run: &dyn Fn(&[&str]) -> Output,
+    run: Run<'_>,
     store: &dyn Fn() -> Store,
     args: &[&str],
     expect: &[&str],
@@ -79,8 +120,11 @@ fn step(
     let xs_before = store();
     let mut dry = vec!["-N"];
     dry.extend_from_slice(args);
-    let o = run(&dry);
+    let log = std::env::temp_dir().join(format!("vusb-dry-{}.strace", std::process::id()));
+    let o = run(&dry, &log);
     assert!(o.status.success(), "-N {args:?}: {}", text(&o));
+    let calls = file_changes(&log);
+    assert!(calls.is_empty(), "-N {args:?} changed files: {calls:#?}");
     let plan = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(plan.trim_end().ends_with(NOTHING_CHANGED), "{plan}");
     for e in expect {
@@ -91,7 +135,7 @@ fn step(
         xs_before == store(),
         "-N {args:?} changed xenstore:\n{plan}"
     );
-    let o = run(args);
+    let o = run(args, &log);
     assert!(o.status.success(), "{args:?}: {}", text(&o));
     let after = peripherals(vm);
     let added: BTreeSet<String> = after.difference(&before.0).cloned().collect();
@@ -118,12 +162,12 @@ fn qmp_mode_plans_what_qemu_then_gets() {
         return;
     };
     let q = vm.qmp_path().to_owned();
-    let run = move |args: &[&str]| -> Output {
+    let run = move |args: &[&str], log: &Path| -> Output {
         let (globals, rest) = match args.first() {
             Some(&"-N") => (&args[..1], &args[1..]),
             _ => (&args[..0], args),
         };
-        Command::new(env!("CARGO_BIN_EXE_vusb"))
+        vusb_cmd(!globals.is_empty(), log)
             .args(globals)
             .arg("--qmp")
             .arg(&q)
@@ -186,10 +230,13 @@ fn qmp_mode_plans_what_qemu_then_gets() {
         &["usbdev-attach", "vm", "type=tablet", "controller=9"][..],
         &["usbctrl-detach", "vm", "7"],
     ] {
-        let plain = run(args);
+        let log = dir.path().join("bad.strace");
+        let plain = run(args, &log);
         let mut dry = vec!["-N"];
         dry.extend_from_slice(args);
-        let d = run(&dry);
+        let d = run(&dry, &log);
+        let calls = file_changes(&log);
+        assert!(calls.is_empty(), "-N {args:?} changed files: {calls:#?}");
         assert_eq!(d.status.code(), plain.status.code(), "{args:?}");
         assert_eq!(d.stdout, plain.stdout, "{args:?}");
         assert_eq!(
@@ -217,8 +264,8 @@ fn xen_devicemodel_on_real_qemu_plans_what_qemu_then_gets() {
     std::fs::create_dir_all(&qmp_dir).unwrap();
     std::os::unix::fs::symlink(vm.qmp_path(), qmp_dir.join("qmp-libxl-3")).unwrap();
     let env = host.env();
-    let run = move |args: &[&str]| -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vusb"))
+    let run = move |args: &[&str], log: &Path| -> Output {
+        vusb_cmd(args.first() == Some(&"-N"), log)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("VUSB_QMP_DIR", &qmp_dir)

@@ -12,11 +12,19 @@
 //! Skips without root/QEMU/image unless `CI=true`.
 //!
 //! **Ignored for now** (`cargo test -p vusb-cli --test xenbed_hvm --
-//! --ignored` runs it): on the 2-core development machine, loaded by
-//! parallel builds, the HVM guest's kernel had not printed its first line
-//! after 10 minutes of nested TCG (its firmware took 3 to 6 minutes), so
-//! this group has not been seen passing yet, and a CI run must stay under
-//! 30 minutes. The PV group (`xenbed_pv.rs`) runs in CI.
+//! --ignored` runs it): the HVM guest itself is not reliable under nested
+//! TCG. In both runs of 2026-12-06 evening Xen reported `d1v0 Triple
+//! fault - invoking HVM shutdown action 1` once (after 8 and after 17
+//! minutes of guest life; once during an EHCI read, once during the ACPI
+//! hot-unplug of a UHCI controller), i.e. the guest's CPU as emulated by
+//! the outer QEMU's TCG SVM died; every check before the fault passed
+//! (78 of 78 in the second run, including all of ehci-portpath, the
+//! emulated tablet/mouse/keyboard and the removal of three controllers).
+//! See `docs/testing-real-xen.md`. The guest boots `quiet` and prints
+//! little (every character on its emulated serial port is a trip through
+//! Xen to QEMU in dom0); waits for the guest are long (300 s) but end as
+//! soon as their condition holds. A guest that reboots is destroyed, not
+//! restarted, and the failure names Xen's "Triple fault" line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -63,20 +71,22 @@ const EXPECTED: &[&str] = &[
     "ctrl-all-gone",
     "ctrl-guest-lost-all",
     "final-host-back",
+    "h1-same-domain",
 ];
 
 #[test]
-#[ignore = "HVM under nested TCG not yet seen passing within the CI budget (see the file's doc)"]
+#[ignore = "the HVM guest triple-faulted under nested TCG in both runs (see the file's doc)"]
 fn hvm_guest_devicemodel_on_real_xen() {
     let Some(img) = xenbed::image_or_skip("xenbed_hvm") else {
         return;
     };
     let mut bed = Bed::new("xenbed_hvm", &img).unwrap();
     // An HVM guest boots its firmware and kernel under nested TCG: about
-    // a minute on an idle machine, ten on a loaded one.
+    // four minutes on the loaded 2-core machine (seven when heavily
+    // loaded); its longest wait is 900 s for that first boot.
     bed.hvm()
         .stall(Duration::from_secs(1000))
-        .timeout(Duration::from_secs(3000));
+        .timeout(Duration::from_secs(2400));
     bed.vusb(Path::new(env!("CARGO_BIN_EXE_vusb"))).unwrap();
     bed.stick("stick1", "VUSB0001", "VUSB-MARKER-1", 1).unwrap();
     let script = [
@@ -86,15 +96,20 @@ fn hvm_guest_devicemodel_on_real_xen() {
     .join("\n");
     let out = bed.run(&script).unwrap();
     out.assert_passed(EXPECTED);
-    // The guest's own serial console: its ehci driver enumerated the stick.
+    // The guest's own serial console: it wrote the stick, and its root
+    // hubs were driven by its own ehci/uhci/xhci drivers (domu-init's
+    // `DOMU HCD usbN=<driver of the root hub's PCI device>` lines).
     let h1 = out.log("h1-serial.log");
     assert!(
         h1.contains("DOMU WROTE: VUSB-MARKER-1"),
         "h1 never wrote the stick"
     );
-    assert!(
-        h1.contains("ehci-pci"),
-        "h1's kernel log never mentions ehci-pci"
-    );
+    for driver in ["ehci-pci", "uhci_hcd", "xhci_hcd"] {
+        assert!(
+            h1.lines()
+                .any(|l| l.contains("DOMU HCD") && l.contains(&format!("={driver}"))),
+            "h1 never had a root hub driven by {driver}"
+        );
+    }
     out.cleanup();
 }

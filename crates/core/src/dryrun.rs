@@ -6,7 +6,8 @@
 //! place that touches the host already has it: sysfs binds
 //! ([`crate::rebind`]), QMP commands ([`crate::devicemodel::DmConn`]), the
 //! qusb backend process ([`crate::qusb_backend`]), files (libxl JSON, the
-//! saved configuration, rules, state files), locks (none are taken) and
+//! saved configuration, rules, a controller's removal hint), locks (none
+//! are taken) and
 //! waits for other parties (recorded, then treated as satisfied: nobody
 //! will answer a change that was not made). Xenstore goes through
 //! [`DryXenstore`] ([`xenstore`]): reads reach the real store, changes stay
@@ -18,6 +19,12 @@
 //! parties would answer (a backend, QEMU, the guest): the plan assumes they
 //! answer as asked, and values only a real run learns (the pid of a QEMU
 //! started) are shown as placeholders ([`PLACEHOLDER_PID`]).
+//!
+//! A new way of changing the host must go through one of these seams (or
+//! check [`crate::HostPaths::plan`] where it happens): the CLI's dry-run
+//! tests run every `vusb -N` under `strace -f` and fail on any
+//! file-changing system call, and compare each plan with what the real
+//! run then does.
 
 pub mod xenstore;
 

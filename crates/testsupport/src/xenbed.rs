@@ -577,6 +577,16 @@ impl Outcome {
         if !missing.is_empty() {
             problems.push(format!("MISSING (never reported): {}", missing.join(", ")));
         }
+        // A guest CPU fault Xen reports (an HVM guest's triple fault under
+        // nested TCG makes Xen run its reboot action) explains the checks
+        // that follow it: name it first.
+        if let Some(line) = self
+            .log("console.log")
+            .lines()
+            .find(|l| l.contains("Triple fault"))
+        {
+            problems.insert(0, format!("Xen reports a guest fault: {}", line.trim()));
+        }
         let last_step = self.tail("progress", 1);
         eprintln!(
             "xenbed {}: {} checks, {:.0} s boot to power-off, last step: {last_step}",

@@ -70,7 +70,7 @@ if [ "$(cat initrd-stamp 2>/dev/null)" != "$stamp" ] || [ ! -f dom0-initrd.gz ] 
     local name=$1 init=$2; shift 2
     local d=$OUT/ird-$name; rm -rf "$d"; mkdir -p "$d"/{bin,proc,sys,dev,lib/modules/$KV/extra}
     cp pkgroot/bin/busybox "$d/bin/"
-    for a in sh mount umount modprobe insmod cat ls echo sleep poweroff mkdir grep uname dd head chroot date tr; do ln -sf busybox "$d/bin/$a"; done
+    for a in sh mount umount modprobe insmod cat ls echo sleep poweroff mkdir grep uname dd head chroot date tr readlink; do ln -sf busybox "$d/bin/$a"; done
     local m f
     for m in "$@"; do
       for f in $(modprobe -d pkgroot -S "$KV" --show-depends "$m" | awk '/^insmod/{print $2}'); do
