@@ -6,8 +6,8 @@
 //! place that touches the host already has it: sysfs binds
 //! ([`crate::rebind`]), QMP commands ([`crate::devicemodel::DmConn`]), the
 //! qusb backend process ([`crate::qusb_backend`]), files (libxl JSON, the
-//! saved configuration, rules, a controller's removal hint), locks (none
-//! are taken) and
+//! saved configuration, rules), locks (none are taken, nor a
+//! controller's removal hint written) and
 //! waits for other parties (recorded, then treated as satisfied: nobody
 //! will answer a change that was not made). Xenstore goes through
 //! [`DryXenstore`] ([`xenstore`]): reads reach the real store, changes stay

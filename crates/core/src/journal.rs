@@ -228,11 +228,6 @@ pub fn hint_removal(paths: &HostPaths, domid: DomId, devid: u32) -> Result<()> {
         name: format!("{}.removing", crate::lock::controller_name(domid, devid)),
         source,
     };
-    if let Some(plan) = paths.plan() {
-        // A dry run records the hint (and its removal) instead.
-        plan.write_file(&path, b"");
-        return Ok(());
-    }
     std::fs::create_dir_all(paths.lock_dir()).map_err(err)?;
     std::fs::OpenOptions::new()
         .create(true)
@@ -245,11 +240,7 @@ pub fn hint_removal(paths: &HostPaths, domid: DomId, devid: u32) -> Result<()> {
 
 /// Whether a removal hint exists.
 pub fn removal_hinted(paths: &HostPaths, domid: DomId, devid: u32) -> bool {
-    let path = removal_hint_path(paths, domid, devid);
-    match paths.plan().and_then(|p| p.planned_file(&path)) {
-        Some(planned) => planned.is_some(),
-        None => path.exists(),
-    }
+    removal_hint_path(paths, domid, devid).exists()
 }
 
 /// Delete the removal hint (absent is fine; a failure is only logged: a
@@ -259,8 +250,10 @@ pub fn clear_removal_hint(paths: &HostPaths, domid: DomId, devid: u32) {
         return;
     }
     let path = removal_hint_path(paths, domid, devid);
-    if let Err(e) = crate::dryrun::remove_file(paths.plan(), &path) {
-        log::warn!("{}: {e}", path.display());
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("{}: {e}", path.display()),
     }
 }
 
