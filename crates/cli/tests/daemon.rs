@@ -222,7 +222,8 @@ fn renumbered_bus_is_followed_by_identity_not_by_busid() {
 }
 
 /// A domain that starts gets its `auto` rules applied; a `required` rule
-/// without its device is reported loudly.
+/// without its device is reported loudly. While libxl is still creating
+/// the domain (no stored configuration yet) the daemon does not act.
 #[test]
 fn domain_start_applies_rules_and_reports_missing_required_devices() {
     let bed = Bed::sim();
@@ -245,6 +246,27 @@ fn domain_start_applies_rules_and_reports_missing_required_devices() {
     let g = vusb_sim::layout::GuestSpec::new(5, vusb_sim::layout::DomainKind::Pv);
     vusb_sim::layout::write_guest(&xs, &g).unwrap();
     xs.introduce(5, 1, 7).unwrap();
+    // libxl is still creating it (no stored configuration yet): the
+    // daemon waits, so that the domain's own controllers come first.
+    assert!(
+        wait_for(5 * SEC, || d.status()["rules"][0]["state"]
+            == "domain starting (libxl has not finished creating it)")
+        .is_some(),
+        "{}",
+        d.status()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(bed.port(5, 0, 1), None, "{}", d.log_text());
+    // libxl stores the configuration at the end of the creation.
+    let json = bed.paths().xen_lib_dir.join(format!(
+        "userdata-d.5.{}.libxl-json",
+        vusb_sim::layout::uuid_of(5)
+    ));
+    std::fs::write(
+        &json,
+        vusb_sim::layout::guest_json(&g, "/vmlinuz", "/disk.img"),
+    )
+    .unwrap();
     assert!(
         wait_for(10 * SEC, || bed.port(5, 0, 1).as_deref() == Some("1-3")).is_some(),
         "{}",

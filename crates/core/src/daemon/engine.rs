@@ -35,7 +35,7 @@ use std::time::Instant;
 
 use vusb_host::UsbDevice;
 use vusb_xenstore::client::Client;
-use vusb_xenstore::{DomId, TxId};
+use vusb_xenstore::{DomId, TxId, XenstoreExt};
 use vusb_xlcfg::UsbDevSpec;
 
 use super::journal::{self, Departure, InFlight, Journal, Placement};
@@ -81,7 +81,21 @@ pub struct Engine<'a> {
     deadline: Option<Instant>,
     /// The domains seen in the last pass.
     known: BTreeSet<DomId>,
+    /// Domains libxl is still creating, and since when the daemon waits.
+    starting: BTreeMap<DomId, (RunningDomain, Instant)>,
 }
+
+/// How long after a device on a QEMU-served port (qusb, devicemodel)
+/// vanished its port is cleared. On the real Xen bed, clearing a qusb port
+/// 1.8 s after the stick was pulled (before QEMU 7.2's xen-usb had told the
+/// guest) was followed by that QEMU's death; clearing it after the guest
+/// had seen the loss never was (the PV group's unplug scenario).
+const QEMU_GONE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often the daemon looks whether libxl finished creating a domain.
+const START_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long it waits for that at most.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn chain(e: &dyn std::error::Error) -> String {
     vusb_host::discover::error_chain(e)
@@ -103,6 +117,7 @@ impl<'a> Engine<'a> {
             warned: BTreeSet::new(),
             deadline: None,
             known: BTreeSet::new(),
+            starting: BTreeMap::new(),
         }
     }
 
@@ -304,6 +319,7 @@ impl<'a> Engine<'a> {
             }
         };
         self.release_dead(&domains);
+        let domains = self.ready_domains(domains);
         let now: BTreeSet<DomId> = domains.iter().map(|d| d.domid).collect();
         if self.known.difference(&now).next().is_some() {
             // A domain went away: devices xl gave it (no vusb record, only
@@ -339,6 +355,56 @@ impl<'a> Engine<'a> {
             s.rules
                 .sort_by_key(|r| order.iter().position(|i| *i == r.id).unwrap_or(usize::MAX));
         }
+    }
+
+    /// The domains the rules may act on: not those libxl is still creating.
+    /// libxl stores a domain's configuration (`userdata-d.<domid>.<uuid>.libxl-json`)
+    /// at the end of its creation, after the config's controllers and
+    /// devices are added; a domain with libxl's `/libxl/<domid>` and no
+    /// such file yet is being created, and a controller the daemon made
+    /// for it now would make libxl's own controller fail ("device already
+    /// exists", seen on the real Xen bed). The daemon re-checks every
+    /// [`START_POLL`] while a domain starts (no xenstore event says the
+    /// file was written), and acts anyway after [`START_WAIT`].
+    fn ready_domains(&mut self, domains: Vec<RunningDomain>) -> Vec<RunningDomain> {
+        let now = Instant::now();
+        self.starting
+            .retain(|id, _| domains.iter().any(|d| d.domid == *id));
+        let mut ready = Vec::with_capacity(domains.len());
+        for d in domains {
+            let libxl = self
+                .xs
+                .read_opt(TxId::NONE, &format!("/libxl/{}", d.domid))
+                .ok()
+                .flatten()
+                .is_some();
+            let stored = crate::libxl_json::config_file(self.xs, &self.paths, d.domid)
+                .ok()
+                .flatten()
+                .is_some_and(|(file, _)| file.exists());
+            if !libxl || stored {
+                if self.starting.remove(&d.domid).is_some() {
+                    log::info!("domid {}: libxl finished creating it", d.domid);
+                }
+                ready.push(d);
+                continue;
+            }
+            let since = self.starting.get(&d.domid).map_or(now, |(_, t)| *t);
+            if now.duration_since(since) >= START_WAIT {
+                if self.starting.remove(&d.domid).is_some() {
+                    self.audit(format!(
+                        "domid {}: no stored libxl configuration after {} s; acting on it anyway",
+                        d.domid,
+                        START_WAIT.as_secs()
+                    ));
+                }
+                ready.push(d);
+                continue;
+            }
+            self.starting.insert(d.domid, (d, since));
+            self.want_wake(now + START_POLL);
+        }
+        ready
     }
 
     /// Step 1: records of domains that are gone.
@@ -404,6 +470,7 @@ impl<'a> Engine<'a> {
     /// Step 2: rule-managed records whose device left or came back anew.
     fn drop_stale(&mut self, domains: &[RunningDomain], devices: &[UsbDevice]) {
         let records = assign::list(self.xs, TxId::NONE).unwrap_or_default();
+        let now = Instant::now();
         for rec in records {
             let Some(rule) = self.managed(&rec, domains) else {
                 continue;
@@ -415,6 +482,21 @@ impl<'a> Engine<'a> {
                 }
                 Some(_) => continue,
             };
+            // A QEMU-served port (qusb, devicemodel): QEMU's own usb-host
+            // notices the device is gone and tells the guest; the port is
+            // cleared QEMU_GONE_GRACE after the removal, not under QEMU's
+            // feet (also when the device is already back anew).
+            if rec.ctrl_type != crate::layout::UsbCtrlType::Pv
+                && let Some(at) = self
+                    .history
+                    .get(rec.busid.as_str())
+                    .and_then(|h| h.last_remove)
+                    .map(|t| t + QEMU_GONE_GRACE)
+                    .filter(|at| *at > now)
+            {
+                self.want_wake(at);
+                continue;
+            }
             let dom = Domain {
                 domid: rec.domid,
                 arg: rec.domid.to_string(),
@@ -565,6 +647,17 @@ impl<'a> Engine<'a> {
             }
         };
         let dom = domains.iter().find(|d| d.is(&rule.domain));
+        if dom.is_none()
+            && let Some((d, _)) = self.starting.values().find(|(d, _)| d.is(&rule.domain))
+        {
+            let st = RuleState {
+                state: "domain starting (libxl has not finished creating it)".into(),
+                domid: Some(d.domid),
+                ..RuleState::default()
+            };
+            self.set_state(rule, st);
+            return;
+        }
         let hits = rules::matching(&spec, devices);
         let domid = dom.map(|d| d.domid);
         let state = |s: &str, busid: Option<&str>| RuleState {
