@@ -8,6 +8,14 @@
 //! (connect, greeting, `qmp_capabilities`, command), which is how libxl
 //! and the `vusb` CLI work. QEMU serves one QMP client at a time, so the
 //! two clients alternate in blocks on the same VM. Prints a Markdown table.
+//!
+//! `--xen-ops` adds the whole Xen devicemodel operation, in process
+//! (`ops::usbdev_attach` / `ops::usbdev_detach` of an emulated tablet:
+//! domain and controller reads, the controller's lock, the placement
+//! transaction writing the journaled record, QMP, the journal set done;
+//! detach: journal, QMP, record removed) on a fake host with the real
+//! xenstored whose HVM guest 3 has a second real QEMU as its device model,
+//! beside the bare exchange with one connection per command on that QEMU.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -293,11 +301,101 @@ fn xl_on_fake_host(vusb: Option<&Path>, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Xen devicemodel operation in process against the bare exchange
+/// (see the module doc).
+fn xen_ops(n: usize) -> anyhow::Result<()> {
+    use vusb_core::ops::OpEnv;
+    use vusb_core::ops::usbdev_attach::usbdev_attach;
+    use vusb_core::ops::usbdev_detach::{DetachTarget, usbdev_detach};
+    use vusb_sim::layout::{DomainKind, GuestSpec};
+    use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig};
+
+    let vm = QemuVm::launch()
+        .map_err(anyhow::Error::msg)
+        .context("starting QEMU")?;
+    let mut cfg = FakeHostConfig::default();
+    cfg.domains.push(GuestSpec::new(3, DomainKind::Hvm));
+    let host = FakeHost::start(&cfg)?;
+    let paths = host.paths();
+    let sock = paths.qmp_dir.join("qmp-libxl-3");
+    std::fs::rename(&sock, sock.with_extension("fake"))?;
+    std::os::unix::fs::symlink(vm.qmp_path(), &sock)?;
+    let xs = host.client()?;
+    let env = OpEnv::new(&xs, &paths);
+    let dom = vusb_core::domain::resolve(&xs, "3")?;
+    vusb_core::ops::usbctrl_attach::usbctrl_attach(&env, &dom, &Default::default())?;
+    let spec = vusb_xlcfg::parse_usbdev_args(&["type=tablet", "controller=0", "port=1"])?;
+    let target = DetachTarget::Port { ctrl: 0, port: 1 };
+    let path = vm.qmp_path();
+    let mut s = Samples::default();
+    for i in 0..n + 5 {
+        let t = Instant::now();
+        Raw::connect(path)?.attach()?;
+        let raw_add = ms(t);
+        let t = Instant::now();
+        Raw::connect(path)?.detach()?;
+        let raw_del = ms(t);
+        let t = Instant::now();
+        usbdev_attach(&env, &dom, &spec)?;
+        let v_add = ms(t);
+        let t = Instant::now();
+        usbdev_detach(&env, &dom, &target)?;
+        let v_del = ms(t);
+        if i >= 5 {
+            // The first 5 rounds warm up.
+            s.raw_add.push(raw_add);
+            s.raw_del.push(raw_del);
+            s.vusb_add.push(v_add);
+            s.vusb_del.push(v_del);
+        }
+    }
+    // One xenstore round trip on this host, for reading the difference.
+    let mut rt = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        vusb_xenstore::Xenstore::read(&xs, vusb_xenstore::TxId::NONE, "/local/domain/3/name")?;
+        rt.push(ms(t));
+    }
+    // Put the fake's socket back so the host stops cleanly.
+    std::fs::remove_file(&sock)?;
+    std::fs::rename(sock.with_extension("fake"), &sock)?;
+    println!(
+        "\nXen devicemodel operation in process (ops::usbdev_attach/usbdev_detach type=tablet controller=0 port=1: locks, journal, placement transaction on the real xenstored, QMP to QEMU 7.2) against the bare exchange with one connection per command; {n} rounds (ms):\n"
+    );
+    println!(
+        "| exchange | bare median | bare p90 | vusb operation median | vusb p90 | vusb p99 | vusb − bare (median) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "{}",
+        row(
+            "attach (connect, greeting, capabilities, device_add)",
+            &mut s.raw_add,
+            &mut s.vusb_add
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "detach (… device_del, DEVICE_DELETED)",
+            &mut s.raw_del,
+            &mut s.vusb_del
+        )
+    );
+    println!(
+        "\nOne xenstore request (XS_READ) to that xenstored, 200 runs: median {:.3} ms, p90 {:.3} ms",
+        pct(&mut rt, 0.5),
+        pct(&mut rt, 0.9)
+    );
+    Ok(())
+}
+
 /// Run the benchmark.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut iterations = 100usize;
     let mut vusb_bin: Option<std::path::PathBuf> = None;
     let mut xl = false;
+    let mut ops = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -306,8 +404,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             }
             "--vusb" => vusb_bin = Some(it.next().context("--vusb needs a path")?.into()),
             "--xl" => xl = true,
+            "--xen-ops" => ops = true,
             other => bail!(
-                "unknown argument {other:?} (usage: vusb-bench qmp [--iterations N] [--vusb BIN] [--xl])"
+                "unknown argument {other:?} (usage: vusb-bench qmp [--iterations N] [--vusb BIN] [--xl] [--xen-ops])"
             ),
         }
     }
@@ -371,6 +470,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if xl {
         xl_on_fake_host(vusb_bin.as_deref(), iterations.div_ceil(4))?;
+    }
+    if ops {
+        xen_ops(iterations.div_ceil(2))?;
     }
     Ok(())
 }

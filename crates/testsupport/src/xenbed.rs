@@ -182,9 +182,12 @@ impl Bed {
         &self.dir
     }
 
-    /// Run HVM guests: the outer CPU gets SVM ([`HVM_CPU`]).
+    /// Run HVM guests: the outer CPU gets SVM ([`HVM_CPU`], or
+    /// `XENBED_HVM_CPU` when set, e.g. without `+npt` to make Xen use
+    /// shadow paging instead of the outer TCG's nested paging).
     pub fn hvm(&mut self) -> &mut Self {
-        self.cpu = Some(HVM_CPU.to_owned());
+        let cpu = std::env::var("XENBED_HVM_CPU").unwrap_or_else(|_| HVM_CPU.to_owned());
+        self.cpu = Some(cpu);
         self
     }
 

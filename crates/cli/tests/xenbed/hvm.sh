@@ -95,3 +95,4 @@ check final-host-back wait_host_disk $S1 60
 # The same domain all along (hvm_guest destroys a guest that reboots, e.g.
 # after a triple fault, instead of restarting it without its devices).
 check h1-same-domain eval '[ "$(domid_of h1)" = "$h1_domid" ]'
+note_guest_faults

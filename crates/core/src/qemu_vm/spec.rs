@@ -100,19 +100,19 @@ fn busid_to_port(busid: &str) -> Result<DmDevice, VmError> {
             "busid={busid} is not a device below a root hub (like 3-1.4)"
         ))
     };
-    let (bus, path) = busid.split_once('-').ok_or_else(bad)?;
-    let bus: u8 = bus.parse().map_err(|_| bad())?;
-    if bus == 0
-        || path.is_empty()
-        || !path
+    let id = vusb_host::BusId::parse(busid).map_err(|_| bad())?;
+    // QEMU's hostport: port numbers 1 to 255.
+    if id.is_root_hub()
+        || !id
+            .ports()
             .split('.')
             .all(|p| p.parse::<u8>().is_ok_and(|n| n > 0))
     {
         return Err(bad());
     }
     Ok(DmDevice::HostPort {
-        bus,
-        path: path.to_string(),
+        bus: id.bus(),
+        path: id.ports().to_string(),
     })
 }
 
@@ -167,6 +167,9 @@ mod tests {
         assert!(dev(&["hostbus=1"]).is_err());
         assert!(dev(&["serial=abc"]).is_err());
         assert!(dev(&["busid=usb1"]).is_err());
+        for bad in ["busid=256-1", "busid=3-0", "busid=3-1:1.0", "busid=x"] {
+            assert!(dev(&[bad]).is_err(), "{bad}");
+        }
         // controller=-1 is xl's "any controller"; below it the parser refuses.
         assert_eq!(dev(&["type=tablet", "controller=-1"]).unwrap().0, None);
         assert!(parse_usbdev_args(&["type=tablet", "controller=-2"]).is_err());
