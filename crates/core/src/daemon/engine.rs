@@ -930,6 +930,10 @@ impl<'a> Engine<'a> {
                     a.port
                 ));
                 self.remember(rule, dev, a.ctrl, a.port);
+                // The attach is no longer in flight, also on disk (a
+                // re-attach at the same place leaves the placement as it
+                // was, so `remember` wrote nothing).
+                self.save_journal();
                 self.set_state_audited(rule, state("attached", Some(&busid)), false);
             }
             Err(e) => {
