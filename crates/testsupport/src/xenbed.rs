@@ -380,8 +380,7 @@ impl Bed {
                 continue;
             }
             let reply = match fs::read_to_string(&p) {
-                Ok(cmd) => qmp_command(&self.dir.join("l0.qmp"), cmd.trim())
-                    .unwrap_or_else(|e| format!("{{\"error\":{{\"desc\":\"harness: {e}\"}}}}")),
+                Ok(cmds) => qmp_batch(&self.dir.join("l0.qmp"), &cmds),
                 Err(e) => format!("{{\"error\":{{\"desc\":\"harness: {e}\"}}}}"),
             };
             let tmp = p.with_extension("tmp-rep");
@@ -390,6 +389,37 @@ impl Bed {
             }
         }
     }
+}
+
+/// A request file: one QMP command per line, run in order; a line `sleep
+/// MS` pauses, a line `retry CMD` repeats CMD every 20 ms until QEMU
+/// accepts it (at most 3 s: a `device_add` right after a `device_del` of
+/// the same disk is refused until QEMU has released the disk). Returns
+/// the replies, one line each (a failed command's is an `error` object).
+fn qmp_batch(socket: &Path, cmds: &str) -> String {
+    let run = |cmd: &str| {
+        qmp_command(socket, cmd)
+            .unwrap_or_else(|e| format!("{{\"error\":{{\"desc\":\"harness: {e}\"}}}}"))
+    };
+    let mut replies = Vec::new();
+    for cmd in cmds.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(ms) = cmd.strip_prefix("sleep ") {
+            std::thread::sleep(Duration::from_millis(ms.trim().parse().unwrap_or(0)));
+            continue;
+        }
+        if let Some(cmd) = cmd.strip_prefix("retry ") {
+            let end = Instant::now() + Duration::from_secs(3);
+            let mut reply = run(cmd);
+            while reply.contains("\"error\"") && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+                reply = run(cmd);
+            }
+            replies.push(reply);
+            continue;
+        }
+        replies.push(run(cmd));
+    }
+    replies.join("\n")
 }
 
 /// One QMP command on the outer QEMU's socket: its reply line.
