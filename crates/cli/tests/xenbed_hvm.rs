@@ -17,8 +17,8 @@
 //! `d1v0 Triple fault - invoking HVM shutdown action 1` once, after 8, 17
 //! and 4 minutes of guest life (during an EHCI read, the ACPI hot-unplug
 //! of a UHCI controller, after a UHCI hot-plug): the guest's CPU as
-//! emulated by the outer QEMU's TCG SVM died, in its timer code each time
-//! (Xen's register dumps). Every check before the fault passed (78 of 78
+//! emulated by the outer QEMU's TCG SVM died (apparently in its timer
+//! code: inferred from Xen's register dumps, not verified). Every check before the fault passed (78 of 78
 //! in the second run, including all of ehci-portpath, the emulated
 //! tablet/mouse/keyboard and the removal of three controllers).
 //! See `docs/testing-real-xen.md`. The guest boots `quiet` and prints

@@ -183,8 +183,8 @@ impl Bed {
     }
 
     /// Run HVM guests: the outer CPU gets SVM ([`HVM_CPU`], or
-    /// `XENBED_HVM_CPU` when set, e.g. without `+npt` to make Xen use
-    /// shadow paging instead of the outer TCG's nested paging).
+    /// `XENBED_HVM_CPU` when set, for experiments; Debian's Xen has no
+    /// shadow paging, so `+npt` must stay).
     pub fn hvm(&mut self) -> &mut Self {
         let cpu = std::env::var("XENBED_HVM_CPU").unwrap_or_else(|_| HVM_CPU.to_owned());
         self.cpu = Some(cpu);
