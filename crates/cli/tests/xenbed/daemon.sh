@@ -181,17 +181,26 @@ check daemon-destroy-records-cleared eval '! xenstore-read /vusb/assigned/$b && 
 step "daemon: gd created again (its rule re-applies); kill -9 of the daemon mid-attach"
 mark_guest gd
 t0=$(now_ms)
-( sleep 1; pv_guest gd "$dcfg" > /tmp/gd-create.out 2>&1; echo $? > /tmp/gd-create.rc ) &
+# The test holds the stick's device lock (core::lock: <state>/locks/dev-BUSID,
+# the first lock every attach takes), so the daemon's attach, once its
+# journal names it in flight, waits there and the kill -9 lands inside the
+# attach every time. (Polling for the short in-flight window alone missed
+# it in one CI run.) The lock is released after the kill.
+mkdir -p $DSTATE/locks
+exec 8>>$DSTATE/locks/dev-$b
+flock -x 8
+( exec 8>&-; sleep 1; pv_guest gd "$dcfg" > /tmp/gd-create.out 2>&1; echo $? > /tmp/gd-create.rc ) &
 # The journal names the attach in flight from before it starts until it
 # ends: the daemon attaches once libxl has finished creating gd.
 if wait_for 300 grep -q '"in_flight": *{' $DSTATE/daemon.json; then
   kill -9 $DPID; wait $DPID 2>/dev/null
   pass daemon-kill9-mid-attach
-  note "kill -9 mid-attach: ports then [$(ports_holding $b)], driver $(host_driver $b)"
+  note "kill -9 mid-attach (waiting for the device lock): ports then [$(ports_holding $b)], driver $(host_driver $b)"
 else
   fail daemon-kill9-mid-attach "no attach in flight seen in $DSTATE/daemon.json"
   kill -9 $DPID; wait $DPID 2>/dev/null
 fi
+flock -u 8; exec 8>&-
 wait_for 300 test -f /tmp/gd-create.rc; cat /tmp/gd-create.out
 check daemon-recreate-created eval '[ "$(cat /tmp/gd-create.rc)" = 0 ]'
 check daemon-kill9-restart-ready start_daemon
