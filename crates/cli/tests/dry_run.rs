@@ -43,6 +43,7 @@ use std::path::Path;
 
 use vusb_sim::layout::{DomainKind, GuestSpec};
 use vusb_testsupport::fakehost::{FakeHost, FakeHostConfig, require_or_skip};
+use vusb_testsupport::strace::{FILE_CHANGING_CALLS, file_changes};
 use vusb_testsupport::xlpeer;
 use vusb_xenstore::{TxId, Xenstore, XenstoreExt};
 
@@ -284,30 +285,6 @@ fn sysfs_writes_since(host: &FakeHost, off: usize) -> Vec<String> {
     host.sysfs_log()[off..].lines().map(str::to_owned).collect()
 }
 
-/// The file-changing system calls of a run (`strace -f`): opening for
-/// writing or creating, `mkdir`, `unlink`, `rename`, `truncate`, links,
-/// `chmod`, and `flock` (a dry run takes no lock). `/dev/null` and the
-/// terminal aside.
-const CHANGING_CALLS: &str = "trace=open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,truncate,ftruncate,symlink,symlinkat,link,linkat,chmod,fchmod,fchmodat,flock";
-
-fn file_changes(strace_log: &str) -> Vec<String> {
-    strace_log
-        .lines()
-        .filter(|l| !l.contains("/dev/null") && !l.contains("/dev/tty"))
-        .filter(|l| {
-            if l.contains("open(") || l.contains("openat(") {
-                ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
-                    .iter()
-                    .any(|f| l.contains(f))
-            } else {
-                // Only calls that succeeded change something.
-                !l.contains("= -1 ")
-            }
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
 /// `vusb -N args` under strace: its outcome, and the file-changing calls
 /// it made (none expected).
 fn dry_run(host: &FakeHost, args: &[&str]) -> (xlpeer::Outcome, Vec<String>) {
@@ -316,7 +293,7 @@ fn dry_run(host: &FakeHost, args: &[&str]) -> (xlpeer::Outcome, Vec<String>) {
         "-f",
         "-qq",
         "-e",
-        CHANGING_CALLS,
+        FILE_CHANGING_CALLS,
         "-o",
         log.to_str().unwrap(),
         BIN,

@@ -19,12 +19,9 @@ use std::time::Duration;
 
 use vusb_sim::host::{SimConfig, SimHost};
 use vusb_testsupport::qemu::{QemuOptions, QemuVm, require_or_skip_with};
+use vusb_testsupport::strace::{self, FILE_CHANGING_CALLS};
 
 const NOTHING_CHANGED: &str = "vusb: dry run: nothing was changed";
-
-/// The file-changing system calls a dry run must not make (as in
-/// `dry_run.rs`).
-const CHANGING_CALLS: &str = "trace=open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,truncate,ftruncate,symlink,symlinkat,link,linkat,chmod,fchmod,fchmodat,flock";
 
 /// `vusb`, or, for a dry run, `vusb` under `strace -f` logging to `log`.
 fn vusb_cmd(dry: bool, log: &Path) -> Command {
@@ -32,30 +29,17 @@ fn vusb_cmd(dry: bool, log: &Path) -> Command {
         return Command::new(env!("CARGO_BIN_EXE_vusb"));
     }
     let mut c = Command::new("strace");
-    c.args(["-f", "-qq", "-e", CHANGING_CALLS, "-o"])
+    c.args(["-f", "-qq", "-e", FILE_CHANGING_CALLS, "-o"])
         .arg(log)
         .arg(env!("CARGO_BIN_EXE_vusb"));
     c
 }
 
-/// The file-changing calls in a strace log (write-opens; other calls
-/// when they succeeded), `/dev/null` aside.
+/// The file-changing calls in the strace log at `log` (removed after).
 fn file_changes(log: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let _ = std::fs::remove_file(log);
-    text.lines()
-        .filter(|l| !l.contains("/dev/null") && !l.contains("/dev/tty"))
-        .filter(|l| {
-            if l.contains("open(") || l.contains("openat(") {
-                ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
-                    .iter()
-                    .any(|f| l.contains(f))
-            } else {
-                !l.contains("= -1 ")
-            }
-        })
-        .map(str::to_owned)
-        .collect()
+    strace::file_changes(&text)
 }
 
 fn text(o: &Output) -> String {

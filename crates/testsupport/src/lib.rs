@@ -12,6 +12,7 @@ pub mod fusesys;
 pub mod invariants;
 pub mod qemu;
 pub mod ring;
+pub mod strace;
 pub mod sysfs;
 pub mod xenbed;
 pub mod xenbus_sim;

@@ -28,11 +28,9 @@ fn main() -> ExitCode {
             "--uevents" => it.next().map(String::as_str),
             other => other.strip_prefix("--uevents="),
         };
-        uevents = match value {
-            Some("netlink") => UeventSource::Netlink,
-            Some("none") => UeventSource::None,
-            Some(v) if v.starts_with("unix:") => UeventSource::Socket(v[5..].into()),
-            _ => {
+        uevents = match value.and_then(UeventSource::parse) {
+            Some(source) => source,
+            None => {
                 eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }

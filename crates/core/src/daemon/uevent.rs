@@ -107,6 +107,21 @@ pub enum UeventSource {
     None,
 }
 
+impl UeventSource {
+    /// The value of the daemon's `--uevents` option: `netlink`, `none` or
+    /// `unix:PATH`; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "netlink" => Some(UeventSource::Netlink),
+            "none" => Some(UeventSource::None),
+            v => v
+                .strip_prefix("unix:")
+                .filter(|p| !p.is_empty())
+                .map(|p| UeventSource::Socket(p.into())),
+        }
+    }
+}
+
 fn forward(recv: impl Fn(&mut [u8]) -> std::io::Result<usize>, tx: &Sender<Event>) {
     let mut buf = vec![0u8; 8192];
     loop {
@@ -197,6 +212,19 @@ pub fn send(path: &Path, ev: &Uevent) -> std::io::Result<bool> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn uevents_option_values() {
+        assert_eq!(UeventSource::parse("netlink"), Some(UeventSource::Netlink));
+        assert_eq!(UeventSource::parse("none"), Some(UeventSource::None));
+        assert_eq!(
+            UeventSource::parse("unix:/run/x.sock"),
+            Some(UeventSource::Socket("/run/x.sock".into()))
+        );
+        for bad in ["", "unix:", "Netlink", "unix", "tcp:1"] {
+            assert_eq!(UeventSource::parse(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn kernel_messages_parse_and_round_trip() {
