@@ -136,6 +136,15 @@ pub struct Recovered {
     pub outcome: Outcome,
 }
 
+/// The report line of an entry that could not be read: skipped, the
+/// others recovered all the same.
+fn skipped(what: String, why: String) -> Recovered {
+    Recovered {
+        busid: what,
+        outcome: Outcome::Skipped(why),
+    }
+}
+
 fn failed(e: &Error) -> Outcome {
     Outcome::Failed(vusb_host::discover::error_chain(e))
 }
@@ -155,10 +164,7 @@ pub fn usb_recover<X: Xenstore + XenstoreWatch + ?Sized>(
             Ok(_) => continue,
             Err(e) => {
                 log::warn!("skipping assignment record: {e}");
-                out.push(Recovered {
-                    busid: name,
-                    outcome: Outcome::Skipped(e.to_string()),
-                });
+                out.push(skipped(name, e.to_string()));
                 continue;
             }
         };
@@ -199,10 +205,7 @@ fn recover_emulated<X: Xenstore + XenstoreWatch + ?Sized>(
             Ok(e) => e,
             Err((node, why)) => {
                 log::warn!("skipping {node}: {why}");
-                out.push(Recovered {
-                    busid: node,
-                    outcome: Outcome::Skipped(why),
-                });
+                out.push(skipped(node, why));
                 continue;
             }
         };
@@ -271,10 +274,7 @@ fn recover_controllers<X: Xenstore + XenstoreWatch + ?Sized>(
             Ok(e) => e,
             Err((node, why)) => {
                 log::warn!("skipping {node}: {why}");
-                out.push(Recovered {
-                    busid: node,
-                    outcome: Outcome::Skipped(why),
-                });
+                out.push(skipped(node, why));
                 continue;
             }
         };
@@ -323,10 +323,7 @@ fn recover_memory<X: Xenstore + ?Sized>(
             Ok(b) => b,
             Err(e) => {
                 log::warn!("ignoring driver memory of {name:?}: {e}");
-                out.push(Recovered {
-                    busid: name,
-                    outcome: Outcome::Skipped(format!("not a busid: {e}")),
-                });
+                out.push(skipped(name, format!("not a busid: {e}")));
                 continue;
             }
         };
@@ -343,10 +340,7 @@ fn recover_memory<X: Xenstore + ?Sized>(
         let record = match assign::lookup(xs, TxId::NONE, &busid) {
             Ok(r) => r,
             Err(e) => {
-                out.push(Recovered {
-                    busid: name,
-                    outcome: Outcome::Skipped(e.to_string()),
-                });
+                out.push(skipped(name, e.to_string()));
                 continue;
             }
         };
