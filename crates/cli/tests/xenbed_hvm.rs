@@ -76,7 +76,7 @@ const EXPECTED: &[&str] = &[
 ];
 
 #[test]
-#[ignore = "the HVM guest triple-faulted under nested TCG in all three runs (see the file's doc)"]
+#[ignore = "the HVM guest triple-faulted under nested TCG in all three runs (see the file's doc); run it with `cargo test -p vusb-cli --test xenbed_hvm -- --ignored`"]
 fn hvm_guest_devicemodel_on_real_xen() {
     let Some(img) = xenbed::image_or_skip("xenbed_hvm") else {
         return;
