@@ -32,6 +32,9 @@ pub struct HostPaths {
     /// Where libxl keeps QEMU's logs `qemu-dm-<name>.log`
     /// (`VUSB_XEN_LOG_DIR`; default `/var/log/xen`).
     pub xen_log_dir: PathBuf,
+    /// udevd's runtime directory (`VUSB_UDEV_DIR`), when set; otherwise
+    /// [`HostPaths::udev_dir`] derives it.
+    pub udev_dir: Option<PathBuf>,
     /// `Some` in a dry run (`vusb -N`): every change to the host is
     /// recorded in this plan instead of made ([`crate::dryrun`]).
     pub dry_run: Option<crate::dryrun::Plan>,
@@ -47,6 +50,7 @@ impl Default for HostPaths {
             xen_lib_dir: PathBuf::from("/var/lib/xen"),
             qemu_xen: PathBuf::from("/usr/libexec/xen-qemu-system-i386"),
             xen_log_dir: PathBuf::from("/var/log/xen"),
+            udev_dir: None,
             dry_run: None,
         }
     }
@@ -70,7 +74,24 @@ impl HostPaths {
                 *slot = PathBuf::from(v);
             }
         }
+        paths.udev_dir = std::env::var_os("VUSB_UDEV_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         paths
+    }
+
+    /// udevd's runtime directory, whose announcements a QEMU-served attach
+    /// waits for ([`vusb_host::udev`]): `VUSB_UDEV_DIR` when set, else
+    /// `/run/udev` on the real host (`sysfs_root` is `/sys`), else none (a
+    /// test tree has no udevd).
+    pub fn udev_dir(&self) -> Option<PathBuf> {
+        match &self.udev_dir {
+            Some(d) => Some(d.clone()),
+            None if self.sysfs_root == std::path::Path::new("/sys") => {
+                Some(PathBuf::from("/run/udev"))
+            }
+            None => None,
+        }
     }
 
     /// The dry run's plan, if this is one.
@@ -98,6 +119,7 @@ impl HostPaths {
             xen_lib_dir: root.join("var/lib/xen"),
             qemu_xen: root.join("usr/libexec/xen-qemu-system-i386"),
             xen_log_dir: root.join("var/log/xen"),
+            udev_dir: None,
             dry_run: None,
         }
     }

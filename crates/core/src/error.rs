@@ -141,6 +141,18 @@ pub enum Error {
         domid: DomId,
     },
 
+    /// udevd runs but has not announced the device: the QEMU that would
+    /// open it cannot see it yet ([`vusb_host::udev`]).
+    #[error(
+        "udev has not announced {busid} after {waited_ms} ms, so QEMU cannot see it yet (QEMU finds USB devices through udev); nothing was changed, try again"
+    )]
+    NotAnnouncedByUdev {
+        /// The device.
+        busid: BusId,
+        /// How long vusb waited.
+        waited_ms: u64,
+    },
+
     /// The backend did not reach the wanted state in time.
     #[error("backend `{path}' did not reach state {wanted} within {secs} s (last state {last})")]
     BackendTimeout {

@@ -17,7 +17,9 @@
 //! - [`lookup`]: [`Selector`] and [`lookup::find`];
 //! - [`usage`]: block devices the host uses (mounts, swap, holders);
 //! - [`assignable`]: [`Refusal`] and [`assignable::check`];
-//! - [`bind`]: current driver, bind, unbind.
+//! - [`bind`]: current driver, bind, unbind;
+//! - [`udev`]: whether udevd has announced a device (QEMU's libusb knows
+//!   only the devices udevd announced).
 
 pub mod assignable;
 pub mod bind;
@@ -30,6 +32,7 @@ pub mod lookup;
 pub mod parse;
 pub mod physport;
 pub mod sysfs;
+pub mod udev;
 pub mod usage;
 
 pub use assignable::Refusal;

@@ -80,6 +80,9 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     let dev = hostdev::select_assignable(env.paths, spec, env.force)?;
     let busid = dev.busid.clone();
     let _dev_lock = lock::device(env.paths, &busid, env.timeouts.lock_wait)?;
+    // Before anything is written: a QEMU-served port must not be handed a
+    // device QEMU cannot see yet.
+    hostdev::await_udev(env.paths, &dev)?;
     // A device given away by xl has no vusb record, but its interfaces sit
     // on usbback: refuse it too (a sysfs look, no xenstore request) —
     // unless vusb's journal says an interrupted operation left it so.

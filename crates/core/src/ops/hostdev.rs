@@ -178,6 +178,53 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
     Ok(dev)
 }
 
+/// How an attach waits for udevd's announcement of a device
+/// ([`vusb_host::udev`]): announced at least 100 ms ago; an idle udevd
+/// without an entry after 1 s means the device predates udevd; at most 5 s.
+pub const UDEV_PACE: vusb_host::udev::Pace = vusb_host::udev::Pace {
+    settle: std::time::Duration::from_millis(100),
+    idle_after: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(5),
+};
+
+/// Wait until udevd has announced `dev` ([`UDEV_PACE`]): the QEMU that
+/// serves a qusb or devicemodel port opens host devices through libusb,
+/// which knows only the devices udevd announced, and QEMU 7.2's xen-usb
+/// backend aborts when the guest talks to a port whose device it could not
+/// open ([`vusb_host::udev`]). Nothing to wait for without udevd, in a test
+/// tree ([`HostPaths::udev_dir`]) or in a dry run.
+pub fn await_udev(paths: &HostPaths, dev: &UsbDevice) -> Result<()> {
+    use vusb_host::udev::{Announcement, wait_announced};
+    let Some(dir) = paths.udev_dir() else {
+        return Ok(());
+    };
+    if paths.plan().is_some() {
+        return Ok(());
+    }
+    match wait_announced(&dir, dev.busnum, dev.devnum, UDEV_PACE) {
+        Ok(Announcement::Announced { after }) if !after.is_zero() => {
+            log::debug!(
+                "{}: announced by udevd after {} ms",
+                dev.busid,
+                after.as_millis()
+            );
+            Ok(())
+        }
+        Ok(Announcement::Unknown) => {
+            log::debug!(
+                "{}: udevd has no entry for it and nothing queued (it predates udevd)",
+                dev.busid
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(waited) => Err(Error::NotAnnouncedByUdev {
+            busid: dev.busid.clone(),
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+        }),
+    }
+}
+
 /// Whether `ctrl` can carry `dev`, checked before anything is written:
 /// isochronous endpoints on a pv or qusb controller are refused (PV USB
 /// has no isochronous transfers; QEMU's qusb backend rejects them), unless
