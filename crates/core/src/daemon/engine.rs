@@ -86,10 +86,11 @@ pub struct Engine<'a> {
 }
 
 /// How long after a device on a QEMU-served port (qusb, devicemodel)
-/// vanished its port is cleared. On the real Xen bed, clearing a qusb port
-/// 1.8 s after the stick was pulled (before QEMU 7.2's xen-usb had told the
-/// guest) was followed by that QEMU's death; clearing it after the guest
-/// had seen the loss never was (the PV group's unplug scenario).
+/// vanished its port is cleared (at once when the device is back sooner).
+/// On the real Xen bed, clearing a qusb port 1.8 s after the stick was
+/// pulled (before QEMU 7.2's xen-usb had told the guest) was followed by
+/// that QEMU's death; clearing it after the guest had seen the loss never
+/// was (the PV group's unplug scenario).
 const QEMU_GONE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often the daemon looks whether libxl finished creating a domain.
@@ -482,11 +483,20 @@ impl<'a> Engine<'a> {
                 }
                 Some(_) => continue,
             };
-            // A QEMU-served port (qusb, devicemodel): QEMU's own usb-host
-            // notices the device is gone and tells the guest; the port is
+            // A QEMU-served port (qusb, devicemodel) whose device is gone:
+            // QEMU's own usb-host notices and tells the guest; the port is
             // cleared QEMU_GONE_GRACE after the removal, not under QEMU's
-            // feet (also when the device is already back anew).
-            if rec.ctrl_type != crate::layout::UsbCtrlType::Pv
+            // feet. A device back anew is another matter: it is cleared at
+            // once, before QEMU's usb-host (which matches the device by bus
+            // and port) re-opens it by itself: QEMU 7.2's xen-usb connects
+            // a device re-opened that way without resetting it, and its USB
+            // core asserts a reset device on the guest's first request
+            // (read in QEMU's source; that assertion is what killed the
+            // backend on the real Xen bed when a port named a device QEMU
+            // had not opened). The attach that follows writes the port
+            // anew, and QEMU adds a fresh, reset usb-host.
+            if why == "unplugged"
+                && rec.ctrl_type != crate::layout::UsbCtrlType::Pv
                 && let Some(at) = self
                     .history
                     .get(rec.busid.as_str())
