@@ -24,7 +24,16 @@ IMG=$(realpath "${1:?usage: boot.sh IMG BED [QEMU ARGS...]}"); BED=$(realpath "$
 KV=$(cat "$IMG/kernel-version")
 [ -f "$BED/run.sh" ] || { echo "boot.sh: $BED/run.sh missing" >&2; exit 2; }
 rm -f "$BED/l0.qmp" "$BED/run-exit"
-exec timeout -k 10 "${XENBED_TIMEOUT:-1800}" qemu-system-x86_64 \
+# XENBED_QEMU: another outer QEMU, unpacked under a root ROOT as
+# ROOT/usr/bin/qemu-system-x86_64 with its firmware in ROOT/usr/share.
+QEMU=qemu-system-x86_64 QDATA=()
+if [ -n "${XENBED_QEMU:-}" ]; then
+  QEMU=$XENBED_QEMU; r=$(dirname "$(dirname "$(dirname "$(realpath "$QEMU")")")")
+  QDATA=(-L "$r/usr/share/qemu" -L "$r/usr/share/seabios" -L /usr/share/qemu -audio none)
+  mkdir -p "$r/usr/lib/x86_64-linux-gnu/qemu"    # its own modules, never 7.2's
+  export QEMU_MODULE_DIR="$r/usr/lib/x86_64-linux-gnu/qemu"
+fi
+exec timeout -k 10 "${XENBED_TIMEOUT:-1800}" "$QEMU" "${QDATA[@]}" \
   -accel tcg,thread=multi -cpu "${XENBED_CPU:-qemu64,+sse4.1,+sse4.2,+popcnt,+ssse3}" \
   -m "${XENBED_MEM:-3072}" -smp 2 -machine q35 -display none -no-reboot \
   -serial "file:$BED/console.log" -monitor none \

@@ -22,7 +22,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 updated=""
 apt_update() { [ -n "$updated" ] || { apt-get update -qq; updated=1; }; }
 need=()
-for p in qemu-system-x86 qemu-system-xen xen-utils-4.17 cpio kmod gcc make; do
+for p in qemu-system-x86 qemu-system-xen xen-utils-4.17 udev cpio kmod gcc make; do
   installed "$p" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] || { apt_update; apt-get install -y -qq "${need[@]}" >/dev/null; }
