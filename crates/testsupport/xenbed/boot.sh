@@ -34,7 +34,7 @@ if [ -n "${XENBED_QEMU:-}" ]; then
   export QEMU_MODULE_DIR="$r/usr/lib/x86_64-linux-gnu/qemu"
 fi
 exec timeout -k 10 "${XENBED_TIMEOUT:-1800}" "$QEMU" "${QDATA[@]}" \
-  -accel tcg,thread=multi -cpu "${XENBED_CPU:-qemu64,+sse4.1,+sse4.2,+popcnt,+ssse3}" \
+  -accel "${XENBED_ACCEL:-tcg,thread=multi}" -cpu "${XENBED_CPU:-qemu64,+sse4.1,+sse4.2,+popcnt,+ssse3}" \
   -m "${XENBED_MEM:-3072}" -smp 2 -machine q35 -display none -no-reboot \
   -serial "file:$BED/console.log" -monitor none \
   -qmp "unix:$BED/l0.qmp,server=on,wait=off" \

@@ -1,12 +1,10 @@
 # Daemon scenarios (run inside dom0 after common.sh; appended to the PV
 # group's boot by crates/cli/tests/xenbed_pv.rs, self-contained: its own
-# guest gd with a qusb controller from its config). Order: everything the
-# guest must read again runs on a fresh QEMU backend first (attach, xl
-# destroy, xl create, kill -9 mid-attach); the unplug/re-plug and the
-# storm come last: QEMU 7.2's xen-usb backend aborted on the attach that
-# follows a surprise removal (seen on this bed), so after a re-plug the
-# guest side is reported, and the host side (xenstore, dom0's drivers,
-# the daemon's decisions) is checked. `vusb daemon` runs in
+# guest gd with a qusb controller from its config). Order: attach, xl
+# destroy, xl create with kill -9 mid-attach, then the unplug/re-plug
+# cycles (after each the guest must read the stick again and its QEMU
+# backend must be alive: QEMU 7.2's xen-usb aborted there until dom0 ran
+# udevd and vusb waited for udevd's announcement). `vusb daemon` runs in
 # dom0 with the kernel's real netlink uevents and xenstore's domain
 # watches; the stick is unplugged and re-plugged by the outer QEMU
 # (device_del/device_add). A tracer (python3, dom0) writes one timeline,
