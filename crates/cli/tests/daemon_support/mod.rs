@@ -153,6 +153,15 @@ impl Bed {
             .filter(|v| !v.is_empty())
     }
 
+    /// The value of a port node of a qusb controller of `domid`.
+    pub fn qusb_port(&self, domid: u32, ctrl: u32, port: u32) -> Option<String> {
+        let path = format!("/local/domain/0/backend/qusb/{domid}/{ctrl}/port/{port}");
+        self.client()
+            .read_opt(TxId::NONE, &path)
+            .unwrap()
+            .filter(|v| !v.is_empty())
+    }
+
     /// The driver an interface is bound to.
     pub fn driver(&self, intf: &str) -> Option<String> {
         let l = self
