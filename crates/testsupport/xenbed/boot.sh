@@ -18,7 +18,9 @@
 # Returns when dom0 powers off (run.sh ended) or after XENBED_TIMEOUT s
 # (default 1800; exit 124 then). XENBED_CPU overrides the outer CPU model
 # (qemu64,+svm,+npt,+sse4.1,+sse4.2,+popcnt,+ssse3 lets Xen run HVM
-# guests; -cpu max crashes dom0), XENBED_MEM the memory in MiB (3072).
+# guests; -cpu max crashes dom0), XENBED_MEM the memory in MiB (3072),
+# XENBED_DOM0_ARGS more words for dom0's kernel command line (dom0-init
+# reads xenbed.udevd=0: no udevd).
 set -euo pipefail
 IMG=$(realpath "${1:?usage: boot.sh IMG BED [QEMU ARGS...]}"); BED=$(realpath "${2:?}"); shift 2
 KV=$(cat "$IMG/kernel-version")
@@ -40,7 +42,7 @@ exec timeout -k 10 "${XENBED_TIMEOUT:-1800}" "$QEMU" "${QDATA[@]}" \
   -qmp "unix:$BED/l0.qmp,server=on,wait=off" \
   -kernel "$IMG/xen" \
   -append "dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all console=com1 noreboot console_timestamps=boot" \
-  -initrd "$IMG/vmlinuz-$KV console=hvc0 earlyprintk=xen,$IMG/dom0-initrd.gz" \
+  -initrd "$IMG/vmlinuz-$KV console=hvc0 earlyprintk=xen ${XENBED_DOM0_ARGS:-},$IMG/dom0-initrd.gz" \
   -device virtio-rng-pci \
   -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
   -virtfs local,path="$BED",mount_tag=bed,security_model=none \
