@@ -202,7 +202,7 @@ pub fn await_udev(paths: &HostPaths, dev: &UsbDevice) -> Result<()> {
         return Ok(());
     }
     match wait_announced(&dir, dev.busnum, dev.devnum, UDEV_PACE) {
-        Ok(Announcement::Announced { after }) if !after.is_zero() => {
+        Ok(Announcement::Announced { after }) if after.as_millis() > 0 => {
             log::debug!(
                 "{}: announced by udevd after {} ms",
                 dev.busid,
