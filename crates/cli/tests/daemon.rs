@@ -742,3 +742,56 @@ fn a_device_back_on_a_qemu_served_port_is_attached_anew_at_once() {
     assert!(rec.contains("hostaddr="), "{rec}");
     assert_ne!(rec, first, "the record names the new address");
 }
+
+/// A device udevd has not announced yet (udevd played by the test through
+/// `VUSB_UDEV_DIR`: events queued, no database entry for the device): the
+/// daemon's attach waits 1 s at most, fails, and is retried, the daemon
+/// answering meanwhile; once udevd has announced the device, it is
+/// attached. Simulated host.
+#[test]
+fn a_device_udevd_has_not_announced_is_attached_once_it_is() {
+    let bed = Bed::sim();
+    bed.ok(&["usbctrl-attach", "guest2", "type=qusb", "ports=2"]);
+    let udev = bed.root().join("run/udev");
+    std::fs::create_dir_all(udev.join("data")).unwrap();
+    std::fs::write(udev.join("control"), "").unwrap();
+    std::fs::write(udev.join("queue"), "").unwrap();
+    bed.ok(&["usb-rule-add", "guest2", "vendor=0781", "product=5567"]);
+    let d = bed.daemon_env("VUSB_UDEV_DIR", &udev);
+    assert!(
+        wait_for(10 * SEC, || d
+            .log_text()
+            .contains("udev has not announced 1-1 after"))
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(
+        bed.qusb_port(2, 0, 1),
+        None,
+        "attached before udevd announced it"
+    );
+    assert_eq!(d.status()["ready"], true, "the daemon stopped answering");
+    let dev = bed.paths().sysfs_root.join("bus/usb/devices/1-1");
+    let num = |f: &str| -> u32 {
+        std::fs::read_to_string(dev.join(f))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let minor = (num("busnum") - 1) * 128 + num("devnum") - 1;
+    std::fs::write(
+        udev.join(format!("data/c189:{minor}")),
+        "E:ID_VENDOR_ID=0781\n",
+    )
+    .unwrap();
+    std::fs::remove_file(udev.join("queue")).unwrap();
+    assert!(
+        wait_for(15 * SEC, || bed.qusb_port(2, 0, 1).as_deref()
+            == Some("1-1"))
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+}

@@ -189,6 +189,14 @@ impl Bed {
         Daemon::start(self)
     }
 
+    /// `vusb daemon` with one more environment variable.
+    pub fn daemon_env(&self, key: &str, value: &Path) -> Daemon {
+        let sock = format!("unix:{}", self.uevent_socket().display());
+        let mut cmd = self.cmd(&["daemon", "--uevents", &sock]);
+        cmd.env(key, value);
+        Daemon::start_cmd(self, cmd)
+    }
+
     /// The same daemon as the `vusbd` binary.
     pub fn vusbd(&self) -> Daemon {
         Daemon::start_vusbd(self)

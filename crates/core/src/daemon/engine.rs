@@ -93,6 +93,11 @@ pub struct Engine<'a> {
 /// was (the PV group's unplug scenario).
 const QEMU_GONE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long one attach of the daemon waits for udevd's announcement of
+/// the device (a command waits 5 s): the engine does nothing else
+/// meanwhile, and a failed attach is retried ([`super::Tuning::retry`]).
+const DAEMON_UDEV_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How often the daemon looks whether libxl finished creating a domain.
 const START_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long it waits for that at most.
@@ -866,7 +871,10 @@ impl<'a> Engine<'a> {
             spec.controller = Some(c);
             spec.port = Some(p);
         }
-        let env = OpEnv::new(self.xs, &self.paths);
+        let mut env = OpEnv::new(self.xs, &self.paths);
+        // A device udevd has not announced yet: a short wait, then the
+        // retry of a failed attach, not a long block of the engine.
+        env.timeouts.udev_wait = DAEMON_UDEV_WAIT;
         let result = crate::ops::usbdev_attach::usbdev_attach(&env, d, &spec);
         if same_place.is_some()
             && matches!(

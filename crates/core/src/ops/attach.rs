@@ -82,7 +82,7 @@ pub fn attach<X: Xenstore + XenstoreWatch + ?Sized>(
     let _dev_lock = lock::device(env.paths, &busid, env.timeouts.lock_wait)?;
     // Before anything is written: a QEMU-served port must not be handed a
     // device QEMU cannot see yet.
-    hostdev::await_udev(env.paths, &dev)?;
+    hostdev::await_udev(env.paths, &dev, env.timeouts.udev_wait)?;
     // A device given away by xl has no vusb record, but its interfaces sit
     // on usbback: refuse it too (a sysfs look, no xenstore request) —
     // unless vusb's journal says an interrupted operation left it so.

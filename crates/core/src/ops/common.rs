@@ -25,6 +25,9 @@ pub struct Timeouts {
     /// How long a command waits for another one holding the device,
     /// controller or guest it needs ([`crate::lock`]).
     pub lock_wait: Duration,
+    /// How long an attach waits for udevd to announce the device
+    /// ([`super::hostdev::await_udev`]).
+    pub udev_wait: Duration,
 }
 
 /// Default [`Timeouts::lock_wait`]: longer than the slowest step another
@@ -37,6 +40,7 @@ impl Default for Timeouts {
             backend_connect: LIBXL_TIMEOUT,
             backend_close: LIBXL_TIMEOUT,
             lock_wait: LOCK_WAIT,
+            udev_wait: super::hostdev::UDEV_WAIT,
         }
     }
 }

@@ -178,22 +178,30 @@ pub fn select_assignable(paths: &HostPaths, spec: &UsbDevSpec, force: bool) -> R
     Ok(dev)
 }
 
-/// How an attach waits for udevd's announcement of a device
-/// ([`vusb_host::udev`]): announced at least 100 ms ago; an idle udevd
-/// without an entry after 1 s means the device predates udevd; at most 5 s.
-pub const UDEV_PACE: vusb_host::udev::Pace = vusb_host::udev::Pace {
-    settle: std::time::Duration::from_millis(100),
-    idle_after: std::time::Duration::from_secs(1),
-    max: std::time::Duration::from_secs(5),
-};
+/// How long an attach waits for udevd's announcement of a device at most
+/// ([`super::common::Timeouts::udev_wait`]; the daemon waits less and
+/// retries instead, so that its other work is not held up).
+pub const UDEV_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Wait until udevd has announced `dev` ([`UDEV_PACE`]): the QEMU that
-/// serves a qusb or devicemodel port opens host devices through libusb,
-/// which knows only the devices udevd announced, and QEMU 7.2's xen-usb
-/// backend aborts when the guest talks to a port whose device it could not
-/// open ([`vusb_host::udev`]). Nothing to wait for without udevd, in a test
-/// tree ([`HostPaths::udev_dir`]) or in a dry run.
-pub fn await_udev(paths: &HostPaths, dev: &UsbDevice) -> Result<()> {
+/// How an attach waits for udevd's announcement ([`vusb_host::udev`]):
+/// announced at least 100 ms ago; an idle udevd without an entry after 1 s
+/// (or after `max`, when shorter) means the device predates udevd; at most
+/// `max`.
+pub fn udev_pace(max: std::time::Duration) -> vusb_host::udev::Pace {
+    vusb_host::udev::Pace {
+        settle: std::time::Duration::from_millis(100),
+        idle_after: std::time::Duration::from_secs(1).min(max),
+        max,
+    }
+}
+
+/// Wait until udevd has announced `dev` ([`udev_pace`]`(max)`): the QEMU
+/// that serves a qusb or devicemodel port opens host devices through
+/// libusb, which knows only the devices udevd announced, and QEMU 7.2's
+/// xen-usb backend aborts when the guest talks to a port whose device it
+/// could not open ([`vusb_host::udev`]). Nothing to wait for without
+/// udevd, in a test tree ([`HostPaths::udev_dir`]) or in a dry run.
+pub fn await_udev(paths: &HostPaths, dev: &UsbDevice, max: std::time::Duration) -> Result<()> {
     use vusb_host::udev::{Announcement, wait_announced};
     let Some(dir) = paths.udev_dir() else {
         return Ok(());
@@ -201,7 +209,7 @@ pub fn await_udev(paths: &HostPaths, dev: &UsbDevice) -> Result<()> {
     if paths.plan().is_some() {
         return Ok(());
     }
-    match wait_announced(&dir, dev.busnum, dev.devnum, UDEV_PACE) {
+    match wait_announced(&dir, dev.busnum, dev.devnum, udev_pace(max)) {
         Ok(Announcement::Announced { after }) if after.as_millis() > 0 => {
             log::debug!(
                 "{}: announced by udevd after {} ms",
