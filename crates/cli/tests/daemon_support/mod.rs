@@ -146,16 +146,17 @@ impl Bed {
 
     /// The value of a port node of a pv controller of `domid`.
     pub fn port(&self, domid: u32, ctrl: u32, port: u32) -> Option<String> {
-        let path = format!("/local/domain/0/backend/vusb/{domid}/{ctrl}/port/{port}");
-        self.client()
-            .read_opt(TxId::NONE, &path)
-            .unwrap()
-            .filter(|v| !v.is_empty())
+        self.port_of("vusb", domid, ctrl, port)
     }
 
     /// The value of a port node of a qusb controller of `domid`.
     pub fn qusb_port(&self, domid: u32, ctrl: u32, port: u32) -> Option<String> {
-        let path = format!("/local/domain/0/backend/qusb/{domid}/{ctrl}/port/{port}");
+        self.port_of("qusb", domid, ctrl, port)
+    }
+
+    /// A port node under backend `kind` (`vusb`, `qusb`), when not empty.
+    fn port_of(&self, kind: &str, domid: u32, ctrl: u32, port: u32) -> Option<String> {
+        let path = format!("/local/domain/0/backend/{kind}/{domid}/{ctrl}/port/{port}");
         self.client()
             .read_opt(TxId::NONE, &path)
             .unwrap()
