@@ -6,10 +6,12 @@
 //! kernel's uevents. A device the kernel bound a moment ago can therefore
 //! still be unknown to a running QEMU. QEMU 7.2's xen-usb backend then
 //! connects an unopened device to the guest's port, and aborts on the
-//! guest's first request to it (seen on the real Xen bed: the daemon wrote
-//! the port 280 ms after the kernel's `bind` uevent, before udevd's
-//! announcement); a devicemodel `device_add` fails with "failed to find
-//! host usb device". So a QEMU-served attach first waits for udevd.
+//! guest's first request to it (seen on the real Xen bed, dom0 running
+//! udevd: the daemon wrote the port 280 ms after the kernel's `bind`
+//! uevent, no `unbind` followed — QEMU never opened the stick — and the
+//! backend aborted; with the wait, not again in three runs); a devicemodel
+//! `device_add` fails with "failed to find host usb device". So a
+//! QEMU-served attach first waits for udevd.
 //!
 //! udevd writes `<udev dir>/data/c189:<minor>` for every USB device (major
 //! 189, minor `(busnum - 1) * 128 + devnum - 1`) just before it announces
