@@ -14,7 +14,8 @@
 //! The guest has a VGA card (`vga = "stdvga"`): without one, four guests
 //! in a row (2026-12-06/07 night) never got past their firmware. With it,
 //! the run of 2026-12-07 00:41 passed its 86 checks in 366 s from boot to
-//! power-off on the quiet 2-core machine. Earlier, on a loaded machine,
+//! power-off on the quiet 2-core machine (234 s at 01:19, the guest's
+//! kernel booting `quiet` again). Earlier, on a loaded machine,
 //! each of three runs ended in `d1v0 Triple fault` from the guest's CPU as
 //! emulated by the outer QEMU's TCG SVM, 4 to 17 minutes into the guest's
 //! life: a guest that reboots is destroyed, not restarted, and the failure

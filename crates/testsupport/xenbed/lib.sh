@@ -61,7 +61,10 @@ pv_guest() { # NAME [CONFIG LINES...]
 # past their firmware's "Booting from c000:003c" (their CPU sampled in
 # real mode at the BIOS's default interrupt handler half the time), while
 # with stdvga the first guest booted in 3 minutes. The kernel boots
-# without `quiet` (the run that passed so; its boot messages help).
+# `quiet` (domu-init raises the console log level once it runs, so the
+# kernel's USB lines are still there): without it, on a machine loaded by
+# one more busy process, the guest's kernel had not finished booting
+# after 10 minutes, most of it spent printing its boot messages.
 # A guest that reboots is destroyed, not restarted: a restarted guest would
 # truncate its serial log and come back without the devices of the
 # scenario (Xen's console names the cause, e.g. "Triple fault").
@@ -69,7 +72,7 @@ hvm_guest() { # NAME [CONFIG LINES...]
   local n=$1; shift
   { echo "name = \"$n\""; echo 'type = "hvm"'
     echo "kernel = \"/xenimg/vmlinuz-$KV\""; echo 'ramdisk = "/xenimg/domu-initrd.gz"'
-    echo 'extra = "console=ttyS0 nokaslr domu_hb=10"'; echo 'memory = 256'
+    echo 'extra = "console=ttyS0 quiet nokaslr domu_hb=10"'; echo 'memory = 256'
     echo 'on_reboot = "destroy"'
     echo "serial = \"file:$BED/$n-serial.log\""; echo 'vga = "stdvga"'; echo 'vnc = 0'
     local l; for l in "$@"; do echo "$l"; done; } > /tmp/$n.cfg
