@@ -18,9 +18,12 @@
 //! kernel booting `quiet` again). Earlier, on a loaded machine,
 //! each of three runs ended in `d1v0 Triple fault` from the guest's CPU as
 //! emulated by the outer QEMU's TCG SVM, 4 to 17 minutes into the guest's
-//! life: a guest that reboots is destroyed, not restarted, and the failure
-//! names Xen's "Triple fault" line (`docs/testing-real-xen.md`). Waits for
-//! the guest are long (300 s) but end as soon as their condition holds.
+//! life, and so did one at 01:24 with one more busy process on the
+//! machine: a guest that reboots is destroyed, not restarted, the harness
+//! boots a bed whose guest triple-faulted once more (the first attempt's
+//! files in `attempt-1/`), and a failure names Xen's "Triple fault" line
+//! (`docs/testing-real-xen.md`). Waits for the guest are long (300 s) but
+//! end as soon as their condition holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;

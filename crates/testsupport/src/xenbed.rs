@@ -279,8 +279,11 @@ impl Bed {
         // A boot that hangs before dom0 reaches the scenario (seen once
         // under TCG: dom0's console stopped at "Switched to clocksource
         // xen") has run nothing of vusb's: it is booted once more, and the
-        // hung console is kept as console-hung.log. A stop after the
-        // scenario started is never retried.
+        // hung console is kept as console-hung.log. A boot whose HVM guest
+        // triple-faulted (Xen's "Triple fault" line: the outer QEMU's TCG
+        // emulation of SVM, see docs/testing-real-xen.md) is booted once
+        // more too, its files kept in attempt-1/. Nothing else is retried.
+        let before = names(&self.dir)?;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -297,6 +300,16 @@ impl Bed {
                     self.dir.join("console.log"),
                     self.dir.join("console-hung.log"),
                 );
+                continue;
+            }
+            if attempts < 2
+                && let Some(fault) = guest_fault(&self.dir)
+            {
+                eprintln!(
+                    "xenbed {}: {fault}; booting once more (this attempt's files in attempt-1/)",
+                    self.name
+                );
+                set_aside(&self.dir, &before, "attempt-1")?;
                 continue;
             }
             return Outcome::read(self.name, self.dir, started.elapsed(), stopped);
@@ -389,6 +402,40 @@ impl Bed {
             }
         }
     }
+}
+
+/// Xen's report of a guest triple fault in a bed's console, if any.
+fn guest_fault(dir: &Path) -> Option<String> {
+    let console = fs::read(dir.join("console.log")).ok()?;
+    String::from_utf8_lossy(&console)
+        .lines()
+        .find(|l| l.contains("Triple fault"))
+        .map(|l| format!("Xen reports a guest fault: {}", l.trim()))
+}
+
+/// The names of the files in `dir`.
+fn names(dir: &Path) -> io::Result<std::collections::BTreeSet<std::ffi::OsString>> {
+    fs::read_dir(dir)?.map(|e| Ok(e?.file_name())).collect()
+}
+
+/// Move what one boot wrote in `dir` (every file not in `before`, what
+/// the harness put there: `run.sh`, `lib.sh`, `vusb`, disk images,
+/// request files) into `dir/sub`, so that the next boot starts clean.
+fn set_aside(
+    dir: &Path,
+    before: &std::collections::BTreeSet<std::ffi::OsString>,
+    sub: &str,
+) -> io::Result<()> {
+    let to = dir.join(sub);
+    fs::create_dir_all(&to)?;
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        if !before.contains(&name) && name != sub {
+            fs::rename(e.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
 }
 
 /// A request file: one QMP command per line, run in order; a line `sleep
@@ -650,6 +697,58 @@ impl Outcome {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_guest_triple_fault_is_found_and_a_boots_files_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["run.sh", "lib.sh", "vusb", "stick1.img", "stick1.add"] {
+            fs::write(d.join(f), f).unwrap();
+        }
+        let before = names(d).unwrap();
+        fs::write(d.join("console.log"), "(XEN) boot\n(d1) hello\n").unwrap();
+        assert_eq!(guest_fault(d), None);
+        fs::write(
+            d.join("console.log"),
+            "(XEN) boot\n(XEN) [  596.7] d1v0 Triple fault - invoking HVM shutdown action 1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            guest_fault(d).as_deref(),
+            Some(
+                "Xen reports a guest fault: (XEN) [  596.7] d1v0 Triple fault - invoking HVM shutdown action 1"
+            )
+        );
+        for f in ["results", "progress", "run.log", "run-exit", "l0.qmp"] {
+            fs::write(d.join(f), f).unwrap();
+        }
+        fs::create_dir(d.join("qmp")).unwrap();
+        fs::write(d.join("qmp/1.rep"), "{}").unwrap();
+        set_aside(d, &before, "attempt-1").unwrap();
+        let mut left: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "attempt-1",
+                "lib.sh",
+                "run.sh",
+                "stick1.add",
+                "stick1.img",
+                "vusb"
+            ]
+        );
+        assert!(d.join("attempt-1/qmp/1.rep").is_file());
+        assert!(d.join("attempt-1/console.log").is_file());
+        assert_eq!(
+            guest_fault(d),
+            None,
+            "the next boot starts without the fault"
+        );
+    }
 
     fn outcome(results: &str, exit: Option<&str>) -> Outcome {
         let dir = tempfile::tempdir().unwrap().keep();
