@@ -11,7 +11,7 @@
 //!
 //! Skips without root/QEMU/image unless `CI=true`.
 //!
-//! The guest has a VGA card (`vga = "stdvga"`): without one, four guests
+//! The guest has a VGA card (`vga = "stdvga"`): without one, three guests
 //! in a row (2026-12-06/07 night) never got past their firmware. With it,
 //! the run of 2026-12-07 00:41 passed its 86 checks in 366 s from boot to
 //! power-off on the quiet 2-core machine (234 s at 01:19, the guest's

@@ -57,7 +57,7 @@ pv_guest() { # NAME [CONFIG LINES...]
 # Every character on that emulated serial port is a trip through Xen to QEMU
 # in dom0 (slow under nested TCG), so the guest prints an unchanged state
 # only every 10 s. It has a VGA card (`stdvga`, no display): with `vga =
-# "none"` (no VGA BIOS) four guests in a row on 2026-12-06/07 never got
+# "none"` (no VGA BIOS) three guests in a row on 2026-12-06/07 never got
 # past their firmware's "Booting from c000:003c" (their CPU sampled in
 # real mode at the BIOS's default interrupt handler half the time), while
 # with stdvga the first guest booted in 3 minutes. The kernel boots
