@@ -26,11 +26,7 @@ fn daemon_on_real_xen() {
     let mut bed = Bed::new("xenbed_daemon", &img).unwrap();
     bed.vusb(Path::new(env!("CARGO_BIN_EXE_vusb"))).unwrap();
     bed.stick("stick1", "VUSB0001", "VUSB-MARKER-1", 1).unwrap();
-    bed.file(
-        "stick1.add",
-        &Bed::stick_device_add("stick1", "VUSB0001", 1),
-    )
-    .unwrap();
+    bed.plug_request("stick1", "VUSB0001", 1).unwrap();
     let script = [
         include_str!("xenbed/common.sh"),
         include_str!("xenbed/daemon.sh"),

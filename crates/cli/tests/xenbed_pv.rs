@@ -102,16 +102,8 @@ fn pv_guests_qusb_on_real_xen() {
     bed.vusb(Path::new(env!("CARGO_BIN_EXE_vusb"))).unwrap();
     bed.stick("stick1", "VUSB0001", "VUSB-MARKER-1", 1).unwrap();
     bed.disk("stick2", "VUSB-MARKER-2").unwrap();
-    bed.file(
-        "stick1.add",
-        &Bed::stick_device_add("stick1", "VUSB0001", 1),
-    )
-    .unwrap();
-    bed.file(
-        "stick2.add",
-        &Bed::stick_device_add("stick2", "VUSB0002", 2),
-    )
-    .unwrap();
+    bed.plug_request("stick1", "VUSB0001", 1).unwrap();
+    bed.plug_request("stick2", "VUSB0002", 2).unwrap();
     let script = [
         include_str!("xenbed/common.sh"),
         include_str!("xenbed/pv.sh"),

@@ -231,7 +231,7 @@ impl Bed {
     /// A USB stick plugged at boot on outer xHCI port `port`: [`Bed::disk`]
     /// `id` as a `usb-storage` device with QOM id `id` and USB serial
     /// `serial`. dom0 can unplug it (`unplug ID` in `lib.sh`) and plug it
-    /// again with [`Bed::stick_device_add`]'s command.
+    /// again with [`Bed::stick_device_add`]'s command ([`Bed::plug_request`]).
     pub fn stick(
         &mut self,
         id: &str,
@@ -246,6 +246,16 @@ impl Bed {
 
     fn stick_device(id: &str, serial: &str, port: u32) -> String {
         format!("usb-storage,bus=xhci.0,port={port},drive={id},id={id},serial={serial}")
+    }
+
+    /// Write `<id>.add`: [`Bed::stick_device_add`]'s command for stick
+    /// `id`, which dom0 sends to plug the stick (again) with `host_qmp
+    /// "$(cat $BED/<id>.add)"`.
+    pub fn plug_request(&mut self, id: &str, serial: &str, port: u32) -> io::Result<&mut Self> {
+        self.file(
+            &format!("{id}.add"),
+            &Self::stick_device_add(id, serial, port),
+        )
     }
 
     /// The QMP `device_add` that plugs stick `id` in again after an unplug.
