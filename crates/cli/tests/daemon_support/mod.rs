@@ -192,10 +192,15 @@ impl Bed {
 
     /// `vusb daemon` with one more environment variable.
     pub fn daemon_env(&self, key: &str, value: &Path) -> Daemon {
-        let sock = format!("unix:{}", self.uevent_socket().display());
-        let mut cmd = self.cmd(&["daemon", "--uevents", &sock]);
+        let mut cmd = self.daemon_cmd();
         cmd.env(key, value);
         Daemon::start_cmd(self, cmd)
+    }
+
+    /// The `vusb daemon` command reading this bed's uevent socket.
+    fn daemon_cmd(&self) -> Command {
+        let sock = format!("unix:{}", self.uevent_socket().display());
+        self.cmd(&["daemon", "--uevents", &sock])
     }
 
     /// The same daemon as the `vusbd` binary.
@@ -213,8 +218,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(bed: &Bed) -> Daemon {
-        let sock = format!("unix:{}", bed.uevent_socket().display());
-        Self::start_cmd(bed, bed.cmd(&["daemon", "--uevents", &sock]))
+        Self::start_cmd(bed, bed.daemon_cmd())
     }
 
     pub fn start_vusbd(bed: &Bed) -> Daemon {
